@@ -1,0 +1,39 @@
+"""naiad — a self-hosted ML metadata store that speaks the neptune 1.x API.
+
+>>> import naiad
+>>> run = naiad.init_run(project="defects", tags=["baseline"])
+>>> run["parameters"] = {"lr": 1e-3}
+>>> run["train/loss"].append(0.25)
+>>> run.stop()
+
+``import naiad as neptune`` keeps code written for the neptune 1.x client running.
+"""
+
+from __future__ import annotations
+
+from naiad import exceptions, types, utils
+from naiad.errors import NaiadError
+from naiad.files import File
+from naiad.handler import Handler
+from naiad.project import Project, Table, init_project
+from naiad.run import Run, init_run
+
+__version__ = "0.1.0"
+
+ANONYMOUS_API_TOKEN = "ANONYMOUS"
+
+__all__ = [
+    "ANONYMOUS_API_TOKEN",
+    "File",
+    "Handler",
+    "NaiadError",
+    "Project",
+    "Run",
+    "Table",
+    "__version__",
+    "exceptions",
+    "init_project",
+    "init_run",
+    "types",
+    "utils",
+]

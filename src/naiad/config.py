@@ -1,0 +1,108 @@
+"""Every setting of naiad, declared once: environment variable, type, default and meaning.
+
+Read a setting with ``SETTINGS.flush_period.get()``; nothing else in the package calls ``os.getenv``.
+``naiad status --settings`` prints this table.  Neptune's variables (``NEPTUNE_MODE``,
+``NEPTUNE_PROJECT``, ``NEPTUNE_CUSTOM_RUN_ID``) are honoured as fallbacks so migrated jobs keep
+their configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from naiad.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on", "t", "y"):
+        return True
+    if low in ("0", "false", "no", "off", "f", "n", ""):
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {text!r}")
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    env: str
+    parse: Callable[[str], T]
+    default: T
+    doc: str
+    fallbacks: tuple[str, ...] = ()
+
+    def raw(self) -> str | None:
+        for name in (self.env, *self.fallbacks):
+            value = os.environ.get(name)
+            if value is not None and value != "":
+                return value
+        return None
+
+    def get(self) -> T:
+        text = self.raw()
+        if text is None:
+            return self.default
+        try:
+            return self.parse(text)
+        except ValueError as exc:
+            raise ConfigError(
+                f"environment variable {self.env}={text!r} is invalid: {exc}. "
+                f"Unset it or give a valid value ({self.doc})."
+            ) from None
+
+
+class Settings:
+    uri = Setting(
+        "NAIAD_URI", str, ".naiad",
+        "where runs are stored: a folder (embedded store, default ./.naiad)",
+    )
+    project = Setting(
+        "NAIAD_PROJECT", str, "",
+        "default project for init_run/init_project", fallbacks=("NEPTUNE_PROJECT",),
+    )
+    mode = Setting(
+        "NAIAD_MODE", str, "async",
+        "default mode: async, sync, offline, read-only or debug", fallbacks=("NEPTUNE_MODE",),
+    )
+    custom_run_id = Setting(
+        "NAIAD_CUSTOM_RUN_ID", str, "",
+        "custom run id used when init_run gets none", fallbacks=("NEPTUNE_CUSTOM_RUN_ID",),
+    )
+    flush_period = Setting(
+        "NAIAD_FLUSH_PERIOD", float, 1.0,
+        "seconds between writer flushes to the op log and the store; a SIGKILL loses at most this much",
+    )
+    heartbeat_period = Setting(
+        "NAIAD_HEARTBEAT_PERIOD", float, 5.0, "seconds between updates of sys/ping_time",
+    )
+    crash_after = Setting(
+        "NAIAD_CRASH_AFTER", float, 60.0,
+        "a running run whose sys/ping_time is older than this many seconds is shown as crashed",
+    )
+    stop_timeout = Setting(
+        "NAIAD_STOP_TIMEOUT", float, 60.0,
+        "longest stop() waits for the writer to drain; the rest stays in the op log for `naiad sync`",
+    )
+    fsync = Setting(
+        "NAIAD_FSYNC", _bool, False,
+        "fsync the op log at every flush (survives power loss, not only process death)",
+    )
+    raise_on_error = Setting(
+        "NAIAD_RAISE_ON_ERROR", _bool, False,
+        "raise background (writer) errors at the next call instead of counting them; for tests",
+    )
+    owner = Setting(
+        "NAIAD_OWNER", str, "", "value of sys/owner for new runs (default: the OS user name)",
+    )
+
+
+SETTINGS = Settings()
+
+
+def all_settings() -> list[tuple[str, Setting[object]]]:
+    """Every declared setting, in declaration order, as ``(attribute name, setting)`` pairs."""
+    return [(k, v) for k, v in vars(Settings).items() if isinstance(v, Setting)]

@@ -1,0 +1,233 @@
+"""Files as field values: the ``File`` helper (neptune's ``neptune.types.File``), conversions of
+figures / images / DataFrames, FileSet globs, and artifact manifests (``track_files``).
+
+A :class:`File` is either a local path (read by the writer thread, not by the caller) or bytes
+produced at call time (a figure rendered to PNG, a DataFrame to HTML).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import glob
+import io
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from naiad.errors import FileError, InvalidValueError
+from naiad.store.blobs import hash_file
+
+
+class File:
+    """A file to upload: ``File("model.pt")``, ``File.from_content(b"...")``, ``File.as_image(fig)``.
+
+    >>> File.from_content("hello", extension="txt").extension
+    'txt'
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, content: bytes | None = None,
+                 extension: str | None = None, name: str | None = None) -> None:
+        if (path is None) == (content is None):
+            raise InvalidValueError("give a File either a path or content (not both, not neither).")
+        self.path = None if path is None else os.path.abspath(os.fspath(path))
+        self.content = content
+        if extension is None:
+            suffix = Path(self.path).suffix if self.path else ""
+            extension = suffix[1:] if suffix else ("bin" if content is not None else "")
+        self.extension = extension
+        self.name = name
+
+    def __repr__(self) -> str:
+        what = self.path if self.path else f"{len(self.content or b'')} bytes"
+        return f"File({what!r}, extension={self.extension!r})"
+
+    @property
+    def file_type(self) -> str:
+        return "local" if self.path else "in_memory"
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], *, extension: str | None = None) -> File:
+        return cls(path, extension=extension)
+
+    @classmethod
+    def from_content(cls, content: str | bytes, *, extension: str | None = None) -> File:
+        if isinstance(content, str):
+            return cls(content=content.encode(), extension=extension or "txt")
+        return cls(content=bytes(content), extension=extension or "bin")
+
+    @classmethod
+    def from_stream(cls, stream: Any, *, seek: int | None = 0, extension: str | None = None) -> File:
+        if seek is not None and getattr(stream, "seekable", lambda: False)():
+            stream.seek(seek)
+        data = stream.read()
+        if isinstance(data, str):
+            return cls(content=data.encode(), extension=extension or "txt")
+        return cls(content=bytes(data), extension=extension or "bin")
+
+    @classmethod
+    def as_image(cls, image: Any, autoscale: bool = True) -> File:
+        return cls(content=image_to_png(image, autoscale), extension="png")
+
+    @classmethod
+    def as_html(cls, chart: Any, **kwargs: Any) -> File:
+        return cls(content=to_html(chart, **kwargs).encode(), extension="html")
+
+    @classmethod
+    def as_pickle(cls, obj: Any) -> File:
+        return cls(content=pickle.dumps(obj), extension="pkl")
+
+
+def _module_of(value: Any) -> str:
+    return type(value).__module__ or ""
+
+
+def is_figure_like(value: Any) -> bool:
+    mod = _module_of(value)
+    return mod.startswith(("matplotlib", "PIL", "plotly", "seaborn", "altair", "bokeh"))
+
+
+def image_to_png(image: Any, autoscale: bool = True) -> bytes:
+    mod = _module_of(image)
+    if mod.startswith("matplotlib") or mod.startswith("seaborn"):
+        fig = getattr(image, "figure", None) or getattr(image, "fig", None) or image
+        if hasattr(fig, "get_figure") and not hasattr(fig, "savefig"):
+            fig = fig.get_figure()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+    if mod.startswith("PIL"):
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return buf.getvalue()
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        raise
+    arr = image
+    if hasattr(arr, "detach"):
+        arr = arr.detach().cpu().numpy()
+    elif hasattr(arr, "numpy") and not isinstance(arr, np.ndarray):
+        arr = arr.numpy()
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise InvalidValueError(
+            f"an image array must be 2-D (grey) or H×W×3/4 (RGB/RGBA); got shape {arr.shape}.")
+    if autoscale and arr.size and arr.min() >= 0 and arr.max() <= 1 and arr.dtype.kind == "f":
+        arr = arr * 255
+    arr = np.clip(arr, 0, 255).astype(np.uint8)
+    try:
+        from PIL import Image
+    except ImportError:
+        raise InvalidValueError("saving a numpy array as an image needs Pillow: pip install pillow") from None
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def to_html(chart: Any, **kwargs: Any) -> str:
+    mod = _module_of(chart)
+    if mod.startswith("pandas"):
+        return str(chart.to_html(**kwargs))
+    if mod.startswith("plotly"):
+        buf = io.StringIO()
+        chart.write_html(buf, include_plotlyjs=kwargs.get("include_plotlyjs", True))
+        return buf.getvalue()
+    if hasattr(chart, "to_html"):
+        return str(chart.to_html())
+    if mod.startswith(("matplotlib", "seaborn")):
+        import base64
+
+        png = base64.b64encode(image_to_png(chart)).decode()
+        return f'<html><body><img src="data:image/png;base64,{png}"/></body></html>'
+    raise InvalidValueError(f"cannot turn a {type(chart).__name__} into HTML.")
+
+
+def to_file(value: Any, **kwargs: Any) -> File:
+    """What ``upload`` accepts: a path, a File, bytes, a file object, a figure, an image, a DataFrame."""
+    if isinstance(value, File):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return File(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return File(content=bytes(value), extension="bin")
+    if hasattr(value, "read"):
+        return File.from_stream(value)
+    mod = _module_of(value)
+    if mod.startswith(("plotly", "altair", "bokeh")):
+        return File.as_html(value, **kwargs)
+    if mod.startswith(("matplotlib", "PIL", "seaborn")):
+        return File.as_image(value)
+    if mod.startswith("pandas") and hasattr(value, "to_html"):
+        return File.as_html(value)
+    raise InvalidValueError(
+        f"upload() cannot take a {type(value).__name__}. Give a file path, bytes, a file object, a "
+        "figure or image, or wrap it: File.as_image(array), File.as_html(df), File.as_pickle(obj).")
+
+
+def check_readable(file: File) -> None:
+    if file.path is not None and not os.path.isfile(file.path):
+        raise FileError(f"cannot upload {file.path!r}: no such file. Check the path (relative paths "
+                        f"are taken from the working directory {os.getcwd()!r}).")
+
+
+def expand_globs(patterns: list[str]) -> dict[str, str]:
+    """Map stored name → absolute path for FileSet globs (directories walked recursively).
+
+    Names are relative to the common root of the matches, or to the working directory when the
+    matches lie inside it.
+    """
+    found: list[str] = []
+    for pattern in patterns:
+        matches = glob.glob(os.path.abspath(pattern), recursive=True)
+        for m in matches:
+            if os.path.isdir(m):
+                for dirpath, _dirs, names in os.walk(m):
+                    found.extend(os.path.join(dirpath, n) for n in names)
+            elif os.path.isfile(m):
+                found.append(m)
+    if not found:
+        return {}
+    cwd = os.getcwd()
+    root = os.path.commonpath([os.path.dirname(f) for f in found])
+    if root == cwd or root.startswith(cwd + os.sep):
+        root = cwd
+    return {os.path.relpath(f, root).replace(os.sep, "/"): f for f in sorted(set(found))}
+
+
+@dataclass
+class ManifestEntry:
+    file_path: str
+    file_hash: str
+    type: str
+    size: int
+    metadata: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file_path": self.file_path, "file_hash": self.file_hash, "type": self.type,
+                "size": self.size, "metadata": self.metadata}
+
+
+def local_manifest(location: str, destination: str | None) -> list[dict[str, Any]]:
+    """Manifest of a local file or folder: one entry per file, hashed (SHA-256), nothing copied."""
+    path = location[len("file://"):] if location.startswith("file://") else location
+    path = os.path.abspath(path)
+    if not os.path.exists(path):
+        raise FileError(f"cannot track {location!r}: no such file or folder.")
+    if os.path.isdir(path):
+        files = sorted(os.path.join(d, n) for d, _s, names in os.walk(path) for n in names)
+        rels = [os.path.relpath(f, path).replace(os.sep, "/") for f in files]
+    else:
+        files, rels = [path], [os.path.basename(path)]
+    out = []
+    for full, rel in zip(files, rels, strict=False):
+        digest, size = hash_file(full)
+        mtime = _dt.datetime.fromtimestamp(os.path.getmtime(full), tz=_dt.timezone.utc)
+        name = f"{destination.strip('/')}/{rel}" if destination else rel
+        out.append(ManifestEntry(name, digest, "Local", size, {
+            "file_path": f"file://{full}", "last_modified": mtime.strftime("%Y-%m-%d %H:%M:%S"),
+        }).to_json())
+    return out

@@ -1,0 +1,102 @@
+"""The op log: a writer's durable record of batches not yet known to be in the store.
+
+One file per writer, ``<store>/oplog/<container-uuid>.<writer-uuid>.log`` (offline runs use
+``<store>/offline/``).  Records are ``u32 length · u32 crc32 · encoded batch``; a torn record at the
+end (the process died mid-write) is ignored.  The live writer holds an exclusive ``flock`` on its
+file, so whoever can take the lock knows the writer is gone and may replay the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from naiad.ops import Batch, decode_batch, encode_batch
+
+_HEAD = struct.Struct("<II")
+
+
+class OpLog:
+    """Append-only, locked op log of one writer."""
+
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(path, "ab")
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._fsync = fsync
+        self.closed = False
+
+    def append(self, batch: Batch) -> None:
+        payload = encode_batch(batch)
+        self._fh.write(_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def size(self) -> int:
+        return self._fh.tell()
+
+    def truncate(self) -> None:
+        """Forget every record: call only when the store holds all of them."""
+        self._fh.truncate(0)
+        self._fh.seek(0)
+
+    def close(self, delete: bool) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if delete:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+        self._fh.close()
+
+
+def read_records(path: Path) -> Iterator[Batch]:
+    """Every intact batch of an op log file, in order; stops at the first torn or corrupt record."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    pos = 0
+    while pos + _HEAD.size <= len(data):
+        length, crc = _HEAD.unpack_from(data, pos)
+        start = pos + _HEAD.size
+        payload = data[start : start + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            return
+        try:
+            yield decode_batch(payload)
+        except (ValueError, KeyError):
+            return
+        pos = start + length
+
+
+def try_lock(path: Path) -> int | None:
+    """Open and lock an op log whose writer may be gone; a file descriptor, or None if it is alive."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def is_locked(path: Path) -> bool:
+    fd = try_lock(path)
+    if fd is None:
+        return path.exists()
+    os.close(fd)
+    return False
+
+
+def container_of(path: Path) -> str:
+    return path.name.split(".", 1)[0]

@@ -1,0 +1,90 @@
+-- naiad embedded catalog, schema version 1.
+-- Every field of every container has one row in `fields` (its type fixes the meaning of num/txt);
+-- series keep their running summary in `series` and their points in compressed `chunks`.
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS projects (
+    id        INTEGER PRIMARY KEY,
+    name      TEXT NOT NULL UNIQUE,          -- "workspace/name" or "name", as the user gave it
+    key       TEXT NOT NULL UNIQUE,          -- short uppercase key used in ids: DEF
+    next_num  INTEGER NOT NULL DEFAULT 1,    -- next run number (DEF-<n>)
+    created   REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS containers (
+    cid           INTEGER PRIMARY KEY,
+    uuid          TEXT NOT NULL UNIQUE,
+    project_id    INTEGER NOT NULL REFERENCES projects(id),
+    kind          TEXT NOT NULL,             -- run | model | model_version
+    short_id      TEXT NOT NULL UNIQUE,      -- DEF-42
+    custom_run_id TEXT,
+    created       REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS containers_custom
+    ON containers(project_id, kind, custom_run_id) WHERE custom_run_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS containers_project ON containers(project_id, kind);
+
+CREATE TABLE IF NOT EXISTS paths (
+    pid   INTEGER PRIMARY KEY,
+    path  TEXT NOT NULL UNIQUE
+);
+
+-- type: Float Integer Boolean String Datetime StringSet FloatSeries StringSeries FileSeries File FileSet Artifact
+-- num: Float/Integer/Boolean(0/1)/Datetime(epoch seconds); txt: String value, or JSON for File/FileSet/Artifact.
+CREATE TABLE IF NOT EXISTS fields (
+    cid   INTEGER NOT NULL,
+    pid   INTEGER NOT NULL,
+    type  TEXT NOT NULL,
+    num   REAL,
+    txt   TEXT,
+    PRIMARY KEY (cid, pid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fields_by_path ON fields(pid, num);
+
+CREATE TABLE IF NOT EXISTS set_members (
+    cid    INTEGER NOT NULL,
+    pid    INTEGER NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (cid, pid, value)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS set_members_by_value ON set_members(pid, value);
+
+CREATE TABLE IF NOT EXISTS series (
+    sid         INTEGER PRIMARY KEY,
+    cid         INTEGER NOT NULL,
+    pid         INTEGER NOT NULL,
+    type        TEXT NOT NULL,
+    count       INTEGER NOT NULL DEFAULT 0,
+    first_step  REAL,
+    last_step   REAL,
+    last_ts     REAL,
+    last_num    REAL,      -- FloatSeries: last value
+    last_txt    TEXT,      -- StringSeries / FileSeries: last value
+    vmin        REAL,
+    vmax        REAL,
+    vsum        REAL NOT NULL DEFAULT 0,
+    vsumsq      REAL NOT NULL DEFAULT 0,
+    UNIQUE (cid, pid)
+);
+
+CREATE TABLE IF NOT EXISTS chunks (
+    sid      INTEGER NOT NULL,
+    seq      INTEGER NOT NULL,
+    n        INTEGER NOT NULL,
+    step_lo  REAL NOT NULL,
+    step_hi  REAL NOT NULL,
+    ts_lo    REAL NOT NULL,
+    ts_hi    REAL NOT NULL,
+    vmin     REAL,
+    vmax     REAL,
+    vfirst   REAL,
+    vlast    REAL,
+    data     BLOB NOT NULL,
+    PRIMARY KEY (sid, seq)
+);
+
+-- idempotency: the highest seq applied per writer (an op log / client session)
+CREATE TABLE IF NOT EXISTS writers (
+    writer  TEXT PRIMARY KEY,
+    seq     INTEGER NOT NULL
+);
