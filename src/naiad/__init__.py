@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from naiad import exceptions, types, utils
+from naiad import config, exceptions, types, utils
 from naiad.errors import NaiadError
 from naiad.files import File
 from naiad.handler import Handler
@@ -31,6 +31,7 @@ __all__ = [
     "Run",
     "Table",
     "__version__",
+    "config",
     "exceptions",
     "init_project",
     "init_run",

@@ -351,7 +351,7 @@ class Handler:
             target = _target(destination, f"{last}.zip")
             with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
                 for name, ref in sorted(files.items()):
-                    with store.blobs.open(ref["hash"]) as src, zf.open(name, "w") as out:  # type: ignore[attr-defined]
+                    with store.blobs.open(ref["hash"]) as src, zf.open(name, "w") as out:
                         while block := src.read(1 << 20):
                             out.write(block)
         elif ftype == F.FILE_SERIES:

@@ -292,7 +292,7 @@ class Writer:
 def file_ref(blobs: Any, file: File) -> dict[str, Any]:
     if file.path is not None:
         digest, size = blobs.put_file(file.path)
-        name = file.name or Path(file.path).name
+        name: str | None = file.name or Path(file.path).name
     else:
         digest, size = blobs.put_bytes(file.content or b"")
         name = file.name

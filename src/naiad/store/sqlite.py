@@ -561,7 +561,7 @@ class SqliteStore:
                 s0, t0, v0 = decode_chunk(blob)
                 head_v: np.ndarray | list[str]
                 if isinstance(values, list):
-                    head_v = list(v0) + values[:take]  # type: ignore[arg-type]
+                    head_v = list(v0) + values[:take]
                 else:
                     head_v = np.concatenate([np.asarray(v0), values[:take]])
                 self._put_chunk(conn, sid, seq, np.concatenate([s0, steps[:take]]),

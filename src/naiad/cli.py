@@ -1,0 +1,274 @@
+"""The ``naiad`` command line: a thin shell over the SDK.
+
+    naiad demo                       train a small model with tracking into ./.naiad
+    naiad runs ls [--query Q]        the runs table
+    naiad runs show DEF-12           one run's fields
+    naiad sync                       store what crashed or offline runs left in op logs
+    naiad status                     the store, its projects and anything not yet stored
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from naiad import fields as F
+from naiad.config import SETTINGS, all_settings
+from naiad.errors import NaiadError
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _store(uri: str | None, recover: bool = True) -> Any:
+    from naiad.store import open_store
+
+    return open_store(uri or SETTINGS.uri.get(), recover=recover)
+
+
+def _project_name(store: Any, project: str | None) -> str:
+    name = project or SETTINGS.project.get()
+    if name:
+        return name
+    projects = store.list_projects()
+    if len(projects) == 1:
+        return str(projects[0].name)
+    names = ", ".join(p.name for p in projects) or "none yet"
+    raise click.UsageError(f"which project? Pass --project or set NAIAD_PROJECT (projects: {names}).")
+
+
+def _show_value(fv: Any, compact: bool = False) -> str:
+    v = fv.value
+    if compact and fv.type == F.FLOAT_SERIES:
+        return "" if v is None else f"{v:.6g}"
+    if compact and fv.type == F.DATETIME and v is not None:
+        return _dt.datetime.fromtimestamp(v, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    if fv.type == F.DATETIME and v is not None:
+        return _dt.datetime.fromtimestamp(v, tz=_dt.timezone.utc).isoformat(timespec="seconds")
+    if fv.type == F.STRING_SET:
+        return ", ".join(sorted(v)) if v else "(empty)"
+    if fv.type == F.FLOAT_SERIES:
+        last = "-" if v is None else f"{v:.6g}"
+        return f"last {last} ({fv.count} points)"
+    if fv.type in (F.STRING_SERIES, F.FILE_SERIES):
+        text = "" if v is None else str(v)
+        return f"{fv.count} entries; last: {text[:60]!r}"
+    if fv.type == F.FILE:
+        return f"{v.get('name') or 'file'} .{v.get('ext')} {v['size']:,} B sha256:{v['hash'][:12]}"
+    if fv.type == F.FILE_SET:
+        return f"{len(v)} files, {sum(r['size'] for r in v.values()):,} B"
+    if fv.type == F.ARTIFACT:
+        return f"{len(v.get('files', []))} files, hash {v['hash'][:16]}"
+    if fv.type == F.FLOAT:
+        return f"{v:.6g}"
+    return str(v)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NaiadError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="naiad")
+def main() -> None:
+    """naiad — experiment tracking and ML metadata, embedded in ./.naiad or served for a team."""
+
+
+@main.command()
+@click.option("--project", default="demo", show_default=True, help="project to track the demo runs in")
+@click.option("--epochs", default=15, show_default=True, help="epochs per configuration")
+@click.option("--configs", default=4, show_default=True, help="number of hyper-parameter configurations")
+def demo(project: str, epochs: int, configs: int) -> None:
+    """Train a small classifier (scikit-learn, digits data) under several configurations, tracked."""
+    from naiad.demo import run_demo
+
+    run_demo(project=project, epochs=epochs, configs=configs, console=_console())
+
+
+@main.group()
+def runs() -> None:
+    """List and inspect runs."""
+
+
+@runs.command("ls")
+@click.option("--project", "-p", help="project name (default: NAIAD_PROJECT, or the only project)")
+@click.option("--query", "-q", help='filter, e.g. \'last(val/acc) > 0.9 AND sys/tags CONTAINS "resnet"\'')
+@click.option("--columns", "-c", help="comma-separated field paths to show (series show their last value)")
+@click.option("--sort-by", default="sys/creation_time", show_default=True)
+@click.option("--asc", is_flag=True, help="ascending order (default: descending)")
+@click.option("--limit", "-n", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON lines instead of a table")
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+def runs_ls(project: str | None, query: str | None, columns: str | None, sort_by: str, asc: bool,
+            limit: int, as_json: bool, uri: str | None) -> None:
+    """The runs table of a project."""
+    store = _store(uri)
+    name = _project_name(store, project)
+    cols = ["sys/name", "sys/state", "sys/tags"]
+    if columns:
+        cols += [c.strip() for c in columns.split(",") if c.strip()]
+    result = store.query_table(name, "run", query=query, columns=cols, sort_by=sort_by, ascending=asc,
+                               limit=limit)
+    order = ["sys/id", *dict.fromkeys(F.normalize_path(c) for c in cols)]
+    shown = [c for c in order if c in result.columns] + [c for c in result.columns if c not in order]
+    if as_json:
+        for short_id, row in zip(result.ids, result.rows, strict=True):
+            click.echo(json.dumps({"id": short_id, **{p: _json_value(fv) for p, fv in row.items()}},
+                                  default=str))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{name} — {len(result.ids)} run(s)" + (f" matching {query}" if query else ""))
+    for col in shown:
+        table.add_column(col, overflow="fold")
+    for row in result.rows:
+        table.add_row(*[_show_value(row[c], compact=True) if c in row else "" for c in shown])
+    _console().print(table)
+
+
+def _json_value(fv: Any) -> Any:
+    if fv.type == F.STRING_SET:
+        return sorted(fv.value)
+    return fv.value
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="print the fields as JSON")
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+def runs_show(run_id: str, as_json: bool, uri: str | None) -> None:
+    """Every field of one run (series: last value and count; files: size and hash)."""
+    store = _store(uri)
+    info = store.get_container(short_id=run_id)
+    values = store.read_fields(info.uuid)
+    if as_json:
+        click.echo(json.dumps({p: {"type": fv.type, "value": _json_value(fv), "count": fv.count}
+                               for p, fv in sorted(values.items())}, default=str, indent=2))
+        return
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]{info.short_id}[/bold]  project {info.project}")
+    nodes: dict[str, Any] = {"": tree}
+    for path in sorted(values):
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            key = "/".join(parts[:i])
+            if key not in nodes:
+                nodes[key] = nodes["/".join(parts[: i - 1])].add(f"[cyan]{parts[i - 1]}/[/cyan]")
+        fv = values[path]
+        nodes["/".join(parts[:-1])].add(f"{parts[-1]} [dim]{fv.type}[/dim]  {_show_value(fv)}")
+    _console().print(tree)
+
+
+@main.command()
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+@click.option("--offline-only", is_flag=True, help="only offline runs")
+@click.option("--object", "objects", multiple=True, help="container uuid to sync (repeatable)")
+@click.option("--follow", is_flag=True, help="keep syncing until interrupted (for runs still writing)")
+@click.option("--interval", default=2.0, show_default=True, help="seconds between passes with --follow")
+def sync(uri: str | None, offline_only: bool, objects: tuple[str, ...], follow: bool, interval: float) -> None:
+    """Store what crashed runs and offline runs left in their op logs (safe to run any time)."""
+    import time
+
+    from naiad.store import recover_oplogs
+
+    store = _store(uri, recover=False)
+    only = set(objects) or None
+    while True:
+        total_ok, total_fail = 0, 0
+        for offline in ([True] if offline_only else [False, True]):
+            report = recover_oplogs(store, offline=offline, only=only)
+            for path, count in report.applied.items():
+                click.echo(f"synced {Path(path).name}: {count} batch(es)" + (" (offline run)" if offline else ""))
+            for path, err in report.failed.items():
+                click.echo(f"FAILED {Path(path).name}: {err}", err=True)
+            if report.skipped and not follow:
+                click.echo(f"{len(report.skipped)} op log(s) belong to processes still running; they sync "
+                           "themselves (use --follow to wait for them).")
+            total_ok += len(report.applied)
+            total_fail += len(report.failed)
+        if not follow:
+            break
+        time.sleep(interval)
+    if total_ok == 0 and total_fail == 0:
+        click.echo("nothing to sync: every op log is stored.")
+    if total_fail:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+@click.option("--settings", "show_settings", is_flag=True, help="also list every setting and its value")
+def status(uri: str | None, show_settings: bool) -> None:
+    """The store, its projects, and anything not stored yet."""
+    from naiad.oplog import is_locked
+
+    root = Path(uri or SETTINGS.uri.get())
+    console = _console()
+    if not (root / "naiad.db").exists():
+        console.print(f"No naiad store at {root.resolve()} yet: start a run (naiad demo) to create one.")
+    else:
+        store = _store(str(root), recover=False)
+        console.print(f"store: [bold]{store.uri}[/bold]")
+        for proj in store.list_projects():
+            n = store.conn().execute("SELECT count(*) FROM containers c WHERE project_id=? AND kind='run'",
+                                     (proj.id,)).fetchone()[0]
+            console.print(f"  project {proj.name} (key {proj.key}): {n} run(s)")
+        live: list[Path] = []
+        dead: list[Path] = []
+        offline: list[Path] = []
+        buckets: list[tuple[str, list[Path] | None]] = [("oplog", None), ("offline", offline)]
+        for folder, bucket in buckets:
+            for log in sorted((root / folder).glob("*.log")) if (root / folder).is_dir() else []:
+                if bucket is not None:
+                    bucket.append(log)
+                elif is_locked(log):
+                    live.append(log)
+                else:
+                    dead.append(log)
+        console.print(f"writing now: {len(live)} run(s)")
+        if dead or offline:
+            console.print(f"[yellow]not yet stored:[/yellow] {len(dead)} op log(s) of stopped/crashed runs, "
+                          f"{len(offline)} offline run(s) — run `naiad sync`.")
+        else:
+            console.print("everything is stored.")
+    if show_settings:
+        from rich.table import Table
+
+        table = Table(title="settings")
+        for col in ("variable", "value", "default", "meaning"):
+            table.add_column(col, overflow="fold")
+        for _name, setting in all_settings():
+            table.add_row(setting.env, str(setting.raw() or ""), str(setting.default), setting.doc)
+        console.print(table)
+
+
+@main.group()
+def projects() -> None:
+    """List projects."""
+
+
+@projects.command("ls")
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+def projects_ls(uri: str | None) -> None:
+    store = _store(uri)
+    for proj in store.list_projects():
+        click.echo(f"{proj.key}\t{proj.name}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(sys.argv[0]))
