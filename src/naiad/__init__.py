@@ -9,8 +9,6 @@
 ``import naiad as neptune`` keeps code written for the neptune 1.x client running.
 """
 
-from __future__ import annotations
-
 from naiad import config, exceptions, types, utils
 from naiad.errors import NaiadError
 from naiad.files import File

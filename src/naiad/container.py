@@ -108,6 +108,8 @@ class Container:
         self._handlers: dict[str, Handler] = {}
         self._state = "created"
         self._writer: Writer | None = None
+        # set while started in a threaded mode: writes may go straight into its op list
+        self._fast_writer: Writer | None = None
         self._store: Store | None = None
         self._info: ContainerInfo | None = None
         self._uuid = ""
@@ -133,6 +135,8 @@ class Container:
         if info is not None and store is not None and not info.is_new:
             self._load_structure()
         self._state = "started"
+        if self._writer is not None and mode in ("async", "offline"):
+            self._fast_writer = self._writer
         _install_hooks()
         _active.add(self)
 
@@ -274,11 +278,14 @@ class Container:
         if seconds is not None and not isinstance(seconds, (int, float)):
             raise TypeError(f"seconds must be an int, float or None (was {type(seconds).__name__})")
         self._state = "stopping"
+        self._fast_writer = None
         self._before_stop()
         ok = True
         if self._writer is not None:
             timeout = SETTINGS.stop_timeout.get() if seconds is None else float(seconds)
-            ok = self._writer.close(timeout, _Progress(self._writer).show)
+            progress = _Progress(self._writer)
+            ok = self._writer.close(timeout, progress.show)
+            progress.done()
             if self._writer.error_count:
                 print(f"[naiad] {self._writer.error_count} write error(s) in {self._label()}; "
                       "see sys/errors and sys/last_error.", file=sys.stderr)
@@ -640,17 +647,28 @@ class Container:
 
 
 class _Progress:
-    """A one-line progress report on stderr while stop() drains for more than a second."""
+    """Progress of a stop() that drains for more than a second: a live line on a terminal, otherwise
+    one line every ten seconds (logs of batch jobs stay readable)."""
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
+        self.tty = sys.stderr.isatty()
+        self.next_line = 0.0
         self.shown = False
 
     def show(self, elapsed: float) -> None:
-        pending = self.writer.pending()
-        msg = f"\r[naiad] saving the last writes… {elapsed:4.1f}s ({pending} batch(es) waiting)"
-        print(msg, end="", file=sys.stderr, flush=True)
         self.shown = True
+        pending = self.writer.pending()
+        msg = f"[naiad] saving the last writes… {elapsed:4.1f}s ({pending} batch(es) waiting for the store)"
+        if self.tty:
+            print("\r" + msg, end="", file=sys.stderr, flush=True)
+        elif elapsed >= self.next_line:
+            print(msg, file=sys.stderr, flush=True)
+            self.next_line = elapsed + 10.0
+
+    def done(self) -> None:
+        if self.tty and self.shown:
+            print(file=sys.stderr)
 
 
 def resolve_mode(mode: str | None) -> str:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from naiad.container import Container
 
 _NUMBER_TYPES = (int, float)
+_FAST_ATOMS = {float: F.FLOAT, int: F.INTEGER, str: F.STRING, bool: F.BOOLEAN}
 _INF = (math.inf, -math.inf)
 
 
@@ -110,6 +111,21 @@ class Handler:
     def assign(self, value: Any, *, wait: bool = False) -> None:
         """Set the value: ``run["lr"].assign(0.01)``; a dict assigns a whole namespace."""
         c = self._container
+        ftype = _FAST_ATOMS.get(type(value))
+        if ftype is not None and c._fast_writer is not None and not wait:
+            # the hot path: a plain float/int/str/bool into a field of that type (or a new path)
+            existing = c._types.get(self._path)
+            if (existing == ftype or existing is None) and self._path not in F.READ_ONLY_SYS and (
+                    (ftype == F.FLOAT and value - value == 0.0)
+                    or (ftype == F.INTEGER and -F.MAX_EXACT_INT <= value <= F.MAX_EXACT_INT)
+                    or (ftype == F.STRING and len(value) <= F.MAX_STRING_LENGTH)
+                    or ftype == F.BOOLEAN):
+                if existing is None:
+                    c._define(self._path, ftype)
+                w = c._fast_writer
+                with w.lock:
+                    w.ops.append((O.ASSIGN, self._path, ftype, value))
+                return
         c._check_writable()
         if isinstance(value, argparse.Namespace):
             value = vars(value)

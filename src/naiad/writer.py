@@ -120,7 +120,7 @@ class Writer:
         """Queue a non-point op, sealing pending points of every series it touches first."""
         path = op[1]
         with self.lock:
-            if self.dirty:
+            if self.dirty and (op[0] == O.CLEAR or op[0] == O.DELETE):
                 prefix = path + "/"
                 hit = [k for k in self.dirty if k == path or k.startswith(prefix) or not path]
                 for key in hit:

@@ -1,0 +1,23 @@
+"""The public surface is explicit: everything in __all__ exists, nothing public leaks beside it."""
+
+import naiad
+
+
+def test_all_names_exist():
+    for name in naiad.__all__:
+        assert hasattr(naiad, name), name
+
+
+def test_no_public_name_outside_all():
+    public = {n for n in dir(naiad) if not n.startswith("_")}
+    submodules = {"config", "container", "errors", "fields", "files", "handler", "oplog", "ops", "project",
+                  "query", "run", "store", "writer", "exceptions", "types", "utils"}
+    leaked = public - set(naiad.__all__) - submodules
+    assert not leaked, f"public names not in __all__: {sorted(leaked)}"
+
+
+def test_neptune_entry_points_are_there():
+    for name in ("init_run", "init_project", "Run", "Project", "File", "ANONYMOUS_API_TOKEN", "__version__"):
+        assert name in naiad.__all__
+    assert naiad.init_run is naiad.Run
+    assert naiad.types.File is naiad.File
