@@ -132,7 +132,7 @@ class Container:
                 flush_period=flush_period, heartbeat_period=SETTINGS.heartbeat_period.get(),
                 fsync=SETTINGS.fsync.get(), threaded=mode != "sync",
                 raise_errors=SETTINGS.raise_on_error.get() or mode in ("sync", "debug"))
-        if info is not None and store is not None and not info.is_new:
+        if info is not None and store is not None:
             self._load_structure()
         self._state = "started"
         if self._writer is not None and mode in ("async", "offline"):
@@ -171,6 +171,8 @@ class Container:
     def _series_state(self, path: str, ftype: str, last_step: float = -math.inf) -> SeriesState:
         assert self._writer is not None
         st = SeriesState(self._writer.buffer_for(path, ftype), self._writer.lock, ftype, last_step)
+        if self._mode == "sync":
+            st.is_float = False  # sync mode: every append goes the slow way and is stored at once
         self._series[path] = st
         return st
 
@@ -374,6 +376,7 @@ class Container:
                 found[0] == F.FLOAT and not math.isfinite(found[1])) else str(inner)
         if isinstance(value, Handler):
             value = value.fetch()
+        self._check_protected(path)
         existing = self._types.get(path)
         if isinstance(value, T.Value):
             self._assign_value_object(path, value, existing)
@@ -517,6 +520,9 @@ class Container:
         ts_list = [now] * len(keep) if timestamps is None else [float(timestamps[i]) for i in keep]
         if not keep:
             return
+        if self._writer is None:
+            self._submit((O.POINTS, path))  # read-only: warns once, stores nothing
+            return
         self._define(path, kind)
         if kind == F.FILE_SERIES:
             self._submit((UPLOAD_POINTS, path, [clean[i] for i in keep], step_list, ts_list))
@@ -532,6 +538,9 @@ class Container:
             buf.steps.extend(step_list)
             buf.ts.extend(ts_list)
         st.last_step = step_list[-1]
+        if self._mode == "sync":
+            self._writer.flush()
+            self._writer.check_errors()
 
     def _coerce_points(self, path: str, kind: str, values: list[Any]) -> list[Any]:
         out: list[Any] = []

@@ -26,8 +26,11 @@ class OpLog:
     def __init__(self, path: Path, fsync: bool = False) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "ab")
+        # lock under a temporary name, then rename: recovery never sees an unlocked live log
+        tmp = path.with_name("." + path.name + ".tmp")
+        self._fh = open(tmp, "ab")
         fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.replace(tmp, path)
         self._fsync = fsync
         self.closed = False
 

@@ -14,6 +14,7 @@ whose first item names it:
 ``(DELETE_FILES, path, [name...])``                           remove files from a FileSet
 ``(TRACK, path, [entry...], reset)``                          add artifact entries (manifest lines)
 ``(CREATE, "", {...})``                                       create the container (offline runs)
+``(ERROR, "", message)``                                      count a client-side failure in sys/errors
 ============================================================  ==========================================
 
 A :class:`Batch` groups ops for one container and carries ``(writer, seq)``; a store applies a
@@ -42,8 +43,9 @@ FILES = "files"
 DELETE_FILES = "delete_files"
 TRACK = "track"
 CREATE = "create"
+ERROR = "error"
 
-OP_KINDS = frozenset({ASSIGN, POINTS, CLEAR, ADD, REMOVE, DELETE, FILES, DELETE_FILES, TRACK, CREATE})
+OP_KINDS = frozenset({ASSIGN, POINTS, CLEAR, ADD, REMOVE, DELETE, FILES, DELETE_FILES, TRACK, CREATE, ERROR})
 
 Op = tuple[Any, ...]
 

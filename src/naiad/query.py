@@ -572,10 +572,10 @@ class _Compiler:
     def exists(self, n: Exists) -> Sql:
         if n.type is not None:
             return self.field(n.path, (_types(_FIELD_TYPES[n.type]), []))
-        prefix = n.path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+        # a byte-wise range, not LIKE: case-sensitive in every dialect, and it uses the path index
         sql = (f"EXISTS (SELECT 1 FROM fields f JOIN paths p ON p.pid = f.pid WHERE f.cid = c.cid "
-               f"AND (p.path = {self.ph} OR p.path LIKE {self.ph} ESCAPE '\\'))")
-        return sql, [n.path, prefix]
+               f"AND (p.path = {self.ph} OR (p.path >= {self.ph} AND p.path < {self.ph})))")
+        return sql, [n.path, n.path + "/", n.path + "0"]
 
 
 # ----------------------------------------------------------------------------------------- describe

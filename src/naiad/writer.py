@@ -5,8 +5,10 @@
     run["loss"].append(x)   caller: validate, stamp time and step, buffer → return
           │  per-series buffers + an ordered op list, swapped out under one short lock
           ▼
-    writer thread ── every flush_period: batch → op log (durable) → store.apply (one transaction)
-                     → truncate the op log once the store holds everything
+    logger thread ── every flush_period: batch → op log (durable)
+          ▼
+    applier thread ── store.apply(batch) (one transaction each, in order, retried with backoff)
+                      → truncate the op log once the store holds everything
 
 Points of one series are kept in per-series lists (three appends per point, no tuples); any
 other op on a series (clear, delete, replace) first seals that series' buffer into the op list so
@@ -18,7 +20,6 @@ reported once, and retried; they never raise in the training thread (unless
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import time
@@ -31,13 +32,11 @@ import numpy as np
 
 from naiad import fields as F
 from naiad import ops as O
-from naiad.errors import NaiadError
+from naiad.errors import FieldError, NaiadError
 from naiad.files import File, expand_globs, local_manifest
 from naiad.oplog import OpLog
 from naiad.ops import Batch
 from naiad.store.base import Store
-
-log = logging.getLogger("naiad")
 
 # Internal ops the writer turns into vocabulary ops (they touch the file system).
 UPLOAD = "_upload"            # (UPLOAD, path, File)
@@ -98,13 +97,22 @@ class Writer:
         self._requested = 0
         self._completed = 0
         self._stopping = False
+        self._closed = False
         self._flush_lock = threading.Lock()
-        self.points_buffered = 0
+        self._plock = threading.Lock()        # guards _pending and the op log file
+        self._apply_lock = threading.Lock()   # one applier at a time, in batch order
+        self._apply_wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._applier: threading.Thread | None = None
         if threaded:
-            self._thread = threading.Thread(target=self._loop, name=f"naiad-writer-{container[:8]}",
+            # two threads: the logger makes each flush durable on the op log at once; the applier
+            # writes batches into the store, which may be slower or briefly unavailable
+            self._thread = threading.Thread(target=self._loop, name=f"naiad-log-{container[:8]}",
                                             daemon=True)
+            self._applier = threading.Thread(target=self._apply_loop, name=f"naiad-apply-{container[:8]}",
+                                             daemon=True)
             self._thread.start()
+            self._applier.start()
 
     # ------------------------------------------------------------- caller side
     def buffer_for(self, path: str, ftype: str) -> SeriesBuffer:
@@ -166,7 +174,7 @@ class Writer:
         raise NaiadError(f"unknown internal op {kind}")
 
     def flush(self) -> None:
-        """Move everything buffered into the op log and the store (called by the writer thread)."""
+        """Move everything buffered into a batch on the op log (durable), then hand it to the applier."""
         with self._flush_lock:
             raw = self._collect()
             if self.on_flush is not None:
@@ -180,45 +188,62 @@ class Writer:
                 try:
                     ops.extend(self._materialize(op))
                 except Exception as exc:  # a file vanished, unreadable …: count it, keep going
-                    self._report(f"could not prepare '{op[1]}': {exc}", exc)
+                    message = f"could not prepare '{op[1]}': {exc}"
+                    self._report(message, exc)
+                    ops.append((O.ERROR, "", message))
             if ops:
                 self._seq += 1
                 batch = Batch(self.container, self.writer_id, self._seq, ops)
-                try:
-                    self.oplog.append(batch)
-                except Exception as exc:
-                    self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
-                self._pending.append(batch)
-            self._apply_pending()
+                with self._plock:
+                    try:
+                        self.oplog.append(batch)
+                    except Exception as exc:
+                        self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
+                    self._pending.append(batch)
+                self._apply_wake.set()
+        if self._applier is None:
+            self.apply_pending()
 
-    def _apply_pending(self) -> None:
-        if self.store is None:
-            self._pending.clear()
-            return
-        while self._pending:
-            batch = self._pending[0]
-            try:
-                self.store.apply(batch)
-            except Exception as exc:
-                self._report(f"could not write to the store ({exc}); will retry, data is kept in "
-                             f"{self.oplog.path}", exc)
-                return
-            self._pending.pop(0)
-        if self.oplog.size() > 0 and not self.oplog.closed:
-            try:
-                self.oplog.truncate()
-            except OSError:
-                pass
+    def apply_pending(self) -> bool:
+        """Apply pending batches to the store in order; True when none is left.
+
+        Runs on the applier thread, or on a caller that waits (``wait()``, ``stop()``); the op log is
+        truncated once the store holds everything in it.
+        """
+        if self.store is None:  # offline: the op log is the destination
+            with self._plock:
+                self._pending.clear()
+            return True
+        with self._apply_lock:
+            while True:
+                with self._plock:
+                    if not self._pending:
+                        if not self.oplog.closed and self.oplog.size() > 0:
+                            try:
+                                self.oplog.truncate()
+                            except OSError:
+                                pass
+                        return True
+                    batch = self._pending[0]
+                try:
+                    result = self.store.apply(batch)
+                except Exception as exc:
+                    self._report(f"could not write to the store ({exc}); will retry, data is kept in "
+                                 f"{self.oplog.path}", exc)
+                    return False
+                with self._plock:
+                    self._pending.pop(0)
+                for message in result.errors:
+                    self._report(f"the store refused a write: {message}", FieldError(message))
 
     def _report(self, message: str, exc: BaseException) -> None:
         self._error_count += 1
         if self._first_error is None:
             self._first_error = exc
-        key = message.split(":", 1)[0]
-        if key not in self._reported:
+        key = message.split(":", 1)[0] if "refused" not in message else message[:80]
+        if key not in self._reported and len(self._reported) < 100:
             self._reported.add(key)
-            log.error("naiad: %s", message)
-            print(f"[naiad] error: {message}", file=sys.stderr)
+            print(f"[naiad] error: {message}", file=sys.stderr, flush=True)
 
     @property
     def error_count(self) -> int:
@@ -244,11 +269,27 @@ class Writer:
             if stopping:
                 return
 
+    def _apply_loop(self) -> None:
+        backoff = 0.0
+        while not self._closed:
+            self._apply_wake.wait(backoff or self.flush_period)
+            self._apply_wake.clear()
+            if self._closed:
+                return
+            try:
+                ok = self.apply_pending()
+            except Exception as exc:  # never let the applier die
+                self._report(f"applier failure: {exc!r}", exc)
+                ok = False
+            if ok and self._stopping and self._thread is not None and not self._thread.is_alive():
+                return
+            backoff = 0.0 if ok else (0.2 if self._stopping else min(max(backoff * 2, 0.5), 10.0))
+
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until everything submitted before the call is flushed; False on timeout."""
+        """Block until everything submitted before the call is in the store; False on timeout/failure."""
         if self._thread is None or not self._thread.is_alive():
             self.flush()
-            return not self._pending
+            return self.apply_pending()
         with self._done:
             self._requested += 1
             target = self._requested
@@ -260,32 +301,41 @@ class Writer:
                 if left is not None and left <= 0:
                     return False
                 self._done.wait(left if left is not None else 1.0)
-        return not self._pending
+        return self.apply_pending()
 
     def close(self, timeout: float, progress: Callable[[float], None] | None = None) -> bool:
-        """Final flush and stop the thread; True if everything reached the store."""
+        """Final flush, stop the threads; True if everything reached the store within ``timeout``.
+
+        The caller never blocks on the store itself: the applier thread does the writes while the
+        caller watches the clock, so a locked or unreachable store cannot hold ``stop()`` past its
+        bound.  Whatever is not stored by then stays in the op log for ``naiad sync``.
+        """
         self._stopping = True
         start = time.monotonic()
-        if self._thread is not None:
-            self._wake.set()
-            while self._thread.is_alive():
-                self._thread.join(0.1)
-                elapsed = time.monotonic() - start
-                if progress is not None and elapsed > 1.0:
-                    progress(elapsed)
-                if elapsed > timeout:
-                    break
-            if self._thread.is_alive():
-                return False
-        else:
-            self.flush()
         deadline = start + timeout
-        while self._pending and time.monotonic() < deadline:
-            self._apply_pending()
-            if self._pending:
-                time.sleep(0.2)
-        ok = not self._pending and self.store is not None
-        self.oplog.close(delete=ok)
+
+        def tick() -> None:
+            if progress is not None and time.monotonic() - start > 1.0:
+                progress(time.monotonic() - start)
+
+        if self._thread is None:
+            self.flush()
+        else:
+            self._wake.set()
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                self._thread.join(0.05)
+                tick()
+        if self._applier is not None:
+            self._apply_wake.set()
+            while self._pending and self._applier.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+                tick()
+        ok = not self._pending and self.store is not None and not (
+            self._thread is not None and self._thread.is_alive())
+        self._closed = True
+        self._apply_wake.set()
+        with self._plock:
+            self.oplog.close(delete=ok)
         return ok
 
 

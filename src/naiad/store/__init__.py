@@ -61,16 +61,18 @@ def recover_oplogs(store: SqliteStore, *, offline: bool = False, only: set[str] 
     folder = Path(store.uri) / ("offline" if offline else "oplog")
     if not folder.is_dir():
         return report
-    logs = sorted(folder.glob("*.log"))
+    logs = [p for p in sorted(folder.glob("*.log"))
+            if only is None or container_of(p) in only]
+    dead: list[tuple[Path, int]] = []
     live_containers = set()
-    for log_path in logs:
-        if only is not None and container_of(log_path) not in only:
-            continue
+    for log_path in logs:  # first find every live writer, so no container of theirs is marked crashed
         fd = try_lock(log_path)
         if fd is None:
             report.skipped.append(str(log_path))
             live_containers.add(container_of(log_path))
-            continue
+        else:
+            dead.append((log_path, fd))
+    for log_path, fd in dead:
         try:
             count, last_state = _replay(store, log_path)
             report.applied[str(log_path)] = count

@@ -39,6 +39,14 @@ class ContainerInfo:
 
 
 @dataclass
+class ApplyResult:
+    """What ``Store.apply`` did: the writer's high-water mark, and the ops it had to refuse."""
+
+    seq: int
+    errors: list[str]
+
+
+@dataclass
 class FieldValue:
     """One field as read from a store: its type and its value in Python form.
 
@@ -107,7 +115,7 @@ class Store(Protocol):
                       project: str | None = None) -> ContainerInfo: ...
 
     # the one write primitive
-    def apply(self, batch: Batch) -> int: ...
+    def apply(self, batch: Batch) -> ApplyResult: ...
     def writer_seq(self, writer: str) -> int: ...
 
     # reads

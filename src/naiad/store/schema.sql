@@ -24,6 +24,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS containers_custom
     ON containers(project_id, kind, custom_run_id) WHERE custom_run_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS containers_project ON containers(project_id, kind);
 
+-- other uuids a container answers to (an offline run that joined a run by custom_run_id)
+CREATE TABLE IF NOT EXISTS container_aliases (
+    uuid  TEXT PRIMARY KEY,
+    cid   INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS paths (
     pid   INTEGER PRIMARY KEY,
     path  TEXT NOT NULL UNIQUE

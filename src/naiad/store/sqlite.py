@@ -21,6 +21,8 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from naiad.errors import (
 from naiad.ops import Batch
 from naiad.store.base import (
     RUN,
+    ApplyResult,
     Buckets,
     ContainerInfo,
     FieldValue,
@@ -137,6 +140,27 @@ class SqliteStore:
         raise StoreError(f"the store {self.root} stayed locked by another process for minutes; "
                          "check for a stuck process holding it.")
 
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction.  Ids of paths and containers made inside it are cached only once it
+        commits, so a rolled-back id is never reused for something else."""
+        conn = self.conn()
+        self._begin(conn)
+        self._local.new_pids = {}
+        self._local.new_cids = {}
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            self._pids.update(self._local.new_pids)
+            self._cids.update(self._local.new_cids)
+        finally:
+            self._local.new_pids = None
+            self._local.new_cids = None
+
     def _init_schema(self) -> None:
         conn = self.conn()
         self._begin(conn)
@@ -164,10 +188,9 @@ class SqliteStore:
     def _project_row(self, conn: sqlite3.Connection, name: str) -> ProjectInfo | None:
         row = conn.execute("SELECT id, name, key, created FROM projects WHERE name=?", (name,)).fetchone()
         if row is None and "/" not in name:
-            rows = conn.execute(
-                "SELECT id, name, key, created FROM projects WHERE name LIKE ? ESCAPE '\\'",
-                ("%/" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),),
-            ).fetchall()
+            rows = conn.execute(  # "vision" finds "team/vision" (exact, case-sensitive suffix)
+                "SELECT id, name, key, created FROM projects WHERE substr(name, -length(?) - 1) = '/' || ?",
+                (name, name)).fetchall()
             if len(rows) == 1:
                 row = rows[0]
         return ProjectInfo(*row) if row else None
@@ -191,21 +214,8 @@ class SqliteStore:
         found = self._project_row(conn, name)
         if found is not None:
             return found
-        self._begin(conn)
-        try:
-            found = self._project_row(conn, name)
-            if found is None:
-                taken = {r[0] for r in conn.execute("SELECT key FROM projects")}
-                key = next(k for k in project_key_candidates(name) if k not in taken)
-                now = time.time()
-                cur = conn.execute("INSERT INTO projects(name, key, created) VALUES (?, ?, ?)",
-                                   (name, key, now))
-                found = ProjectInfo(int(cur.lastrowid or 0), name, key, now)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return found
+        with self._tx() as conn:
+            return self._project_in_tx(conn, name)
 
     # ------------------------------------------------------------------ containers
     def _container_from_row(self, row: tuple[Any, ...], is_new: bool = False) -> ContainerInfo:
@@ -219,7 +229,8 @@ class SqliteStore:
                       project: str | None = None) -> ContainerInfo:
         conn = self.conn()
         if uuid is not None:
-            row = conn.execute(self._CONTAINER_SQL + "WHERE c.uuid=?", (uuid,)).fetchone()
+            row = conn.execute(self._CONTAINER_SQL + "WHERE c.uuid=? OR c.cid = "
+                               "(SELECT cid FROM container_aliases WHERE uuid=?)", (uuid, uuid)).fetchone()
         else:
             row = conn.execute(self._CONTAINER_SQL + "WHERE c.short_id=?", (short_id,)).fetchone()
         if row is None:
@@ -237,15 +248,8 @@ class SqliteStore:
         created: float | None = None, owner: str = "", parent: str | None = None,
     ) -> ContainerInfo:
         proj = self.get_or_create_project(project)
-        conn = self.conn()
-        self._begin(conn)
-        try:
-            info = self._create_in_tx(conn, proj, kind, uuid, custom_run_id, created, owner)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return info
+        with self._tx() as conn:
+            return self._create_in_tx(conn, proj, kind, uuid, custom_run_id, created, owner)
 
     def _create_in_tx(self, conn: sqlite3.Connection, proj: ProjectInfo, kind: str, uuid: str,
                       custom_run_id: str | None, created: float | None, owner: str) -> ContainerInfo:
@@ -254,6 +258,9 @@ class SqliteStore:
                 self._CONTAINER_SQL + "WHERE c.project_id=? AND c.kind=? AND c.custom_run_id=?",
                 (proj.id, kind, custom_run_id)).fetchone()
             if row:
+                if row[0] != uuid:  # an offline run joining a known run: its batches name this uuid
+                    conn.execute("INSERT OR IGNORE INTO container_aliases(uuid, cid) SELECT ?, cid "
+                                 "FROM containers WHERE uuid=?", (uuid, row[0]))
                 return self._container_from_row(row)
         row = conn.execute(self._CONTAINER_SQL + "WHERE c.uuid=?", (uuid,)).fetchone()
         if row:
@@ -270,7 +277,7 @@ class SqliteStore:
             "INSERT INTO containers(uuid, project_id, kind, short_id, custom_run_id, created) "
             "VALUES (?, ?, ?, ?, ?, ?)", (uuid, proj.id, kind, short_id, custom_run_id or None, created))
         cid = int(cur.lastrowid or 0)
-        self._cids[uuid] = cid
+        self._local.new_cids[uuid] = cid
         sys_fields: list[tuple[str, str, Any]] = [
             ("sys/id", F.STRING, short_id),
             ("sys/creation_time", F.DATETIME, created),
@@ -291,22 +298,34 @@ class SqliteStore:
     def _cid(self, conn: sqlite3.Connection, uuid: str) -> int:
         cid = self._cids.get(uuid)
         if cid is None:
-            row = conn.execute("SELECT cid FROM containers WHERE uuid=?", (uuid,)).fetchone()
+            staged = getattr(self._local, "new_cids", None)
+            if staged and uuid in staged:
+                return int(staged[uuid])
+            row = conn.execute("SELECT cid FROM containers WHERE uuid=? UNION ALL "
+                               "SELECT cid FROM container_aliases WHERE uuid=?", (uuid, uuid)).fetchone()
             if row is None:
                 raise ContainerNotFound(f"container {uuid} does not exist in {self.root}.")
-            cid = self._cids[uuid] = int(row[0])
+            cid = int(row[0])
+            if staged is None:  # outside a transaction the row is committed: safe to cache
+                self._cids[uuid] = cid
         return cid
 
     def _pid(self, conn: sqlite3.Connection, path: str, create: bool = True) -> int:
         pid = self._pids.get(path)
         if pid is not None:
             return pid
+        staged = getattr(self._local, "new_pids", None)
+        if staged and path in staged:
+            return int(staged[path])
         row = conn.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
         if row is None:
             if not create:
                 return -1
             conn.execute("INSERT OR IGNORE INTO paths(path) VALUES (?)", (path,))
             row = conn.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
+            if staged is not None:  # made in this transaction: cached once it commits
+                staged[path] = int(row[0])
+                return int(row[0])
         pid = self._pids[path] = int(row[0])
         return pid
 
@@ -315,37 +334,32 @@ class SqliteStore:
         row = self.conn().execute("SELECT seq FROM writers WHERE writer=?", (writer,)).fetchone()
         return int(row[0]) if row else 0
 
-    def apply(self, batch: Batch) -> int:
+    def apply(self, batch: Batch) -> ApplyResult:
         """Apply a batch atomically, at most once per ``(writer, seq)``; return the writer's high mark.
 
         An op the store must refuse (a type clash with a write from another process, a step that does
         not increase) is skipped, counted in ``sys/errors`` and described in ``sys/last_error``; the
         rest of the batch is applied.
         """
-        conn = self.conn()
-        self._begin(conn)
-        try:
+        with self._tx() as conn:
             row = conn.execute("SELECT seq FROM writers WHERE writer=?", (batch.writer,)).fetchone()
             done = int(row[0]) if row else 0
             if batch.seq <= done:
-                conn.execute("COMMIT")
-                return done
+                return ApplyResult(done, [])
             errors: list[str] = []
-            cid = self._apply_ops(conn, batch, errors)
+            client_errors: list[str] = []
+            cid = self._apply_ops(conn, batch, errors, client_errors)
             conn.execute("INSERT INTO writers(writer, seq) VALUES (?, ?) ON CONFLICT(writer) "
                          "DO UPDATE SET seq=excluded.seq", (batch.writer, batch.seq))
             if cid is not None:
                 now = time.time()
                 self._put_atom(conn, cid, self._pid(conn, "sys/modification_time"), F.DATETIME, now)
-                if errors:
-                    self._record_errors(conn, cid, errors)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return batch.seq
+                if errors or client_errors:
+                    self._record_errors(conn, cid, client_errors + errors)
+        return ApplyResult(batch.seq, errors)
 
-    def _apply_ops(self, conn: sqlite3.Connection, batch: Batch, errors: list[str]) -> int | None:
+    def _apply_ops(self, conn: sqlite3.Connection, batch: Batch, errors: list[str],
+                   client_errors: list[str]) -> int | None:
         cid: int | None = None
         for op in batch.ops:
             kind = op[0]
@@ -359,6 +373,9 @@ class SqliteStore:
                 continue
             if cid is None:
                 cid = self._cid(conn, batch.container)
+            if kind == O.ERROR:  # a failure the writer met (a file gone before upload): count it
+                client_errors.append(str(op[2]))
+                continue
             try:
                 self._apply_op(conn, cid, op)
             except FieldError as exc:
@@ -538,7 +555,8 @@ class SqliteStore:
                 lo, hi = float(arr.min()), float(arr.max())
                 upd.update(last_num=float(arr[-1]), vmin=lo if vmin is None else min(vmin, lo),
                            vmax=hi if vmax is None else max(vmax, hi))
-                sums = (float(arr.sum()), float(np.dot(arr, arr)))
+                with np.errstate(over="ignore", invalid="ignore"):  # 1e200² is inf, not an error
+                    sums = (float(arr.sum()), float(np.dot(arr, arr)))
             else:
                 upd.update(last_txt=values[-1])
                 sums = (0.0, 0.0)
@@ -771,7 +789,8 @@ class SqliteStore:
                 state = rows[cid].get("sys/state")
                 if state is not None:
                     state.value = effective_state(state.value, self._ping(conn, cid), now)
-        return TableResult(columns=sorted(set(pid_to_path.values())), rows=[rows[c] for c in cids], ids=ids)
+        present = sorted({p for row in rows.values() for p in row})
+        return TableResult(columns=present, rows=[rows[c] for c in cids], ids=ids)
 
     def _sort_expr(self, conn: sqlite3.Connection, sort_by: str) -> tuple[str, list[Any]]:
         path = F.normalize_path(sort_by) if sort_by else ""
