@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from naiad import fields as F
 from naiad import ops as O
 from naiad import types as T
@@ -299,7 +301,12 @@ class Container:
         self._state = "stopped"
         _active.discard(self)
         if self._mode == "debug" and self._store is not None:
-            self._store.close()
+            import shutil
+
+            from naiad.store import forget_store
+
+            forget_store(self._store.uri)
+            shutil.rmtree(self._store.uri, ignore_errors=True)
 
     def _before_stop(self) -> None:
         """Subclass hook: last writes before the writer closes (run state)."""
@@ -503,6 +510,9 @@ class Container:
             warn_once(f"'{path}': cannot make a series of {type(values[0]).__name__} values; skipped.",
                       F.NaiadUnsupportedType)
             return
+        if kind == F.FLOAT_SERIES and steps is None and self._writer is not None and self._extend_array(
+                path, values, timestamps):
+            return
         clean = self._coerce_points(path, kind, values)
         keep = [i for i, v in enumerate(clean) if v is not None]
         st = self._series.get(path)
@@ -541,6 +551,31 @@ class Container:
         if self._mode == "sync":
             self._writer.flush()
             self._writer.check_errors()
+
+    def _extend_array(self, path: str, values: list[Any], timestamps: Any) -> bool:
+        """``extend`` of plain numbers, vectorised; False when the values need the careful path."""
+        arr = np.array(values)
+        if arr.ndim != 1 or arr.dtype.kind not in "fiub":
+            return False
+        arr = arr.astype(np.float64)
+        ts = (np.full(len(arr), time.time()) if timestamps is None
+              else np.array(timestamps, dtype=np.float64))
+        finite = np.isfinite(arr)
+        if not finite.all():
+            self._skip_non_finite(path, float(arr[~finite][0]))
+            arr, ts = arr[finite], ts[finite]
+        if not len(arr):
+            return True
+        self._define(path, F.FLOAT_SERIES)
+        st = self._series.get(path) or self._series_state(path, F.FLOAT_SERIES)
+        base = 0.0 if st.last_step == -math.inf else st.last_step + 1.0
+        steps = base + np.arange(len(arr), dtype=np.float64)
+        assert self._writer is not None
+        self._writer.submit_points(path, F.FLOAT_SERIES, steps, ts, arr)
+        st.last_step = float(steps[-1])
+        if self._mode == "sync":
+            self._writer.check_errors()
+        return True
 
     def _coerce_points(self, path: str, kind: str, values: list[Any]) -> list[Any]:
         out: list[Any] = []

@@ -45,6 +45,57 @@ UPLOAD_FILES = "_upload_files"  # (UPLOAD_FILES, path, [abs glob], reset)
 TRACK_FILES = "_track"        # (TRACK_FILES, path, location, destination, reset)
 
 
+_SEALED = "_sealed"  # (_SEALED, swapped lists): points that must be stored before the next op
+
+
+def _compact(ops: list[O.Op]) -> list[O.Op]:
+    """Shrink a batch without changing its meaning: points for one series are merged into one op,
+    and of several ASSIGNs to one path only the last is kept.  Any other op (clear, delete, files…)
+    is a barrier across which nothing moves."""
+    if len(ops) < 2:
+        return ops
+    merged: list[Any] = []
+    points_at: dict[str, int] = {}
+    for op in ops:
+        if op[0] == O.POINTS:
+            i = points_at.get(op[1])
+            if i is None:
+                points_at[op[1]] = len(merged)
+                merged.append([op])
+            else:
+                merged[i].append(op)
+        elif op[0] == O.ASSIGN:
+            merged.append(op)
+        else:
+            points_at.clear()
+            merged.append(op)
+    out: list[O.Op] = []
+    for item in merged:
+        if isinstance(item, list):
+            first = item[0]
+            if len(item) == 1:
+                out.append(first)
+                continue
+            vals: Any = (np.concatenate([p[5] for p in item]) if first[2] == F.FLOAT_SERIES
+                         else [v for p in item for v in p[5]])
+            out.append((O.POINTS, first[1], first[2], np.concatenate([p[3] for p in item]),
+                        np.concatenate([p[4] for p in item]), vals))
+        else:
+            out.append(item)
+    later: set[str] = set()
+    keep: list[O.Op] = []
+    for op in reversed(out):
+        if op[0] == O.ASSIGN:
+            if op[1] in later:
+                continue
+            later.add(op[1])
+        elif op[0] != O.POINTS:
+            later.clear()
+        keep.append(op)
+    keep.reverse()
+    return keep
+
+
 class SeriesBuffer:
     """Points of one series waiting for the writer."""
 
@@ -57,15 +108,18 @@ class SeriesBuffer:
         self.steps: list[float] = []
         self.ts: list[float] = []
 
-    def take(self) -> O.Op:
-        """The buffered points as a POINTS op; the buffer starts over (call under the writer lock)."""
-        vals: Any = self.values
-        if self.type == F.FLOAT_SERIES:
-            vals = np.array(vals, dtype=np.float64)
-        op = (O.POINTS, self.path, self.type, np.array(self.steps, dtype=np.float64),
-              np.array(self.ts, dtype=np.float64), vals)
+    def swap(self) -> tuple[str, str, list[float], list[float], list[Any]]:
+        """Hand over the buffered lists and start new ones (under the writer lock: O(1))."""
+        taken = (self.path, self.type, self.steps, self.ts, self.values)
         self.values, self.steps, self.ts = [], [], []
-        return op
+        return taken
+
+
+def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.Op:
+    """A POINTS op from swapped-out lists (the numpy conversion runs outside the writer lock)."""
+    path, ftype, steps, ts, values = taken
+    vals: Any = np.array(values, dtype=np.float64) if ftype == F.FLOAT_SERIES else values
+    return (O.POINTS, path, ftype, np.array(steps, dtype=np.float64), np.array(ts, dtype=np.float64), vals)
 
 
 class Writer:
@@ -124,6 +178,16 @@ class Writer:
                     buf = self.dirty[path] = SeriesBuffer(path, ftype)
         return buf
 
+    def submit_points(self, path: str, ftype: str, steps: np.ndarray, ts: np.ndarray, values: np.ndarray) -> None:
+        """Queue ready arrays of points (``extend``), after any points of the series still buffered."""
+        with self.lock:
+            buf = self.dirty.get(path)
+            if buf is not None and buf.ts:
+                self.ops.append((_SEALED, buf.swap()))
+            self.ops.append((O.POINTS, path, ftype, steps, ts, values))
+        if self._thread is None:
+            self.flush()
+
     def submit(self, op: O.Op) -> None:
         """Queue a non-point op, sealing pending points of every series it touches first."""
         path = op[1]
@@ -133,7 +197,7 @@ class Writer:
                 hit = [k for k in self.dirty if k == path or k.startswith(prefix) or not path]
                 for key in hit:
                     if self.dirty[key].ts:
-                        self.ops.append(self.dirty[key].take())
+                        self.ops.append((_SEALED, self.dirty[key].swap()))
                     if op[0] == O.DELETE:
                         del self.dirty[key]
             self.ops.append(op)
@@ -149,8 +213,11 @@ class Writer:
     def _collect(self) -> list[O.Op]:
         with self.lock:
             ops, self.ops = self.ops, []
-            ops.extend(b.take() for b in self.dirty.values() if b.ts)
-        return ops
+            taken = [b.swap() for b in self.dirty.values() if b.ts]
+        # ops were queued in call order; points that were sealed into `ops` keep their place
+        ops = [points_op(op[1]) if op[0] == _SEALED else op for op in ops]
+        ops.extend(points_op(t) for t in taken)
+        return _compact(ops)
 
     def _materialize(self, op: O.Op) -> list[O.Op]:
         kind = op[0]
@@ -253,9 +320,13 @@ class Writer:
         return len(self._pending)
 
     def _loop(self) -> None:
+        next_flush = time.monotonic() + self.flush_period
         while True:
-            self._wake.wait(self.flush_period)
+            # flushes start on a fixed schedule, so a slow flush does not stretch the period that
+            # a crash can lose
+            self._wake.wait(max(0.0, next_flush - time.monotonic()))
             self._wake.clear()
+            next_flush = max(next_flush + self.flush_period, time.monotonic())
             stopping = self._stopping  # read before flushing: a stop during the flush gets one more
             with self._done:
                 target = self._requested

@@ -40,6 +40,14 @@ def open_store(uri: str, *, recover: bool = True) -> SqliteStore:
     return store
 
 
+def forget_store(uri: str) -> None:
+    """Drop a store from the per-process cache (a throw-away debug store being deleted)."""
+    with _lock:
+        store = _stores.pop(os.path.abspath(uri), None)
+    if store is not None:
+        store.close()
+
+
 @dataclass
 class SyncReport:
     """What ``naiad sync`` / recovery did to each op log."""
@@ -111,4 +119,4 @@ def _mark_crashed(store: Store, container: str) -> None:
                           [(O.ASSIGN, "sys/state", F.STRING, "crashed")]))
 
 
-__all__ = ["SqliteStore", "Store", "SyncReport", "open_store", "recover_oplogs"]
+__all__ = ["SqliteStore", "Store", "SyncReport", "forget_store", "open_store", "recover_oplogs"]

@@ -18,6 +18,7 @@ import zlib
 import numpy as np
 
 CHUNK_POINTS = 8192
+BLOCK_POINTS = 512  # resolution of the stored per-block summaries (16 blocks per full chunk)
 _VERSION = 1
 _FLAG_STRINGS = 1
 _FLAG_ARITH_STEPS = 2
@@ -94,3 +95,22 @@ def decode_chunk(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray | list
     else:
         values = _unshuffle(zlib.decompress(val_raw), n, _F64)
     return steps, ts, values
+
+
+def block_summaries(steps: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-block ``count, step_lo, step_hi, min, max, first, last`` rows (float64, shape k×7).
+
+    Stored beside each chunk so a chart of any range reads summaries, not points, down to
+    :data:`BLOCK_POINTS` points per bucket.
+    """
+    n = len(steps)
+    if n == 0:
+        return np.zeros((0, 7))
+    starts = np.arange(0, n, BLOCK_POINTS)
+    ends = np.minimum(starts + BLOCK_POINTS, n) - 1
+    values = np.asarray(values, dtype=np.float64)
+    return np.column_stack([
+        (ends - starts + 1).astype(np.float64), steps[starts], steps[ends],
+        np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts),
+        values[starts], values[ends],
+    ])

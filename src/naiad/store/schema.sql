@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     vmax     REAL,
     vfirst   REAL,
     vlast    REAL,
+    blocks   BLOB,             -- float series: per-512-point summaries (see chunks.block_summaries)
     data     BLOB NOT NULL,
     PRIMARY KEY (sid, seq)
 );

@@ -55,7 +55,7 @@ from naiad.store.base import (
     TableResult,
 )
 from naiad.store.blobs import LocalBlobs
-from naiad.store.chunks import CHUNK_POINTS, decode_chunk, encode_chunk
+from naiad.store.chunks import CHUNK_POINTS, block_summaries, decode_chunk, encode_chunk
 
 SCHEMA_VERSION = 1
 _NUMERIC = (F.FLOAT, F.INTEGER, F.DATETIME)
@@ -595,16 +595,18 @@ class SqliteStore:
 
     def _put_chunk(self, conn: sqlite3.Connection, sid: int, seq: int, steps: np.ndarray, ts: np.ndarray,
                    values: np.ndarray | list[str], replace: bool = False) -> None:
+        blocks: bytes | None = None
         if isinstance(values, list):
             stats: tuple[float | None, ...] = (None, None, None, None)
         else:
             stats = (float(values.min()), float(values.max()), float(values[0]), float(values[-1]))
+            blocks = block_summaries(steps, values).tobytes()
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         conn.execute(
             f"{verb} INTO chunks(sid, seq, n, step_lo, step_hi, ts_lo, ts_hi, vmin, vmax, vfirst, vlast, "
-            "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "blocks, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (sid, seq, len(steps), float(steps[0]), float(steps[-1]), float(ts.min()), float(ts.max()),
-             *stats, encode_chunk(steps, ts, values)))
+             *stats, blocks, encode_chunk(steps, ts, values)))
 
     # ------------------------------------------------------------------ reads
     def structure(self, uuid: str) -> dict[str, str]:
@@ -679,9 +681,11 @@ class SqliteStore:
                        step_max: float | None = None) -> Buckets:
         """Downsample a float series to at most ``n`` buckets of min/max/first/last/count.
 
-        When the range spans at least ``n`` chunks, buckets are whole chunks and only the per-chunk
-        summaries are read (no decompression): the cost follows the number of buckets drawn, not
-        the number of points.  Otherwise the few chunks in range are decoded and bucketed exactly.
+        Each chunk stores summaries of its 512-point blocks; when the range holds at least ``n``
+        blocks, buckets are groups of whole blocks and only those summaries are read (no
+        decompression except the two chunks the range cuts): the cost follows the number of buckets
+        drawn, not the number of points.  Otherwise the few points in range are decoded and bucketed
+        exactly.
         """
         conn = self.conn()
         sid, ftype = self._series_sid(conn, uuid, path)
@@ -690,17 +694,18 @@ class SqliteStore:
         lo = -math.inf if step_min is None else step_min
         hi = math.inf if step_max is None else step_max
         rows = conn.execute(
-            "SELECT seq, n, step_lo, step_hi, vmin, vmax, vfirst, vlast FROM chunks "
+            "SELECT seq, step_lo, step_hi, blocks FROM chunks "
             "WHERE sid=? AND step_hi >= ? AND step_lo <= ? ORDER BY seq", (sid, lo, hi)).fetchall()
-        if len(rows) >= 2 * n or (len(rows) >= n and lo == -math.inf and hi == math.inf):
-            meta = np.array([r[1:] for r in rows], dtype=np.float64)
-            edge = [i for i in (0, len(rows) - 1) if rows[i][2] < lo or rows[i][3] > hi]
-            for i in edge:  # a chunk cut by the range: summarise just its points in range
-                s, _t, v = decode_chunk(self._chunk_blob(conn, sid, rows[i][0]))
-                va = np.asarray(v)[(s >= lo) & (s <= hi)]
-                sa = s[(s >= lo) & (s <= hi)]
-                meta[i] = [len(sa), sa[0], sa[-1], va.min(), va.max(), va[0], va[-1]] if len(sa) else 0
-            meta = meta[meta[:, 0] > 0]
+        parts = []
+        for seq, s_lo, s_hi, blocks in rows:
+            if s_lo < lo or s_hi > hi:  # a chunk cut by the range: summarise just its points in range
+                s, _t, v = decode_chunk(self._chunk_blob(conn, sid, seq))
+                mask = (s >= lo) & (s <= hi)
+                parts.append(block_summaries(s[mask], np.asarray(v)[mask]))
+            else:
+                parts.append(np.frombuffer(blocks, dtype=np.float64).reshape(-1, 7))
+        meta = np.concatenate(parts) if parts else np.zeros((0, 7))
+        if len(meta) >= n:
             groups = np.array_split(np.arange(len(meta)), n)
             starts = np.array([g[0] for g in groups if len(g)])
             ends = np.array([g[-1] for g in groups if len(g)])
@@ -709,10 +714,11 @@ class SqliteStore:
                 min=np.minimum.reduceat(meta[:, 3], starts), max=np.maximum.reduceat(meta[:, 4], starts),
                 first=meta[starts, 5], last=meta[ends, 6],
                 count=np.add.reduceat(meta[:, 0], starts).astype(np.int64))
-        parts = [decode_chunk(self._chunk_blob(conn, sid, r[0])) for r in rows]
-        if parts:
-            steps = np.concatenate([p[0] for p in parts])
-            vals = np.concatenate([np.asarray(p[2]) for p in parts])
+        # fewer blocks than buckets: at most n × 512 points, decode them and bucket exactly
+        decoded = [decode_chunk(self._chunk_blob(conn, sid, r[0])) for r in rows]
+        if decoded:
+            steps = np.concatenate([p[0] for p in decoded])
+            vals = np.concatenate([np.asarray(p[2]) for p in decoded])
             mask = (steps >= lo) & (steps <= hi)
             steps, vals = steps[mask], vals[mask]
         else:
