@@ -326,7 +326,9 @@ class Writer:
             # a crash can lose
             self._wake.wait(max(0.0, next_flush - time.monotonic()))
             self._wake.clear()
-            next_flush = max(next_flush + self.flush_period, time.monotonic())
+            now = time.monotonic()
+            if now >= next_flush - 1e-3:  # a scheduled flush (an early one for wait() keeps the plan)
+                next_flush = max(next_flush + self.flush_period, now)
             stopping = self._stopping  # read before flushing: a stop during the flush gets one more
             with self._done:
                 target = self._requested
