@@ -51,13 +51,12 @@ MODES = ("async", "sync", "offline", "read-only", "debug")
 
 
 class SeriesState:
-    """Caller-side state of one series: its buffer, the lock it shares with the writer, last step."""
+    """Caller-side state of one series: its buffer and its last step."""
 
-    __slots__ = ("buf", "is_float", "last_step", "lock", "type")
+    __slots__ = ("buf", "is_float", "last_step", "type")
 
-    def __init__(self, buf: SeriesBuffer, lock: Any, ftype: str, last_step: float) -> None:
+    def __init__(self, buf: SeriesBuffer, ftype: str, last_step: float) -> None:
         self.buf = buf
-        self.lock = lock
         self.type = ftype
         self.is_float = ftype == F.FLOAT_SERIES
         self.last_step = last_step
@@ -172,7 +171,7 @@ class Container:
 
     def _series_state(self, path: str, ftype: str, last_step: float = -math.inf) -> SeriesState:
         assert self._writer is not None
-        st = SeriesState(self._writer.buffer_for(path, ftype), self._writer.lock, ftype, last_step)
+        st = SeriesState(self._writer.buffer_for(path, ftype), ftype, last_step)
         if self._mode == "sync":
             st.is_float = False  # sync mode: every append goes the slow way and is stored at once
         self._series[path] = st
@@ -448,6 +447,10 @@ class Container:
             self._define(path, ftype)
             self._submit((O.ASSIGN, path, ftype, stored))
 
+    def _writer_overdue(self) -> None:
+        if self._writer is not None:
+            self._writer.flush_if_overdue()
+
     def _skip_non_finite(self, path: str, value: float) -> None:
         warn_once(f"'{path}': {value} cannot be stored and was skipped (NaN and infinity are not "
                   "kept; log a string or a sentinel value instead).", F.NaiadUnsupportedValue)
@@ -542,11 +545,10 @@ class Container:
             return
         if st is None:
             st = self._series_state(path, kind)
-        with st.lock:
-            buf = st.buf
-            buf.values.extend(clean[i] for i in keep)
-            buf.steps.extend(step_list)
-            buf.ts.extend(ts_list)
+        buf = st.buf  # values, then steps, then timestamps: see SeriesBuffer.take
+        buf.values.extend([clean[i] for i in keep])
+        buf.steps.extend(step_list)
+        buf.ts.extend(ts_list)
         st.last_step = step_list[-1]
         if self._mode == "sync":
             self._writer.flush()

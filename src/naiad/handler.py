@@ -122,9 +122,7 @@ class Handler:
                     or ftype == F.BOOLEAN):
                 if existing is None:
                     c._define(self._path, ftype)
-                w = c._fast_writer
-                with w.lock:
-                    w.ops.append((O.ASSIGN, self._path, ftype, value))
+                c._fast_writer.ops.append((O.ASSIGN, self._path, ftype, value))  # atomic; no lock
                 return
         c._check_writable()
         if isinstance(value, argparse.Namespace):
@@ -157,11 +155,13 @@ class Handler:
             st.last_step = step
             if timestamp is None:
                 timestamp = time.time()
-            with st.lock:
-                buf = st.buf
-                buf.values.append(value)
-                buf.steps.append(step)
-                buf.ts.append(timestamp)
+            buf = st.buf  # no lock: see SeriesBuffer.take
+            buf.values.append(value)
+            buf.steps.append(step)
+            ts = buf.ts
+            ts.append(timestamp)
+            if not len(ts) & 0x1FFF:  # every 8,192 points: make sure the logger is not starved
+                c._writer_overdue()
             if wait:
                 c.wait()
             return

@@ -10,6 +10,8 @@
     applier thread ── store.apply(batch) (one transaction each, in order, retried with backoff)
                       → truncate the op log once the store holds everything
 
+    ping thread ── every heartbeat period: sys/ping_time straight to the store
+
 Points of one series are kept in per-series lists (three appends per point, no tuples); any
 other op on a series (clear, delete, replace) first seals that series' buffer into the op list so
 the store sees operations in the order they were made.  Failures after the call are counted,
@@ -108,15 +110,21 @@ class SeriesBuffer:
         self.steps: list[float] = []
         self.ts: list[float] = []
 
-    def swap(self) -> tuple[str, str, list[float], list[float], list[Any]]:
-        """Hand over the buffered lists and start new ones (under the writer lock: O(1))."""
-        taken = (self.path, self.type, self.steps, self.ts, self.values)
-        self.values, self.steps, self.ts = [], [], []
+    def take(self) -> tuple[str, str, list[float], list[float], list[Any]]:
+        """Remove and return the points buffered so far (called under the writer lock).
+
+        The training thread appends without any lock: ``value``, then ``step``, then ``timestamp``,
+        each one atomic.  Taking the first ``len(ts)`` items of each list and deleting them leaves
+        a point that is half-appended at that moment in place, aligned, for the next take.
+        """
+        n = len(self.ts)
+        taken = (self.path, self.type, self.steps[:n], self.ts[:n], self.values[:n])
+        del self.values[:n], self.steps[:n], self.ts[:n]
         return taken
 
 
 def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.Op:
-    """A POINTS op from swapped-out lists (the numpy conversion runs outside the writer lock)."""
+    """A POINTS op from taken lists (the numpy conversion runs outside the writer lock)."""
     path, ftype, steps, ts, values = taken
     vals: Any = np.array(values, dtype=np.float64) if ftype == F.FLOAT_SERIES else values
     return (O.POINTS, path, ftype, np.array(steps, dtype=np.float64), np.array(ts, dtype=np.float64), vals)
@@ -126,8 +134,7 @@ class Writer:
     """Owns the op log and the store writes of one container for one process."""
 
     def __init__(self, store: Store | None, container: str, *, blobs: Any, oplog_dir: Path, flush_period: float,
-                 heartbeat_period: float, fsync: bool, threaded: bool, raise_errors: bool,
-                 on_flush: Callable[[], list[O.Op]] | None = None) -> None:
+                 heartbeat_period: float, fsync: bool, threaded: bool, raise_errors: bool) -> None:
         self.store = store  # None: offline, the op log is the only destination
         self.blobs = blobs
         self.container = container
@@ -135,14 +142,12 @@ class Writer:
         self.flush_period = flush_period
         self.heartbeat_period = heartbeat_period
         self.raise_errors = raise_errors
-        self.on_flush = on_flush
         self.lock = threading.Lock()
         self.ops: list[O.Op] = []
         self.dirty: dict[str, SeriesBuffer] = {}
         self.oplog = OpLog(oplog_dir / f"{container}.{self.writer_id}.log", fsync=fsync)
         self._seq = 0
         self._pending: list[Batch] = []      # in the op log, not yet in the store
-        self._last_ping = time.monotonic()
         self._error_count = 0
         self._reported: set[str] = set()
         self._first_error: BaseException | None = None
@@ -153,11 +158,21 @@ class Writer:
         self._stopping = False
         self._closed = False
         self._flush_lock = threading.Lock()
+        self._last_flush = time.monotonic()
         self._plock = threading.Lock()        # guards _pending and the op log file
         self._apply_lock = threading.Lock()   # one applier at a time, in batch order
         self._apply_wake = threading.Event()
+        self._ping_wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._applier: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
+        if store is not None:
+            # liveness is independent of flushing: its own thread, its own writer id, straight to
+            # the store (a ping needs no durability), so neither a long flush period, an idle
+            # sync-mode run nor a busy op log makes a live run look crashed
+            self._heartbeat = threading.Thread(target=self._ping_loop, name=f"naiad-ping-{container[:8]}",
+                                               daemon=True)
+            self._heartbeat.start()
         if threaded:
             # two threads: the logger makes each flush durable on the op log at once; the applier
             # writes batches into the store, which may be slower or briefly unavailable
@@ -183,7 +198,7 @@ class Writer:
         with self.lock:
             buf = self.dirty.get(path)
             if buf is not None and buf.ts:
-                self.ops.append((_SEALED, buf.swap()))
+                self.ops.append((_SEALED, buf.take()))
             self.ops.append((O.POINTS, path, ftype, steps, ts, values))
         if self._thread is None:
             self.flush()
@@ -197,7 +212,7 @@ class Writer:
                 hit = [k for k in self.dirty if k == path or k.startswith(prefix) or not path]
                 for key in hit:
                     if self.dirty[key].ts:
-                        self.ops.append((_SEALED, self.dirty[key].swap()))
+                        self.ops.append((_SEALED, self.dirty[key].take()))
                     if op[0] == O.DELETE:
                         del self.dirty[key]
             self.ops.append(op)
@@ -211,9 +226,11 @@ class Writer:
 
     # ------------------------------------------------------------- writer side
     def _collect(self) -> list[O.Op]:
-        with self.lock:
-            ops, self.ops = self.ops, []
-            taken = [b.swap() for b in self.dirty.values() if b.ts]
+        with self.lock:  # excludes other takers; the training thread's appends need no lock
+            n = len(self.ops)
+            ops = self.ops[:n]
+            del self.ops[:n]
+            taken = [b.take() for b in self.dirty.values() if b.ts]
         # ops were queued in call order; points that were sealed into `ops` keep their place
         ops = [points_op(op[1]) if op[0] == _SEALED else op for op in ops]
         ops.extend(points_op(t) for t in taken)
@@ -243,13 +260,8 @@ class Writer:
     def flush(self) -> None:
         """Move everything buffered into a batch on the op log (durable), then hand it to the applier."""
         with self._flush_lock:
+            self._last_flush = time.monotonic()
             raw = self._collect()
-            if self.on_flush is not None:
-                raw.extend(self.on_flush())
-            now = time.monotonic()
-            if now - self._last_ping >= self.heartbeat_period and self.store is not None:
-                raw.append((O.ASSIGN, "sys/ping_time", F.DATETIME, time.time()))
-                self._last_ping = now
             ops: list[O.Op] = []
             for op in raw:
                 try:
@@ -270,6 +282,17 @@ class Writer:
                 self._apply_wake.set()
         if self._applier is None:
             self.apply_pending()
+
+    def flush_if_overdue(self) -> None:
+        """Called now and then from the training thread: flush here if the logger thread is late.
+
+        A thread that releases the GIL often (printing a progress bar, say) starves a thread that
+        waits for it, so the logger can fall seconds behind and a crash would lose more than one
+        flush period.  The training thread owns the GIL anyway: it writes the op log itself then
+        (waiting first for a flush the logger is in the middle of, which lets that one finish).
+        """
+        if self._thread is not None and time.monotonic() - self._last_flush >= self.flush_period:
+            self.flush()
 
     def apply_pending(self) -> bool:
         """Apply pending batches to the store in order; True when none is left.
@@ -342,6 +365,21 @@ class Writer:
             if stopping:
                 return
 
+    def _ping_loop(self) -> None:
+        assert self.store is not None
+        writer = f"{self.writer_id}-ping"
+        seq = 0
+        while not self._closed:
+            self._ping_wake.wait(self.heartbeat_period)
+            if self._closed:
+                return
+            seq += 1
+            try:
+                self.store.apply(Batch(self.container, writer, seq,
+                                       [(O.ASSIGN, "sys/ping_time", F.DATETIME, time.time())]))
+            except Exception:  # the store is busy or away: the next ping will tell
+                pass
+
     def _apply_loop(self) -> None:
         backoff = 0.0
         while not self._closed:
@@ -407,6 +445,7 @@ class Writer:
             self._thread is not None and self._thread.is_alive())
         self._closed = True
         self._apply_wake.set()
+        self._ping_wake.set()
         with self._plock:
             self.oplog.close(delete=ok)
         return ok
