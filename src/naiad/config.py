@@ -98,6 +98,12 @@ class Settings:
     owner = Setting(
         "NAIAD_OWNER", str, "", "value of sys/owner for new runs (default: the OS user name)",
     )
+    s3_endpoint_url = Setting(
+        "NAIAD_S3_ENDPOINT_URL", str, "",
+        "endpoint of the S3-compatible store behind s3:// artifacts (MinIO, Ceph…; empty: AWS); "
+        "credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID, AWS_PROFILE…)",
+        fallbacks=("S3_ENDPOINT_URL",),
+    )
 
 
 SETTINGS = Settings()

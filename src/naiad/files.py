@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from naiad.config import SETTINGS
 from naiad.errors import FileError, InvalidValueError
+from naiad.fields import warn_once
 from naiad.store.blobs import hash_file
 
 
@@ -231,3 +233,178 @@ def local_manifest(location: str, destination: str | None) -> list[dict[str, Any
             "file_path": f"file://{full}", "last_modified": mtime.strftime("%Y-%m-%d %H:%M:%S"),
         }).to_json())
     return out
+
+
+# ---------------------------------------------------------------- s3:// artifacts
+#
+# Only the URI shape and the boto3 import are checked on the caller's thread (``check_s3_location``);
+# listing the objects talks to the network and runs in the writer thread (``s3_manifest``), like local
+# hashing.  Credentials come from boto3's own chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, instance roles…);
+# the endpoint of a non-AWS store from ``NAIAD_S3_ENDPOINT_URL`` (or neptune's ``S3_ENDPOINT_URL``).
+
+S3_SCHEME = "s3://"
+_CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, or AWS_PROFILE)"
+_DENIED = frozenset({"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                     "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "403", "401"})
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith(S3_SCHEME)
+
+
+def parse_s3_uri(location: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` → ``("bucket", "some/prefix")``; FileError for any other shape.
+
+    >>> parse_s3_uri("s3://data/train/")
+    ('data', 'train/')
+    """
+    rest = location[len(S3_SCHEME):] if is_s3(location) else ""
+    bucket, _, key = rest.partition("/")
+    if not bucket or any(ch.isspace() or ch in "\\:" for ch in bucket):
+        raise FileError(f"{location!r} is not an S3 location; write it as s3://bucket or s3://bucket/prefix.")
+    return bucket, key
+
+
+def _boto3() -> Any:
+    try:
+        import boto3
+    except ImportError:
+        raise FileError("tracking or downloading s3:// locations needs boto3: pip install 'naiad[s3]'") from None
+    return boto3
+
+
+def check_s3_location(location: str) -> None:
+    """The call-site checks of ``track_files("s3://…")``: the URI's shape and an importable boto3."""
+    parse_s3_uri(location)
+    _boto3()
+
+
+def _endpoint() -> str | None:
+    return SETTINGS.s3_endpoint_url.get() or None
+
+
+def _where() -> str:
+    endpoint = _endpoint()
+    return (f"endpoint {endpoint} (NAIAD_S3_ENDPOINT_URL or S3_ENDPOINT_URL)" if endpoint
+            else "AWS (set NAIAD_S3_ENDPOINT_URL for another S3-compatible store)")
+
+
+def s3_client() -> Any:
+    """A fresh S3 client (its own boto3 session: safe off the main thread) at the configured endpoint."""
+    return _boto3().session.Session().client("s3", endpoint_url=_endpoint())
+
+
+def s3_error(exc: BaseException, location: str, doing: str) -> FileError:
+    """Turn a boto3 / botocore failure into a FileError saying which location and what to check."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, PartialCredentialsError
+
+    what = f"cannot {doing} {location}"
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return FileError(f"{what}: no usable S3 credentials ({exc}). Set {_CREDENTIAL_VARS}; store: {_where()}.")
+    if isinstance(exc, EndpointConnectionError):
+        return FileError(f"{what}: the S3 endpoint cannot be reached ({exc}). Check NAIAD_S3_ENDPOINT_URL "
+                         "(or S3_ENDPOINT_URL) and the network.")
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        detail = error.get("Message") or code
+        if code == "NoSuchBucket":
+            bucket = parse_s3_uri(location)[0]
+            return FileError(f"{what}: bucket {bucket!r} does not exist at {_where()}. Check the bucket name "
+                             "and the endpoint.")
+        if code in _DENIED:
+            return FileError(f"{what}: access denied ({code}: {detail}). Check {_CREDENTIAL_VARS}, the "
+                             f"permissions they grant on that bucket, and the store: {_where()}.")
+        if code in _MISSING:
+            return FileError(f"{what}: no such object at {_where()}; an artifact records where files are "
+                             "without copying them, so the object must still exist.")
+        return FileError(f"{what}: {code}: {detail} (store: {_where()}).")
+    return FileError(f"{what}: {exc} (store: {_where()}).")
+
+
+def _s3_entry(bucket: str, obj: dict[str, Any], name: str, destination: str | None) -> dict[str, Any]:
+    modified = obj["LastModified"]
+    if isinstance(modified, _dt.datetime):
+        if modified.tzinfo is not None:
+            modified = modified.astimezone(_dt.timezone.utc)
+        stamp = modified.strftime("%Y-%m-%d %H:%M:%S")
+    else:  # pragma: no cover - botocore always parses timestamps
+        stamp = str(modified)
+    return ManifestEntry(
+        f"{destination.strip('/')}/{name}" if destination else name,
+        str(obj.get("ETag", "")).strip('"'), "S3", int(obj.get("Size", 0)),
+        {"location": f"{S3_SCHEME}{bucket}/{obj['Key']}", "last_modified": stamp},
+    ).to_json()
+
+
+def s3_manifest(location: str, destination: str | None) -> list[dict[str, Any]]:
+    """Manifest of an S3 object or of every object under a prefix, nothing copied (runs in the writer).
+
+    ``s3://b/data/train`` takes the object ``data/train`` itself, if there is one (named by its basename),
+    and every object under ``data/train/`` (named relative to it), but not ``data/train2/…``.  The listing
+    is paginated, so any number of objects works.  Hashes are the objects' ETags.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = parse_s3_uri(location)
+    out: list[dict[str, Any]] = []
+    try:
+        client = s3_client()
+        folder = key
+        if key and not key.endswith("/"):
+            folder = key + "/"
+            # the shortest key starting with `key` sorts first: it is `key` itself when that object exists
+            first = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+            if first and first[0]["Key"] == key:
+                out.append(_s3_entry(bucket, first[0], key.rsplit("/", 1)[-1], destination))
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+            for obj in page.get("Contents", []):
+                rel = obj["Key"][len(folder):]
+                if rel and not rel.endswith("/"):  # "dir/" keys are folder markers, not files
+                    out.append(_s3_entry(bucket, obj, rel, destination))
+    except (BotoCoreError, ClientError) as exc:
+        raise s3_error(exc, location, "track") from None
+    if not out:
+        raise FileError(f"cannot track {location}: no objects there (bucket {bucket!r}, prefix {key!r}, store: "
+                        f"{_where()}). Check the path; an artifact needs at least one object.")
+    return out
+
+
+def download_s3_entry(client: Any, entry: dict[str, Any], target: str) -> None:
+    """Download one ``S3`` manifest entry to ``target`` (folders created), checking its size."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    location = str(entry["metadata"].get("location", ""))
+    bucket, key = parse_s3_uri(location)
+    os.makedirs(os.path.dirname(os.path.abspath(target)) or ".", exist_ok=True)
+    partial = f"{target}.naiad-partial"
+    try:
+        response = client.get_object(Bucket=bucket, Key=key)
+        etag = str(response.get("ETag", "")).strip('"')
+        with open(partial, "wb") as out:
+            for block in response["Body"].iter_chunks(1 << 20):
+                out.write(block)
+    except (BotoCoreError, ClientError) as exc:
+        _remove(partial)
+        raise s3_error(exc, location, "download") from None
+    except BaseException:
+        _remove(partial)
+        raise
+    size = os.path.getsize(partial)
+    if size != entry["size"]:
+        _remove(partial)
+        raise FileError(f"downloading {location} gave {size} bytes, but {entry['size']} were tracked: the object "
+                        "changed since it was tracked or the transfer broke off. Track it again, or retry.")
+    if etag and etag != entry["file_hash"]:
+        warn_once(f"{location} changed since it was tracked (ETag differs); downloaded the current version.")
+    if os.path.lexists(target) and not os.path.isdir(target):
+        os.unlink(target)
+    os.replace(partial, target)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

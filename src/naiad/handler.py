@@ -26,7 +26,16 @@ from naiad.errors import (
     StepOrderError,
 )
 from naiad.fields import warn_once
-from naiad.files import File, check_readable, is_figure_like, to_file
+from naiad.files import (
+    File,
+    check_readable,
+    check_s3_location,
+    download_s3_entry,
+    is_figure_like,
+    is_s3,
+    s3_client,
+    to_file,
+)
 from naiad.writer import TRACK_FILES, UPLOAD, UPLOAD_FILES
 
 if TYPE_CHECKING:
@@ -268,9 +277,14 @@ class Handler:
             raise FileError("track_files() needs a file or folder path; got an empty string.")
         if any(ch in location for ch in "*?["):
             raise FileError(f"track_files({location!r}): wildcards are not supported; give a folder.")
-        if location.startswith("s3://"):
-            raise FileError("tracking s3:// locations needs the S3 extra (arrives with team mode); "
-                            "track a local copy for now.")
+        if is_s3(location):
+            # only cheap checks here; the listing talks to the network and runs in the writer thread
+            check_s3_location(location)
+            c._define(self._path, F.ARTIFACT)
+            c._submit((TRACK_FILES, self._path, location, destination, False))
+            if wait:
+                c.wait()
+            return
         local = location[len("file://"):] if location.startswith("file://") else location
         if not os.path.exists(local):
             raise FileError(f"cannot track {location!r}: no such file or folder.")
@@ -414,11 +428,18 @@ def _target(destination: str | None, default_name: str) -> str:
 
 
 def _download_artifact(entries: list[dict[str, Any]], destination: str) -> None:
-    """Recreate a tracked folder: local entries are linked to their original files (as neptune does)."""
+    """Recreate a tracked folder: local entries are linked to their original files (as neptune does),
+    S3 entries are downloaded with boto3 (their size checked)."""
     from naiad.store.blobs import hash_file
 
+    client = None
     for e in entries:
         target = os.path.join(destination, e["file_path"])
+        if e.get("type") == "S3":
+            if client is None:
+                client = s3_client()
+            download_s3_entry(client, e, target)
+            continue
         source = e["metadata"].get("file_path", "")
         source = source[len("file://"):] if source.startswith("file://") else source
         if not os.path.exists(source):

@@ -35,7 +35,7 @@ import numpy as np
 from naiad import fields as F
 from naiad import ops as O
 from naiad.errors import FieldError, NaiadError
-from naiad.files import File, expand_globs, local_manifest
+from naiad.files import File, expand_globs, is_s3, local_manifest, s3_manifest
 from naiad.oplog import OpLog
 from naiad.ops import Batch
 from naiad.store.base import Store
@@ -47,6 +47,7 @@ UPLOAD_FILES = "_upload_files"  # (UPLOAD_FILES, path, [abs glob], reset)
 TRACK_FILES = "_track"        # (TRACK_FILES, path, location, destination, reset)
 
 
+_FILE_OPS = frozenset({UPLOAD, UPLOAD_POINTS, UPLOAD_FILES, TRACK_FILES})
 _SEALED = "_sealed"  # (_SEALED, swapped lists): points that must be stored before the next op
 
 
@@ -159,6 +160,7 @@ class Writer:
         self._closed = False
         self._flush_lock = threading.Lock()
         self._last_flush = time.monotonic()
+        self._last_duration = 0.0
         self._plock = threading.Lock()        # guards _pending and the op log file
         self._apply_lock = threading.Lock()   # one applier at a time, in batch order
         self._apply_wake = threading.Event()
@@ -254,13 +256,14 @@ class Writer:
                 files[name] = {"hash": digest, "size": size, "mtime": Path(full).stat().st_mtime}
             return [(O.FILES, op[1], files, op[3])]
         if kind == TRACK_FILES:
-            return [(O.TRACK, op[1], local_manifest(op[2], op[3]), op[4])]
+            manifest = s3_manifest if is_s3(op[2]) else local_manifest  # both may be slow: files, network
+            return [(O.TRACK, op[1], manifest(op[2], op[3]), op[4])]
         raise NaiadError(f"unknown internal op {kind}")
 
     def flush(self) -> None:
         """Move everything buffered into a batch on the op log (durable), then hand it to the applier."""
         with self._flush_lock:
-            self._last_flush = time.monotonic()
+            start = self._last_flush = time.monotonic()
             raw = self._collect()
             ops: list[O.Op] = []
             for op in raw:
@@ -280,6 +283,7 @@ class Writer:
                         self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
                     self._pending.append(batch)
                 self._apply_wake.set()
+            self._last_duration = time.monotonic() - start
         if self._applier is None:
             self.apply_pending()
 
@@ -289,10 +293,23 @@ class Writer:
         A thread that releases the GIL often (printing a progress bar, say) starves a thread that
         waits for it, so the logger can fall seconds behind and a crash would lose more than one
         flush period.  The training thread owns the GIL anyway: it writes the op log itself then
-        (waiting first for a flush the logger is in the middle of, which lets that one finish).
+        (waiting briefly for a flush the logger is in the middle of, which lets that one finish).
         """
-        if self._thread is not None and time.monotonic() - self._last_flush >= self.flush_period:
+        if self._thread is None or time.monotonic() - self._last_flush < self._interval():
+            return
+        # give a starved logger the GIL for a moment; if it is still busy (hashing a big folder,
+        # listing a bucket) the training thread does not wait for it
+        if not self._flush_lock.acquire(timeout=0.05):
+            return
+        self._flush_lock.release()
+        if not any(op[0] in _FILE_OPS for op in self.ops):  # file work stays on the logger thread
             self.flush()
+
+    def _interval(self) -> float:
+        """Time from one flush's start to the next: the flush period less what the last flush took
+        (and a 10% margin for a late wake-up), so that a crash loses at most one flush period even
+        counting the flush's own duration."""
+        return max(0.9 * self.flush_period - self._last_duration, self.flush_period / 4)
 
     def apply_pending(self) -> bool:
         """Apply pending batches to the store in order; True when none is left.
@@ -343,15 +360,12 @@ class Writer:
         return len(self._pending)
 
     def _loop(self) -> None:
-        next_flush = time.monotonic() + self.flush_period
         while True:
-            # flushes start on a fixed schedule, so a slow flush does not stretch the period that
-            # a crash can lose
-            self._wake.wait(max(0.0, next_flush - time.monotonic()))
+            # the next flush is due one interval after the last one *started*, whoever ran it (this
+            # thread, a wait(), or the training thread taking over), so slow flushes do not stretch
+            # what a crash can lose
+            self._wake.wait(max(0.0, self._last_flush + self._interval() - time.monotonic()))
             self._wake.clear()
-            now = time.monotonic()
-            if now >= next_flush - 1e-3:  # a scheduled flush (an early one for wait() keeps the plan)
-                next_flush = max(next_flush + self.flush_period, now)
             stopping = self._stopping  # read before flushing: a stop during the flush gets one more
             with self._done:
                 target = self._requested
