@@ -9,13 +9,10 @@ from __future__ import annotations
 import atexit
 import datetime as _dt
 import math
-import os
 import sys
-import threading
 import time
 import uuid as _uuid
 import weakref
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -36,7 +33,6 @@ from naiad.errors import (
     MissingFieldError,
     MissingProjectError,
     NamespaceConflictError,
-    NotFoundError,
     ProtectedPathError,
     StepOrderError,
 )
@@ -104,7 +100,7 @@ class Container:
     def __init__(self) -> None:
         # subclasses call _open(); attributes declared here for readers of the code
         self._types: dict[str, str] = {}
-        self._namespaces: Counter[str] = Counter()
+        self._namespaces: dict[str, int] = {}  # namespace path → number of fields under it
         self._series: dict[str, SeriesState] = {}
         self._handlers: dict[str, Handler] = {}
         self._state = "created"
@@ -155,9 +151,11 @@ class Container:
 
     def _register(self, path: str, ftype: str) -> None:
         self._types[path] = ftype
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            self._namespaces["/".join(parts[:i])] += 1
+        ns = self._namespaces
+        i = path.find("/")
+        while i >= 0:
+            ns[path[:i]] = ns.get(path[:i], 0) + 1
+            i = path.find("/", i + 1)
 
     def _unregister(self, path: str) -> None:
         del self._types[path]
@@ -357,14 +355,20 @@ class Container:
         if path in self._namespaces:
             raise NamespaceConflictError(
                 f"'{path}' is a namespace (it has fields under it); a field cannot be created there.")
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            prefix = "/".join(parts[:i])
-            if prefix in self._types:
+        types = self._types
+        prefixes = []
+        i = path.find("/")
+        while i >= 0:
+            prefix = path[:i]
+            if prefix in types:
                 raise NamespaceConflictError(
-                    f"cannot create '{path}': '{prefix}' is a {self._types[prefix]} field, not a "
-                    "namespace.")
-        self._register(path, ftype)
+                    f"cannot create '{path}': '{prefix}' is a {types[prefix]} field, not a namespace.")
+            prefixes.append(prefix)
+            i = path.find("/", i + 1)
+        types[path] = ftype
+        ns = self._namespaces
+        for prefix in prefixes:
+            ns[prefix] = ns.get(prefix, 0) + 1
 
     def _require(self, path: str, types: tuple[str, ...], method: str) -> str:
         ftype = self._types.get(path)
@@ -747,12 +751,12 @@ def default_owner() -> str:
     owner = SETTINGS.owner.get()
     if owner:
         return owner
-    try:
-        import getpass
+    import getpass
 
-        return getpass.getuser()
+    try:
+        return getpass.getuser()  # reads LOGNAME / USER / the password database
     except Exception:
-        return os.environ.get("USER", "")
+        return ""
 
 
 def new_uuid() -> str:
@@ -768,12 +772,3 @@ def check_str_list(name: str, value: Any) -> list[str]:
         return list(value)
     raise TypeError(f"{name} must be a str or a list/set/tuple of str (was {type(value).__name__})")
 
-
-def _lookup(store: Store, with_id: str, project: str | None) -> ContainerInfo:
-    try:
-        return store.get_container(short_id=with_id, project=project)
-    except NotFoundError:
-        raise
-
-
-_thread_lock = threading.Lock()

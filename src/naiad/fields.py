@@ -77,6 +77,9 @@ def normalize_path(path: object) -> str:
     'train/loss'
     """
     text = path if isinstance(path, str) else str(path)
+    if (text.isprintable() and len(text) <= MAX_PATH_LENGTH and "//" not in text
+            and text[:1] != "/" and text[-1:] != "/"):
+        return text  # already normal: the common case, checked without splitting
     parts = [p for p in text.split("/") if p]
     out = "/".join(parts)
     if len(out) > MAX_PATH_LENGTH:

@@ -148,10 +148,7 @@ class Run(Container):
             self._define("sys/tags", F.STRING_SET)
         if tags:
             self["sys/tags"].add(tags)
-        if is_new:
-            self._internal_assign("sys/state", F.STRING, "running")
-        else:
-            self._internal_assign("sys/state", F.STRING, "running")
+        self._internal_assign("sys/state", F.STRING, "running")  # also when resuming a finished run
         if is_new and self._capture_traceback:
             import platform
 
@@ -203,8 +200,6 @@ class Run(Container):
                           tb: TracebackType | None) -> None:
         if self._state != "started" or not self._capture_traceback or self._writer is None:
             return
-        if issubclass(exc_type, KeyboardInterrupt):
-            pass
         lines = ["An uncaught exception occurred; the run is marked failed.", "Traceback:"]
         lines += [ln.rstrip("\n") for ln in traceback.format_exception(exc_type, exc, tb)]
         self[f"{self.monitoring_namespace}/traceback"].extend(lines)

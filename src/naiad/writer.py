@@ -307,9 +307,9 @@ class Writer:
 
     def _interval(self) -> float:
         """Time from one flush's start to the next: the flush period less what the last flush took
-        (and a 10% margin for a late wake-up), so that a crash loses at most one flush period even
+        (and a 20% margin for a late wake-up or a slower flush), so that a crash loses at most one flush period even
         counting the flush's own duration."""
-        return max(0.9 * self.flush_period - self._last_duration, self.flush_period / 4)
+        return max(0.8 * self.flush_period - self._last_duration, self.flush_period / 4)
 
     def apply_pending(self) -> bool:
         """Apply pending batches to the store in order; True when none is left.
