@@ -295,7 +295,9 @@ class Writer:
         flush period.  The training thread owns the GIL anyway: it writes the op log itself then
         (waiting briefly for a flush the logger is in the middle of, which lets that one finish).
         """
-        if self._thread is None or time.monotonic() - self._last_flush < self._interval():
+        # the logger flushes every _interval() (< flush_period); only a full period without a flush
+        # means it is starved, so in the ordinary case the training thread never does this work
+        if self._thread is None or time.monotonic() - self._last_flush < self.flush_period:
             return
         # give a starved logger the GIL for a moment; if it is still busy (hashing a big folder,
         # listing a bucket) the training thread does not wait for it
