@@ -249,7 +249,9 @@ BENCHES = [
     Bench("assign", 'run["p"] = 1.0 on the calling thread', [
         Metric("same_us", 'run["p"] = 1.0, same path (200k)', "µs/call", 5.0),
         Metric("same_p99_us", "  p99 batch", "µs/call"),
-        Metric("distinct_us", 'run["p/i"] = 1.0, new path each (20k)', "µs/call", 5.0),
+        # the target is the assignment itself (same path); creating a new field each call
+        # also builds its handle and registers the path, shown without a target
+        Metric("distinct_us", '  run["p/i"] = 1.0, a new field each call (20k)', "µs/call"),
         Metric("distinct_p99_us", "  p99 batch", "µs/call"),
         Metric("same_stop_s", "  stop() after 200k same-path", "s"),
         Metric("distinct_stop_s", "  stop() after 20k new fields", "s"),
