@@ -55,6 +55,7 @@ def naiad_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("NAIAD_URI", str(uri))
     monkeypatch.setenv("NAIAD_RAISE_ON_ERROR", "1")
     monkeypatch.setenv("NAIAD_FLUSH_PERIOD", "0.05")
+    monkeypatch.setenv("NAIAD_AUTO_CAPTURE", "0")  # tests/test_capture.py switches capture on itself
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(tmp_path)
     _stop_leftovers()

@@ -95,6 +95,14 @@ class Settings:
         "NAIAD_RAISE_ON_ERROR", _bool, False,
         "raise background (writer) errors at the next call instead of counting them; for tests",
     )
+    auto_capture = Setting(
+        "NAIAD_AUTO_CAPTURE", _bool, True,
+        "capture stdout/stderr, hardware, git and environment by default in scripts "
+        "(init_run arguments override)",
+    )
+    hardware_period = Setting(
+        "NAIAD_HARDWARE_PERIOD", float, 10.0, "seconds between hardware samples (CPU, memory, I/O, GPUs)",
+    )
     owner = Setting(
         "NAIAD_OWNER", str, "", "value of sys/owner for new runs (default: the OS user name)",
     )

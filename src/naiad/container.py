@@ -278,9 +278,9 @@ class Container:
             return
         if seconds is not None and not isinstance(seconds, (int, float)):
             raise TypeError(f"seconds must be an int, float or None (was {type(seconds).__name__})")
+        self._before_stop()  # still started: capture may store its last lines
         self._state = "stopping"
         self._fast_writer = None
-        self._before_stop()
         ok = True
         if self._writer is not None:
             timeout = SETTINGS.stop_timeout.get() if seconds is None else float(seconds)

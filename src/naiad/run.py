@@ -74,6 +74,7 @@ class Run(Container):
         async_no_progress_callback: Any = None,
         async_no_progress_threshold: float = 300.0,
         run: str | None = None,
+        capture_environment: bool | None = None,
     ) -> None:
         super().__init__()
         if with_id is None and run is not None:  # accepted for Lightning's unpickling path
@@ -99,6 +100,7 @@ class Run(Container):
         if mode == "offline" and with_id:
             raise ConfigError("offline mode creates new runs only; it cannot resume with_id. "
                               "Use mode=\"async\" to resume.")
+        self._capture: Any = None
         self._capture_traceback = capture_traceback
         self._fail_on_exception = fail_on_exception
         self.monitoring_namespace = monitoring_namespace or _monitoring_namespace()
@@ -137,6 +139,29 @@ class Run(Container):
         if mode == "read-only":
             return
         self._write_initial_fields(is_new, name, description, tag_list, source_files, dependencies)
+        self._start_capture(is_new, capture_stdout, capture_stderr, capture_hardware_metrics, git_ref,
+                            capture_environment)
+
+    def _start_capture(self, is_new: bool, stdout: bool | None, stderr: bool | None, hardware: bool | None,
+                       git_ref: Any, environment: bool | None) -> None:
+        from naiad import capture
+        from naiad.types import GitRef
+
+        if is_new and git_ref is not False and git_ref is not GitRef.DISABLED and (
+                git_ref is not None or capture.default_on(None)):
+            where = git_ref.repository_path if isinstance(git_ref, GitRef) and git_ref.repository_path \
+                else capture.script_folder()
+            from naiad.capture.source import record_git
+
+            record_git(self, where)
+        if is_new and capture.default_on(environment):
+            from naiad.capture.source import record_environment
+
+            record_environment(self)
+        want = [capture.default_on(v) for v in (stdout, stderr, hardware)]
+        if any(want):
+            self._capture = capture.Capture(self, self.monitoring_namespace, stdout=want[0], stderr=want[1],
+                                            hardware=want[2])
 
     def _write_initial_fields(self, is_new: bool, name: str | None, description: str | None,
                               tags: list[str], source_files: Any, dependencies: Any) -> None:
@@ -191,6 +216,9 @@ class Run(Container):
                         "or the path of a requirements file.")
 
     def _before_stop(self) -> None:
+        if self._capture is not None:
+            self._capture.stop()
+            self._capture = None
         if self._writer is None:
             return
         state = "failed" if self._failed else "finished"

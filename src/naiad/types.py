@@ -96,6 +96,19 @@ class Artifact(Value):
         self.hash = hash
 
 
+class GitRef:
+    """Where to look for the git repository of a run: ``init_run(git_ref=GitRef("path"))``;
+    ``GitRef.DISABLED`` (or ``git_ref=False``) records no git state."""
+
+    DISABLED: GitRef
+
+    def __init__(self, repository_path: str | None = None) -> None:
+        self.repository_path = repository_path
+
+
+GitRef.DISABLED = GitRef("<disabled>")
+
+
 class StringifyValue:
     """A value to store as its ``str()`` when its type is not supported (see ``stringify_unsupported``)."""
 
@@ -108,5 +121,5 @@ class StringifyValue:
 
 __all__ = [
     "Artifact", "Boolean", "Datetime", "File", "FileSeries", "FileSet", "Float", "FloatSeries",
-    "Integer", "String", "StringSeries", "StringSet", "StringifyValue", "Value",
+    "GitRef", "Integer", "String", "StringSeries", "StringSet", "StringifyValue", "Value",
 ]
