@@ -171,3 +171,36 @@ def test_git_ref_disabled_records_no_git_state(tmp_path: Path, monkeypatch: pyte
     run.wait()
     assert not run.exists("source_code/git")
     run.stop()
+
+
+def test_environment_capture_stores_the_installed_packages(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    monkeypatch.setenv("NAIAD_AUTO_CAPTURE", "1")
+    run = naiad.init_run(project="cap", capture_stdout=False, capture_stderr=False,
+                         capture_hardware_metrics=False)
+    run["source_code/requirements"].download(str(tmp_path / "req.txt"))
+    lines = (tmp_path / "req.txt").read_text().splitlines()
+    assert any(line.startswith("numpy==") for line in lines)
+    assert any(line.lower().startswith("naiad==") for line in lines)
+    run.stop()
+
+
+def test_notebook_checkpoints_are_a_file_series_of_the_saved_notebook(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    notebook = tmp_path / "analysis.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    monkeypatch.setenv("JPY_SESSION_NAME", str(notebook))  # what Jupyter sets for a kernel
+    run = naiad.init_run(project="cap")
+    assert run.checkpoint_notebook() is True
+    notebook.write_text('{"cells": [{"cell_type": "code", "source": "1+1"}], "metadata": {}, "nbformat": 4, '
+                        '"nbformat_minor": 5}')
+    assert run.checkpoint_notebook() is True
+    run["source_code/notebook_checkpoints"].download(str(tmp_path / "checkpoints"))
+    saved = sorted((tmp_path / "checkpoints").iterdir())
+    assert [p.name for p in saved] == ["0.ipynb", "1.ipynb"]
+    assert "1+1" in saved[1].read_text() and "1+1" not in saved[0].read_text()
+    assert run["source_code/notebook_path"].fetch() == str(notebook)
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    with pytest.warns(naiad.fields.NaiadWarning, match="no notebook found"):
+        assert run.checkpoint_notebook() is False
+    run.stop()

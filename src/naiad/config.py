@@ -103,6 +103,11 @@ class Settings:
     hardware_period = Setting(
         "NAIAD_HARDWARE_PERIOD", float, 10.0, "seconds between hardware samples (CPU, memory, I/O, GPUs)",
     )
+    notebook_path = Setting(
+        "NAIAD_NOTEBOOK_PATH", str, "",
+        "the .ipynb file checkpointed by run.checkpoint_notebook() (Jupyter's JPY_SESSION_NAME otherwise)",
+        fallbacks=("JPY_SESSION_NAME",),
+    )
     owner = Setting(
         "NAIAD_OWNER", str, "", "value of sys/owner for new runs (default: the OS user name)",
     )

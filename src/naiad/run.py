@@ -158,6 +158,10 @@ class Run(Container):
             from naiad.capture.source import record_environment
 
             record_environment(self)
+            if not self.exists("source_code/requirements"):  # unless dependencies= gave a file
+                self._upload_dependencies("infer")
+        if is_new and capture.interactive():
+            self.checkpoint_notebook(quiet=True)
         want = [capture.default_on(v) for v in (stdout, stderr, hardware)]
         if any(want):
             self._capture = capture.Capture(self, self.monitoring_namespace, stdout=want[0], stderr=want[1],
@@ -214,6 +218,26 @@ class Run(Container):
         else:
             F.warn_once(f"dependencies={dependencies!r}: no such file; nothing uploaded. Pass \"infer\" "
                         "or the path of a requirements file.")
+
+    def checkpoint_notebook(self, path: str | None = None, *, quiet: bool = False) -> bool:
+        """Store the current state of the Jupyter notebook this runs in (or ``path``) as a new point
+        of ``source_code/notebook_checkpoints``; True if one was stored.
+
+        The notebook is found from ``NAIAD_NOTEBOOK_PATH`` or the ``JPY_SESSION_NAME`` that Jupyter
+        sets.  Save the notebook first (Ctrl-S): what is stored is the file on disk.
+        """
+        from naiad.capture.source import notebook_path
+
+        found = path or notebook_path()
+        if not found or not os.path.isfile(found):
+            if not quiet:
+                F.warn_once("no notebook found to checkpoint: pass its path, or set NAIAD_NOTEBOOK_PATH.")
+            return False
+        with open(found, "rb") as fh:  # the state now: the notebook keeps changing after the call
+            content = fh.read()
+        self["source_code/notebook_checkpoints"].append(File(content=content, extension="ipynb"))
+        self["source_code/notebook_path"] = os.path.abspath(found)
+        return True
 
     def _before_stop(self) -> None:
         if self._capture is not None:

@@ -82,3 +82,10 @@ def record_environment(run: Any) -> None:
         "command_line": " ".join([os.path.basename(sys.executable), *sys.argv]),
         "working_directory": os.getcwd(),
     }
+
+
+def notebook_path() -> str | None:
+    """The notebook file of this kernel: ``NAIAD_NOTEBOOK_PATH``, else Jupyter's ``JPY_SESSION_NAME``."""
+    from naiad.config import SETTINGS
+
+    return SETTINGS.notebook_path.get() or None
