@@ -26,7 +26,8 @@ from naiad.errors import NaiadError
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    # piped into a file or a CI log, tables get room instead of rich's 80-column default
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _store(uri: str | None, recover: bool = True) -> Any:
