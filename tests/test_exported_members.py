@@ -10,7 +10,7 @@ def test_all_names_exist():
 
 def test_no_public_name_outside_all():
     public = {n for n in dir(naiad) if not n.startswith("_")}
-    submodules = {"capture", "config", "container", "errors", "fields", "files", "handler", "oplog", "ops", "project",
+    submodules = {"capture", "config", "integrations", "container", "errors", "fields", "files", "handler", "oplog", "ops", "project",
                   "query", "run", "store", "writer", "exceptions", "types", "utils"}
     leaked = public - set(naiad.__all__) - submodules
     assert not leaked, f"public names not in __all__: {sorted(leaked)}"

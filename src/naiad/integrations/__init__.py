@@ -1,0 +1,4 @@
+"""Framework integrations, one small module each (their framework is an optional dependency).
+
+- ``naiad.integrations.sklearn`` — ``log_classifier`` / ``log_regressor`` for scikit-learn estimators.
+"""
