@@ -258,6 +258,39 @@ def status(uri: str | None, show_settings: bool) -> None:
         console.print(table)
 
 
+@main.group("import")
+def import_() -> None:
+    """Bring runs in from other tools (importing twice changes nothing)."""
+
+
+@import_.command("neptune")
+@click.argument("data_path", type=click.Path(exists=True, file_okay=False))
+@click.option("--files-path", type=click.Path(exists=True, file_okay=False),
+              help="the --files-path neptune-exporter wrote (files and file series)")
+@click.option("--project", "-p", help="put every run in this project (default: each run's own project)")
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+def import_neptune_cmd(data_path: str, files_path: str | None, project: str | None, uri: str | None) -> None:
+    """Import the Parquet files written by neptune-exporter (DATA_PATH is its --data-path)."""
+    from rich.progress import Progress
+
+    from naiad.importers.neptune import import_neptune, run_parts
+
+    store = _store(uri)
+    total = len(run_parts(Path(data_path)))
+    with Progress(console=_console(), transient=True) as bar:
+        task = bar.add_task("importing runs", total=total)
+        report = import_neptune(store, data_path, files_path, project=project,
+                                progress=lambda label: bar.update(task, advance=1, description=label))
+    for line in report.imported:
+        click.echo(f"imported {line}")
+    for line in report.skipped:
+        click.echo(f"skipped {line}")
+    for line in report.problems:
+        click.echo(f"could not map: {line}", err=True)
+    click.echo(f"{len(report.imported)} run(s) imported, {len(report.skipped)} already there, "
+               f"{len(report.problems)} value(s) not mapped.")
+
+
 @main.group()
 def projects() -> None:
     """List projects."""

@@ -1,0 +1,4 @@
+"""Importers: the way in for teams arriving from other tools (``naiad import …``).
+
+- ``naiad.importers.neptune`` — Parquet exports written by ``neptune-exporter``.
+"""
