@@ -1,4 +1,6 @@
 """Framework integrations, one small module each (their framework is an optional dependency).
 
 - ``naiad.integrations.sklearn`` — ``log_classifier`` / ``log_regressor`` for scikit-learn estimators.
+- ``naiad.integrations.keras`` — ``NaiadCallback`` for Keras 3 ``fit``.
+- ``naiad.integrations.lightning`` — ``NaiadLogger`` for PyTorch Lightning.
 """
