@@ -30,7 +30,6 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +38,11 @@ import numpy as np
 from naiad import fields as F
 from naiad import ops as O
 from naiad.errors import ConfigError, FileError, NaiadError
-from naiad.ops import Batch
-from naiad.store.base import RUN, Store
+from naiad.importers.base import ImportReport, write_run
+from naiad.store.base import Store
 
 SYS_KEPT = {"sys/name", "sys/description", "sys/tags", "sys/failed"}
 MARKER = "neptune/imported_from"
-
-
-@dataclass
-class ImportReport:
-    """What an import did: runs created or skipped, and values it could not map."""
-
-    imported: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
 
 def run_parts(data_path: Path) -> dict[tuple[str, str], list[Path]]:
@@ -220,22 +210,11 @@ def _import_run(store: Store, parts: list[Path], folder: str, run_id: str, files
     for row in _rows(parts):
         project_id = project_id or row.get("project_id")
         job.add(row)
-    target_project = project or project_id or folder
     created = job.sys_values.get("sys/creation_time", {}).get("datetime_value")
-    import uuid as _uuid
-
-    info = store.create_container(target_project, RUN, _uuid.uuid4().hex, custom_run_id=f"neptune/{run_id}",
-                                  created=_epoch(created) if created is not None else None,
-                                  owner=str(job.sys_values.get("sys/owner", {}).get("string_value") or ""))
-    if not info.is_new and MARKER in store.structure(info.uuid):
-        report.skipped.append(f"{label} (already {info.short_id})")
-        return
-    ops = job.finish()
-    ops.append((O.ASSIGN, "sys/state", F.STRING, "finished"))
-    ops.append((O.ASSIGN, MARKER, F.STRING, f"{project_id or folder}/{run_id}"))
-    writer = f"import-neptune-{info.uuid}"
-    store.apply(Batch(info.uuid, writer, store.writer_seq(writer) + 1, ops))
-    report.imported.append(f"{label} → {info.short_id}")
+    write_run(store, report, project=project or project_id or folder, source_id=f"neptune/{run_id}",
+              marker=MARKER, label=f"{project_id or folder}/{run_id}", ops=job.finish(),
+              created=_epoch(created) if created is not None else None,
+              owner=str(job.sys_values.get("sys/owner", {}).get("string_value") or ""))
 
 
 __all__ = ["ImportReport", "import_neptune"]
