@@ -281,6 +281,29 @@ def import_neptune_cmd(data_path: str, files_path: str | None, project: str | No
         task = bar.add_task("importing runs", total=total)
         report = import_neptune(store, data_path, files_path, project=project,
                                 progress=lambda label: bar.update(task, advance=1, description=label))
+    _print_report(report)
+
+
+@import_.command("tensorboard")
+@click.argument("logdir", type=click.Path(exists=True, file_okay=False))
+@click.option("--project", "-p", default="tensorboard", show_default=True, help="project to import into")
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+def import_tensorboard_cmd(logdir: str, project: str, uri: str | None) -> None:
+    """Import TensorBoard event files: one run per run directory (scalars, images, text, histograms,
+    hyper-parameters)."""
+    from rich.progress import Progress
+
+    from naiad.importers.tensorboard import import_tensorboard, run_dirs
+
+    store = _store(uri)
+    with Progress(console=_console(), transient=True) as bar:
+        task = bar.add_task("importing runs", total=len(run_dirs(Path(logdir).resolve())))
+        report = import_tensorboard(store, logdir, project=project,
+                                    progress=lambda label: bar.update(task, advance=1, description=label))
+    _print_report(report)
+
+
+def _print_report(report: Any) -> None:
     for line in report.imported:
         click.echo(f"imported {line}")
     for line in report.skipped:

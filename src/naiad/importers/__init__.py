@@ -1,4 +1,5 @@
 """Importers: the way in for teams arriving from other tools (``naiad import …``).
 
 - ``naiad.importers.neptune`` — Parquet exports written by ``neptune-exporter``.
+- ``naiad.importers.tensorboard`` — TensorBoard event files, one run per run directory.
 """
