@@ -5,4 +5,5 @@
 - ``naiad.integrations.lightning`` — ``NaiadLogger`` for PyTorch Lightning.
 - ``naiad.integrations.boosting`` — LightGBM / XGBoost callbacks and ``log_booster``.
 - ``naiad.integrations.optuna`` — ``NaiadOptunaCallback`` for Optuna studies.
+- ``naiad.integrations.tensorboard`` — mirror ``SummaryWriter`` writes into a run.
 """
