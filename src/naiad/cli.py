@@ -303,6 +303,24 @@ def import_tensorboard_cmd(logdir: str, project: str, uri: str | None) -> None:
     _print_report(report)
 
 
+@import_.command("mlflow")
+@click.argument("tracking_uri")
+@click.option("--project", "-p", help="put every run in this project (default: one project per experiment)")
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+def import_mlflow_cmd(tracking_uri: str, project: str | None, uri: str | None) -> None:
+    """Import experiments and runs from an MLflow tracking store (sqlite:///mlflow.db, ./mlruns, http://…)."""
+    from rich.progress import Progress
+
+    from naiad.importers.mlflow import import_mlflow
+
+    store = _store(uri)
+    with Progress(console=_console(), transient=True) as bar:
+        task = bar.add_task("importing runs", total=None)
+        report = import_mlflow(store, tracking_uri, project=project,
+                               progress=lambda label: bar.update(task, advance=1, description=label))
+    _print_report(report)
+
+
 def _print_report(report: Any) -> None:
     for line in report.imported:
         click.echo(f"imported {line}")

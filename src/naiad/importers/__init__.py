@@ -2,4 +2,5 @@
 
 - ``naiad.importers.neptune`` — Parquet exports written by ``neptune-exporter``.
 - ``naiad.importers.tensorboard`` — TensorBoard event files, one run per run directory.
+- ``naiad.importers.mlflow`` — experiments and runs of an MLflow tracking store.
 """

@@ -21,7 +21,7 @@ class ImportReport:
 
 
 def write_run(store: Store, report: ImportReport, *, project: str, source_id: str, marker: str, label: str,
-              ops: list[O.Op], created: float | None = None, owner: str = "") -> None:
+              ops: list[O.Op], created: float | None = None, owner: str = "", state: str = "finished") -> None:
     """Create the run for ``source_id`` (its ``custom_run_id``) and apply ``ops`` in one batch.
 
     The batch also writes ``marker``; a run that already has it was imported before and is skipped,
@@ -32,7 +32,7 @@ def write_run(store: Store, report: ImportReport, *, project: str, source_id: st
     if not info.is_new and marker in store.structure(info.uuid):
         report.skipped.append(f"{label} (already {info.short_id})")
         return
-    ops = [*ops, (O.ASSIGN, "sys/state", F.STRING, "finished"), (O.ASSIGN, marker, F.STRING, label)]
+    ops = [*ops, (O.ASSIGN, "sys/state", F.STRING, state), (O.ASSIGN, marker, F.STRING, label)]
     writer = f"import-{info.uuid}"
     store.apply(Batch(info.uuid, writer, store.writer_seq(writer) + 1, ops))
     report.imported.append(f"{label} → {info.short_id}")
