@@ -66,3 +66,39 @@ def test_process_wide_mirroring_can_be_disabled() -> None:
     values = run["tb/scalar/x"].fetch_values()
     assert values["step"].tolist() == [5.0] and values["value"].tolist() == [2.0]
     run.stop()
+
+
+def test_tensorboardx_writes_are_mirrored_too(tmp_path: Path) -> None:
+    tbx = pytest.importorskip("tensorboardX")
+    run = naiad.init_run(project="tbm")
+    with enable_tensorboard_logging_ctx(run):
+        writer = tbx.SummaryWriter(str(tmp_path / "x"))
+        for step in range(3):
+            writer.add_scalar("loss", 1.0 - step / 10, step)
+        writer.add_text("notes", "from tensorboardX", 0)
+        writer.close()
+    assert run["tensorboard/scalar/loss"].fetch_values()["value"].tolist() == pytest.approx([1.0, 0.9, 0.8])
+    assert run["tensorboard/text/notes"].fetch_last() == "from tensorboardX"
+    run.stop()
+
+
+def test_tf_summary_writes_are_mirrored_when_tensorflow_is_imported(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+    run = naiad.init_run(project="tbm")
+    original = tf.summary.scalar
+    with enable_tensorboard_logging_ctx(run, base_namespace="tf"):
+        writer = tf.summary.create_file_writer(str(tmp_path / "tf"))
+        with writer.as_default():
+            for step in range(3):
+                tf.summary.scalar("loss", 0.5 / (step + 1), step=step)
+            tf.summary.text("notes", "from tf.summary", step=0)
+            tf.summary.histogram("weights", tf.random.normal([50]), step=0)
+            tf.summary.image("sample", tf.random.uniform([1, 5, 5, 3]), step=0)
+        writer.flush()
+    assert run["tf/scalar/loss"].fetch_values()["step"].tolist() == [0.0, 1.0, 2.0]
+    assert run["tf/text/notes"].fetch_last() == "from tf.summary"
+    assert json.loads(run["tf/histogram/weights"].fetch_last())["num"] == 50
+    run["tf/image/sample"].download(str(tmp_path / "img"))
+    assert (tmp_path / "img" / "0.png").read_bytes()[:4] == b"\x89PNG"
+    assert tf.summary.scalar is original  # the patch is gone after the block
+    run.stop()

@@ -4,6 +4,9 @@
 ...     writer = SummaryWriter()          # torch.utils.tensorboard (and tensorboardX if installed)
 ...     writer.add_scalar("loss", 0.3, step)
 
+``tf.summary.scalar/text/image/histogram`` are mirrored too when TensorFlow was imported before
+mirroring was enabled (naiad does not import TensorFlow itself: it takes seconds).
+
 or ``enable_tensorboard_logging(run)`` for the rest of the process (``.disable()`` undoes it).  The
 fields use the layout of ``naiad import tensorboard``, so imported and mirrored runs compare:
 ``<base>/scalar/<tag>``, ``<base>/image/<tag>``, ``<base>/text/<tag>``, ``<base>/histogram/<tag>``,
@@ -41,7 +44,7 @@ class TensorBoardMirror:
     def __init__(self, run: Any, base_namespace: str) -> None:
         self.root = run[base_namespace.strip("/")] if base_namespace.strip("/") else run
         self._last: dict[str, float] = {}
-        self._patched: list[tuple[type, str, Any]] = []
+        self._patched: list[tuple[Any, str, Any]] = []
         self._warned = False
 
     def _append(self, path: str, value: Any, step: Any) -> None:
@@ -102,6 +105,36 @@ class TensorBoardMirror:
             if number is not None:
                 self.root[f"hparams_metrics/{name}"] = number
 
+    def _tf_step(self, step: Any) -> Any:
+        if step is None:
+            import tensorflow as tf
+
+            step = tf.summary.experimental.get_step()
+        return None if step is None else int(step)
+
+    def tf_scalar(self, name: str, data: Any, step: Any = None, *a: Any, **k: Any) -> None:
+        self.scalar(name, data.numpy() if hasattr(data, "numpy") else data, self._tf_step(step))
+
+    def tf_text(self, name: str, data: Any, step: Any = None, *a: Any, **k: Any) -> None:
+        value = data.numpy() if hasattr(data, "numpy") else data
+        text = "\n".join(v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(np.asarray(value)))
+        self.text(name, text, self._tf_step(step))
+
+    def tf_image(self, name: str, data: Any, step: Any = None, *a: Any, **k: Any) -> None:
+        array = np.asarray(data.numpy() if hasattr(data, "numpy") else data)
+        self._append(f"image/{name}", File.as_image(array[0] if array.ndim == 4 else array), self._tf_step(step))
+
+    def tf_histogram(self, name: str, data: Any, step: Any = None, *a: Any, **k: Any) -> None:
+        self.histogram(name, np.asarray(data.numpy() if hasattr(data, "numpy") else data, dtype=float),
+                       self._tf_step(step))
+
+    def _patch(self, owner: Any, name: str, mirror: Any, bound: bool) -> None:
+        original = owner.__dict__.get(name) if bound else getattr(owner, name, None)
+        if original is None:
+            return
+        self._patched.append((owner, name, original))
+        setattr(owner, name, self._wrap(original, mirror, bound))
+
     def enable(self) -> TensorBoardMirror:
         for module_name, class_name in _WRITER_CLASSES:
             try:
@@ -112,27 +145,34 @@ class TensorBoardMirror:
                                    ("add_text", self.text), ("add_image", self.image),
                                    ("add_figure", self.figure), ("add_histogram", self.histogram),
                                    ("add_hparams", self.hparams)):
-                original = cls.__dict__.get(method)
-                if original is None:
-                    continue
-                self._patched.append((cls, method, original))
-                setattr(cls, method, self._wrap(original, mirror))
+                self._patch(cls, method, mirror, bound=True)
+        tf = sys.modules.get("tensorflow")  # patched only when TensorFlow is imported already
+        if tf is not None and hasattr(tf, "summary"):
+            tf_mirrors: list[tuple[str, Any]] = [("scalar", self.tf_scalar), ("text", self.tf_text),
+                                                 ("image", self.tf_image), ("histogram", self.tf_histogram)]
+            for fn, tf_mirror in tf_mirrors:
+                self._patch(tf.summary, fn, tf_mirror, bound=False)
         if not self._patched:
-            raise ImportError("no TensorBoard writer to mirror: install torch (torch.utils.tensorboard) "
-                              "or tensorboardX")
+            raise ImportError("no TensorBoard writer to mirror: install torch (torch.utils.tensorboard) or "
+                              "tensorboardX, or import tensorflow before enabling (tf.summary)")
         return self
 
-    def _wrap(self, original: Any, mirror: Any) -> Any:
-        def method(writer: Any, *args: Any, **kwargs: Any) -> Any:
-            self._safely(lambda: mirror(*args, **kwargs))
-            return original(writer, *args, **kwargs)
+    def _wrap(self, original: Any, mirror: Any, bound: bool) -> Any:
+        if bound:  # a SummaryWriter method: the first argument is the writer
+            def method(writer: Any, *args: Any, **kwargs: Any) -> Any:
+                self._safely(lambda: mirror(*args, **kwargs))
+                return original(writer, *args, **kwargs)
+        else:  # a tf.summary function
+            def method(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+                self._safely(lambda: mirror(*args, **kwargs))
+                return original(*args, **kwargs)
 
         method.__wrapped__ = original  # type: ignore[attr-defined]
         return method
 
     def disable(self) -> None:
-        for cls, method, original in reversed(self._patched):
-            setattr(cls, method, original)
+        for owner, method, original in reversed(self._patched):
+            setattr(owner, method, original)
         self._patched.clear()
 
 
