@@ -204,3 +204,29 @@ def test_notebook_checkpoints_are_a_file_series_of_the_saved_notebook(monkeypatc
     with pytest.warns(naiad.fields.NaiadWarning, match="no notebook found"):
         assert run.checkpoint_notebook() is False
     run.stop()
+
+
+def test_each_process_writing_one_run_gets_its_own_monitoring_namespace(tmp_path: Path) -> None:
+    script = textwrap.dedent("""
+        import os, time, naiad
+        run = naiad.init_run(project="cap", custom_run_id="shared-run", capture_stdout=True,
+                             capture_stderr=False, capture_hardware_metrics=True)
+        print("hello from", os.getpid())
+        time.sleep(0.5)
+        run.stop()
+    """)
+    env = {**__import__("os").environ, "NAIAD_AUTO_CAPTURE": "1", "NAIAD_HARDWARE_PERIOD": "0.1"}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    pids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        pids.append(out.split()[-1])
+    run = naiad.init_run(with_id=_only_run_id(), mode="read-only")
+    monitoring = run.get_structure()["monitoring"]
+    assert len(monitoring) == 2
+    assert sorted(ns["pid"].fetch() for ns in monitoring.values()) == sorted(pids)
+    for ns in monitoring.values():
+        assert ns["stdout"].fetch_last().startswith("hello from")
+        assert len(ns["cpu"].fetch_values()) >= 1

@@ -178,7 +178,7 @@ class Run(Container):
         if tags:
             self["sys/tags"].add(tags)
         self._internal_assign("sys/state", F.STRING, "running")  # also when resuming a finished run
-        if is_new and self._capture_traceback:
+        if self._capture_traceback:  # every process writing the run has a namespace of its own
             import platform
 
             ns = self.monitoring_namespace
