@@ -59,3 +59,13 @@ def test_batch_logging_and_a_custom_namespace_on_a_handle() -> None:
     assert batches["step"].tolist() == [float(i) for i in range(8)]  # 128 / 32 batches × 2 epochs
     assert not run.exists("stage1/fit/model/summary")
     run.stop()
+
+
+def test_a_logging_failure_never_stops_fit_and_is_reported_once(capsys: pytest.CaptureFixture[str]) -> None:
+    X, y = _data()
+    run = naiad.init_run(project="keras")
+    callback = NaiadCallback(run)
+    run.stop()  # every write from the callback now fails
+    history = _model().fit(X, y, epochs=2, batch_size=32, verbose=0, callbacks=[callback])
+    assert len(history.history["loss"]) == 2
+    assert capsys.readouterr().err.count("Keras callback could not log") == 1

@@ -17,10 +17,10 @@ Each framework is imported only by the function that needs it; a logging problem
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 from naiad.files import File
+from naiad.integrations.guard import Guard
 from naiad.utils import stringify_unsupported
 
 
@@ -29,15 +29,7 @@ class _Logger:
         ns = base_namespace.strip("/")
         self.root = run[ns] if ns else run
         self.params_logged = False
-        self.warned = False
-
-    def safely(self, action: Any) -> None:
-        try:
-            action()
-        except Exception as exc:  # a logging problem must not stop training
-            if not self.warned:
-                self.warned = True
-                print(f"[naiad] boosting callback could not log ({exc}); training goes on.", file=sys.stderr)
+        self.safely = Guard("boosting callback")
 
     def params(self, params: dict[str, Any]) -> None:
         if not self.params_logged:

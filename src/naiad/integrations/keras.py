@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import io
 import math
-import sys
 import warnings
 from typing import Any
 
 import keras
 
 from naiad.files import File
+from naiad.integrations.guard import Guard
 
 
 def _number(value: Any) -> float | None:
@@ -62,17 +62,9 @@ class NaiadCallback(keras.callbacks.Callback):
         self._log_on_batch = log_on_batch
         self._log_model_summary = log_model_summary
         self._batch_step = 0
-        self._warned = False
         root = run.get_root_object() if hasattr(run, "get_root_object") else run
+        self._safely = Guard("Keras callback")
         self._safely(lambda: root.__setitem__("source_code/integrations/keras", keras.__version__))
-
-    def _safely(self, action: Any) -> None:
-        try:
-            action()
-        except Exception as exc:  # a logging problem must not stop training
-            if not self._warned:
-                self._warned = True
-                print(f"[naiad] Keras callback could not log ({exc}); training goes on.", file=sys.stderr)
 
     def _append(self, prefix: str, logs: dict[str, Any] | None, step: float) -> None:
         for key, value in (logs or {}).items():

@@ -10,10 +10,10 @@ trials can be compared in the runs table.
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 import naiad
+from naiad.integrations.guard import Guard
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -29,15 +29,10 @@ class NaiadOptunaCallback:
         self.root = run[ns] if ns else run
         self.run_per_trial = run_per_trial
         self.project = project
-        self._warned = False
+        self._guard = Guard("Optuna callback", "the study goes on")
 
     def __call__(self, study: Any, trial: Any) -> None:
-        try:
-            self._record(study, trial)
-        except Exception as exc:  # a logging problem must not stop the study
-            if not self._warned:
-                self._warned = True
-                print(f"[naiad] Optuna callback could not log ({exc}); the study goes on.", file=sys.stderr)
+        self._guard(lambda: self._record(study, trial))
 
     def _record(self, study: Any, trial: Any) -> None:
         root = self.root

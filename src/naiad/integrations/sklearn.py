@@ -27,17 +27,6 @@ from naiad.files import File
 from naiad.utils import stringify_unsupported
 
 
-def _fitted(model: Any, X_train: Any, y_train: Any) -> Any:
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        model.fit(X_train, y_train)
-    return model
-
-
 def _params(model: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     params = model.get_params(deep=True)
@@ -66,6 +55,21 @@ def _figure(draw: Any) -> File:
         plt.close(fig)
 
 
+def _start(run: Any, model: Any, X_train: Any, y_train: Any, base_namespace: str) -> tuple[Any, Any]:
+    """Fit if needed, record the parameters; the fitted model and the handle to log under."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        model.fit(X_train, y_train)
+    ns = base_namespace.strip("/")
+    handle = run[ns] if ns else run
+    handle["all_params"] = _params(model)
+    return model, handle
+
+
 def _finite(scores: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in scores.items() if v is not None and math.isfinite(float(v))}
 
@@ -78,10 +82,7 @@ def log_classifier(run: Any, model: Any, X_train: Any, X_test: Any, y_train: Any
     """
     from sklearn import metrics
 
-    model = _fitted(model, X_train, y_train)
-    ns = base_namespace.strip("/")
-    handle = run[ns] if ns else run
-    handle["all_params"] = _params(model)
+    model, handle = _start(run, model, X_train, y_train, base_namespace)
     y_pred = model.predict(X_test)
     classes = getattr(model, "classes_", np.unique(y_train))
     scores: dict[str, float] = {
@@ -142,10 +143,7 @@ def log_regressor(run: Any, model: Any, X_train: Any, X_test: Any, y_train: Any,
     """
     from sklearn import metrics
 
-    model = _fitted(model, X_train, y_train)
-    ns = base_namespace.strip("/")
-    handle = run[ns] if ns else run
-    handle["all_params"] = _params(model)
+    model, handle = _start(run, model, X_train, y_train, base_namespace)
     y_pred = np.asarray(model.predict(X_test), dtype=float)
     y_true = np.asarray(y_test, dtype=float)
     handle["test/scores"] = _finite({

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from naiad.files import File
+from naiad.integrations.guard import Guard
 
 _WRITER_CLASSES = (("torch.utils.tensorboard", "SummaryWriter"), ("tensorboardX", "SummaryWriter"))
 
@@ -45,7 +46,7 @@ class TensorBoardMirror:
         self.root = run[base_namespace.strip("/")] if base_namespace.strip("/") else run
         self._last: dict[str, float] = {}
         self._patched: list[tuple[Any, str, Any]] = []
-        self._warned = False
+        self._safely = Guard("TensorBoard mirroring", "TensorBoard still gets it")
 
     def _append(self, path: str, value: Any, step: Any) -> None:
         last = self._last.get(path, -1.0)
@@ -54,15 +55,6 @@ class TensorBoardMirror:
             return  # the same tag written twice at one step: TensorBoard keeps both, a series one
         self._last[path] = point
         self.root[path].append(value, step=point)
-
-    def _safely(self, action: Any) -> None:
-        try:
-            action()
-        except Exception as exc:
-            if not self._warned:
-                self._warned = True
-                print(f"[naiad] TensorBoard mirroring could not log ({exc}); TensorBoard still gets it.",
-                      file=sys.stderr)
 
     # the mirrored calls: same signatures as SummaryWriter's
     def scalar(self, tag: str, value: Any, global_step: Any = None, *a: Any, **k: Any) -> None:
