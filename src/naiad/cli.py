@@ -226,8 +226,7 @@ def status(uri: str | None, show_settings: bool) -> None:
         store = _store(str(root), recover=False)
         console.print(f"store: [bold]{store.uri}[/bold]")
         for proj in store.list_projects():
-            n = store.conn().execute("SELECT count(*) FROM containers c WHERE project_id=? AND kind='run'",
-                                     (proj.id,)).fetchone()[0]
+            n = store.count_containers(proj.name, "run")
             console.print(f"  project {proj.name} (key {proj.key}): {n} run(s)")
         live: list[Path] = []
         dead: list[Path] = []

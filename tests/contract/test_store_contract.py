@@ -133,6 +133,17 @@ def test_list_projects_lists_every_project(store: Store) -> None:
     assert sorted(p.name for p in store.list_projects()) == ["a/c", "b", "d"]
 
 
+def test_count_containers_counts_one_kind_of_one_project(store: Store) -> None:
+    for _ in range(3):
+        store.create_container("defects", RUN, new_uuid())
+    store.create_container("other", RUN, new_uuid())
+    assert store.count_containers("defects", RUN) == 3
+    assert store.count_containers("other", RUN) == 1
+    assert store.count_containers("defects", "model") == 0
+    with pytest.raises(ProjectNotFound):
+        store.count_containers("missing", RUN)
+
+
 # ---------------------------------------------------------------------------------------- containers
 def test_container_ids_are_key_dash_number_in_creation_order(store: Store) -> None:
     ids = [store.create_container("defects", RUN, new_uuid()).short_id for _ in range(4)]

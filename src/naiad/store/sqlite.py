@@ -209,6 +209,12 @@ class SqliteStore:
         rows = self.conn().execute("SELECT id, name, key, created FROM projects ORDER BY name").fetchall()
         return [ProjectInfo(*r) for r in rows]
 
+    def count_containers(self, project: str, kind: str) -> int:
+        proj = self.get_project(project)
+        row = self.conn().execute("SELECT count(*) FROM containers WHERE project_id=? AND kind=?",
+                                  (proj.id, kind)).fetchone()
+        return int(row[0])
+
     def get_or_create_project(self, name: str) -> ProjectInfo:
         conn = self.conn()
         found = self._project_row(conn, name)
