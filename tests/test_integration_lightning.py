@@ -68,6 +68,7 @@ def test_fit_logs_hyperparams_metrics_checkpoints_and_status(tmp_path: Path) -> 
     run[f"training/model/checkpoints/{best}"].download(str(tmp_path / "best.ckpt"))
     restored = TinyModel.load_from_checkpoint(tmp_path / "best.ckpt")
     assert restored.hparams.hidden == 8
+    assert not list((tmp_path / "ckpt" / ".naiad-staging").iterdir())  # snapshot links removed once stored
 
 
 def test_a_run_opened_by_the_user_is_used_and_left_open(tmp_path: Path) -> None:

@@ -1322,3 +1322,16 @@ def test_state_queries_accept_neptune_and_naiad_vocabularies() -> None:
         ('`sys/state`:experimentState != "finished"', [live_id]),
     ):
         assert project.fetch_runs_table(query=query).to_pandas()["sys/id"].tolist() == expected, query
+
+
+def test_a_snapshot_upload_survives_the_file_being_deleted_before_the_flush(tmp_path: Path) -> None:
+    source = tmp_path / "checkpoint.ckpt"
+    source.write_bytes(b"epoch 3 weights")
+    run = naiad.init_run(project="snap", flush_period=60)  # nothing flushes before run.wait()
+    run["model/best"].upload(naiad.File.snapshot(source))
+    source.unlink()  # e.g. a checkpoint rotated away right after saving
+    run.wait()
+    run["model/best"].download(str(tmp_path / "restored.ckpt"))
+    assert (tmp_path / "restored.ckpt").read_bytes() == b"epoch 3 weights"
+    assert not list((tmp_path / ".naiad-staging").iterdir())
+    run.stop()

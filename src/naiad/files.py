@@ -30,7 +30,7 @@ class File:
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, content: bytes | None = None,
-                 extension: str | None = None, name: str | None = None) -> None:
+                 extension: str | None = None, name: str | None = None, delete_after_upload: bool = False) -> None:
         if (path is None) == (content is None):
             raise InvalidValueError("give a File either a path or content (not both, not neither).")
         self.path = None if path is None else os.path.abspath(os.fspath(path))
@@ -40,10 +40,33 @@ class File:
             extension = suffix[1:] if suffix else ("bin" if content is not None else "")
         self.extension = extension
         self.name = name
+        self.delete_after_upload = delete_after_upload  # a private snapshot (hard link) of a file
 
     def __repr__(self) -> str:
         what = self.path if self.path else f"{len(self.content or b'')} bytes"
         return f"File({what!r}, extension={self.extension!r})"
+
+    @classmethod
+    def snapshot(cls, path: str | os.PathLike[str], *, extension: str | None = None) -> File:
+        """The file as it is now, even if it is changed or deleted before the writer reads it.
+
+        A hard link beside the file (instant, no copy) when the file system allows it, the bytes
+        otherwise; the link is removed once the file is in the store.
+        """
+        import uuid
+
+        source = os.path.abspath(os.fspath(path))
+        name = os.path.basename(source)
+        ext = extension if extension is not None else (os.path.splitext(name)[1][1:] or "bin")
+        staging = os.path.join(os.path.dirname(source), ".naiad-staging")
+        try:
+            os.makedirs(staging, exist_ok=True)
+            link = os.path.join(staging, f"{uuid.uuid4().hex}-{name}")
+            os.link(source, link)
+            return cls(link, extension=ext, name=name, delete_after_upload=True)
+        except OSError:
+            with open(source, "rb") as fh:
+                return cls(content=fh.read(), extension=ext, name=name)
 
     @property
     def file_type(self) -> str:

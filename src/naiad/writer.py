@@ -22,6 +22,7 @@ reported once, and retried; they never raise in the training thread (unless
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -471,6 +472,11 @@ def file_ref(blobs: Any, file: File) -> dict[str, Any]:
     if file.path is not None:
         digest, size = blobs.put_file(file.path)
         name: str | None = file.name or Path(file.path).name
+        if file.delete_after_upload:
+            try:
+                os.unlink(file.path)
+            except OSError:
+                pass
     else:
         digest, size = blobs.put_bytes(file.content or b"")
         name = file.name

@@ -41,7 +41,7 @@ class NaiadLogger(Logger):
         self._prefix = prefix.strip("/")
         self._log_checkpoints = log_model_checkpoints
         self._last_step: dict[str, float] = {}
-        self._uploaded: set[str] = set()
+        self._uploaded: dict[str, tuple[int, int]] = {}  # checkpoint name → (size, mtime) stored
         self._ident: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------ Logger API
@@ -110,14 +110,17 @@ class NaiadLogger(Logger):
             if path and os.path.isfile(path):
                 keep[_checkpoint_name(path, folder)] = path
         for name, path in keep.items():
+            stat = os.stat(path)
+            version = (stat.st_size, stat.st_mtime_ns)
+            if self._uploaded.get(name) == version:
+                continue  # kept again unchanged: already stored
             field = self._path(f"model/checkpoints/{name}")
-            # read now: Lightning may delete this file at the next save, before the writer gets to it
-            with open(path, "rb") as fh:
-                run[field].upload(File(content=fh.read(), extension="ckpt", name=os.path.basename(path)))
-            self._uploaded.add(name)
-        for name in sorted(self._uploaded - set(keep)):  # no longer among the kept checkpoints
+            # a snapshot: Lightning may delete this file at its next save, before the writer reads it
+            run[field].upload(File.snapshot(path, extension="ckpt"))
+            self._uploaded[name] = version
+        for name in sorted(set(self._uploaded) - set(keep)):  # no longer among the kept checkpoints
             del run[self._path(f"model/checkpoints/{name}")]
-            self._uploaded.discard(name)
+            del self._uploaded[name]
         best = getattr(checkpoint_callback, "best_model_path", "")
         if best:
             run[self._path("model/best_model_path")] = best
