@@ -41,7 +41,7 @@ def test_a_progress_bar_redrawn_with_carriage_returns_is_stored_once_in_its_fina
         sys.stdout.write(f"\rtraining {i:3d}%")
     sys.stdout.write("\n")
     run.stop()
-    old = naiad.init_run(with_id=run["sys/id"].fetch() if False else _only_run_id(), mode="read-only")
+    old = naiad.init_run(with_id=_only_run_id(), mode="read-only")
     assert _lines(old, f"{run.monitoring_namespace}/stdout") == ["training 100%"]
 
 

@@ -138,16 +138,16 @@ class Container:
         _active.add(self)
 
     def _load_structure(self) -> None:
+        """Add the fields the store has and this process does not know yet (all of them on open)."""
         assert self._store is not None
-        for path, ftype in self._store.structure(self._uuid).items():
+        new = {p: t for p, t in self._store.structure(self._uuid).items() if p not in self._types}
+        for path, ftype in new.items():
             self._register(path, ftype)
-        if self._series_types() and self._writer is not None:
-            lasts = self._store.series_last_steps(self._uuid)
-            for path, last in lasts.items():
-                self._series_state(path, self._types[path], last)
-
-    def _series_types(self) -> bool:
-        return any(t in F.SERIES for t in self._types.values())
+        if self._writer is not None and any(t in F.SERIES for t in new.values()):
+            lasts = self._store.series_last_steps(self._uuid)  # appends continue above the stored steps
+            for path, ftype in new.items():
+                if ftype in F.SERIES:
+                    self._series_state(path, ftype, lasts.get(path, -math.inf))
 
     def _register(self, path: str, ftype: str) -> None:
         self._types[path] = ftype
@@ -260,16 +260,10 @@ class Container:
         if wait:
             self.wait()
         if self._store is not None and self._info is not None and self._mode != "offline":
-            known = set(self._types)
-            for path, ftype in self._store.structure(self._uuid).items():
-                if path not in known:
-                    self._register(path, ftype)
-                    if ftype in F.SERIES and self._writer is not None:
-                        last = self._store.series_last_steps(self._uuid).get(path, -math.inf)
-                        self._series_state(path, ftype, last)
+            self._load_structure()
 
     def ping(self) -> None:
-        self._submit((O.ASSIGN, "sys/ping_time", F.DATETIME, time.time()), internal=True)
+        self._submit((O.ASSIGN, "sys/ping_time", F.DATETIME, time.time()))
 
     def stop(self, *, seconds: float | None = None) -> None:
         """Flush and close.  Waits at most ``seconds`` (default ``NAIAD_STOP_TIMEOUT``); what is not in
@@ -325,7 +319,7 @@ class Container:
             self._raise_inactive()
         return True
 
-    def _submit(self, op: O.Op, *, internal: bool = False) -> None:
+    def _submit(self, op: O.Op) -> None:
         if self._writer is None:
             if not self._read_only_warned:
                 self._read_only_warned = True

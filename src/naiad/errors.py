@@ -21,7 +21,6 @@ into the same class).  Messages say what was wrong *and* what to do.
     │   ├── NamespaceConflictError    a field where a namespace is, or the reverse
     │   └── ProtectedPathError        writing a read-only sys/ field
     ├── InactiveContainerError        using a run after stop()
-    ├── ReadOnlyError                 writing through a read-only handle
     ├── QueryError                    (also ValueError) a query that does not parse or type-check
     ├── StoreError                    the store could not do what was asked
     │   ├── StoreLockedError
@@ -116,10 +115,6 @@ class ProtectedPathError(FieldError):
 
 class InactiveContainerError(NaiadError):
     code = "inactive"
-
-
-class ReadOnlyError(NaiadError):
-    code = "read_only"
 
 
 class QueryError(NaiadError, ValueError):

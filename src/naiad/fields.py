@@ -30,9 +30,7 @@ FILE_SET = "FileSet"
 ARTIFACT = "Artifact"
 
 ATOMS = frozenset({FLOAT, INTEGER, BOOLEAN, STRING, DATETIME})
-NUMERIC_ATOMS = frozenset({FLOAT, INTEGER, BOOLEAN, DATETIME})
 SERIES = frozenset({FLOAT_SERIES, STRING_SERIES, FILE_SERIES})
-ALL_TYPES = ATOMS | SERIES | {STRING_SET, FILE, FILE_SET, ARTIFACT}
 
 MAX_PATH_LENGTH = 1024
 MAX_STRING_LENGTH = 65_536
@@ -108,11 +106,6 @@ def join_path(prefix: str, sub: object) -> str:
 def datetime_to_epoch(value: _dt.datetime) -> float:
     """Seconds since the epoch; a naive datetime is taken as local time (as neptune does)."""
     return value.timestamp()
-
-
-def epoch_to_datetime(seconds: float) -> _dt.datetime:
-    """A timezone-aware UTC datetime."""
-    return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
 
 
 def atom_of(value: Any) -> tuple[str, Any] | None:

@@ -23,7 +23,6 @@ from naiad.errors import (
     FieldTypeError,
     FileError,
     InvalidValueError,
-    StepOrderError,
 )
 from naiad.fields import warn_once
 from naiad.files import (
@@ -470,4 +469,4 @@ def value_kind_for_append(value: Any) -> str | None:
     return F.FLOAT_SERIES
 
 
-__all__ = ["ArtifactFileData", "FileEntry", "Handler", "StepOrderError"]
+__all__ = ["ArtifactFileData", "FileEntry", "Handler"]

@@ -113,7 +113,7 @@ class Run(Container):
             info = None
             self._open(store, None, uuid, mode, period, root / "offline", store.blobs)
             self._submit((O.CREATE, "", {"project": proj, "kind": RUN, "custom_run_id": custom_run_id,
-                                         "owner": default_owner(), "created": _now()}), internal=True)
+                                         "owner": default_owner(), "created": _now()}))
             is_new = True
         else:
             if with_id:
@@ -191,7 +191,7 @@ class Run(Container):
     def _internal_assign(self, path: str, ftype: str, value: Any) -> None:
         if self._types.get(path) is None:
             self._register(path, ftype)
-        self._submit((O.ASSIGN, path, ftype, value), internal=True)
+        self._submit((O.ASSIGN, path, ftype, value))
 
     def _upload_sources(self, is_new: bool, source_files: Any) -> None:
         if source_files is None:
@@ -246,7 +246,7 @@ class Run(Container):
         if self._writer is None:
             return
         state = "failed" if self._failed else "finished"
-        self._submit((O.ASSIGN, "sys/state", F.STRING, state), internal=True)
+        self._submit((O.ASSIGN, "sys/state", F.STRING, state))
 
     def _record_exception(self, exc_type: type[BaseException], exc: BaseException,
                           tb: TracebackType | None) -> None:
@@ -257,7 +257,7 @@ class Run(Container):
         self[f"{self.monitoring_namespace}/traceback"].extend(lines)
         if self._fail_on_exception:
             self._failed = True
-            self._submit((O.ASSIGN, "sys/failed", F.BOOLEAN, True), internal=True)
+            self._submit((O.ASSIGN, "sys/failed", F.BOOLEAN, True))
 
 
 def _now() -> float:

@@ -42,6 +42,7 @@ from naiad.errors import (
     SchemaVersionError,
     StepOrderError,
     StoreError,
+    StoreLockedError,
 )
 from naiad.ops import Batch
 from naiad.store.base import (
@@ -137,7 +138,7 @@ class SqliteStore:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 time.sleep(min(0.05 * (attempt + 1), 1.0))
-        raise StoreError(f"the store {self.root} stayed locked by another process for minutes; "
+        raise StoreLockedError(f"the store {self.root} stayed locked by another process for minutes; "
                          "check for a stuck process holding it.")
 
     @contextmanager
@@ -251,7 +252,7 @@ class SqliteStore:
 
     def create_container(
         self, project: str, kind: str, uuid: str, *, custom_run_id: str | None = None,
-        created: float | None = None, owner: str = "", parent: str | None = None,
+        created: float | None = None, owner: str = "",
     ) -> ContainerInfo:
         proj = self.get_or_create_project(project)
         with self._tx() as conn:
