@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +125,24 @@ def test_two_processes_write_one_run_through_custom_run_id(store_uri: str) -> No
         assert run[f"{side}/notes"].fetch_values()["value"].tolist() == ["start", "end"]
     assert run["sys/custom_run_id"].fetch() == "one-run-two-processes"
     assert run["sys/state"].fetch() == "finished"
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_store_at_the_same_moment_all_succeed(tmp_path: Path) -> None:
+    """The first open of a store switches it to WAL; racing processes must wait, not fail."""
+    start_at = time.time() + 3.0
+    script = textwrap.dedent(f"""
+        import time
+        import naiad
+        time.sleep(max(0.0, {start_at} - time.time()))  # every process opens the store at once
+        run = naiad.init_run(project="race")
+        run["x"] = 1
+        run.stop()
+        print("ok")
+    """)
+    env = {**os.environ, "NAIAD_URI": str(tmp_path / "fresh-store"), "NAIAD_AUTO_CAPTURE": "0"}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(12)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and out.strip() == "ok", err

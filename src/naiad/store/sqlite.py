@@ -115,13 +115,27 @@ class SqliteStore:
         if conn is None:
             conn = sqlite3.connect(self.db_path, timeout=120, isolation_level=None,
                                    check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=120000")
             conn.execute("PRAGMA cache_size=-65536")
             Q.register_sqlite_functions(conn)
             self._local.conn = conn
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL (once per database; it persists).  The switch takes an exclusive lock and
+        SQLite does not wait for it through the busy handler, so processes opening a brand-new
+        store at the same moment retry here instead of failing with "database is locked"."""
+        for attempt in range(600):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(min(0.01 * (attempt + 1), 0.2))
+        raise StoreLockedError(f"could not open {self.db_path}: another process keeps it locked.")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
