@@ -24,8 +24,13 @@ into the same class).  Messages say what was wrong *and* what to do.
     ├── QueryError                    (also ValueError) a query that does not parse or type-check
     ├── StoreError                    the store could not do what was asked
     │   ├── StoreLockedError
-    │   └── SchemaVersionError
+    │   ├── SchemaVersionError
+    │   └── StoreUnavailableError     the server cannot be reached now (retried; the op log keeps data)
+    ├── AuthError                     no / an unknown / an expired API token (HTTP 401)
+    │   └── PermissionDeniedError     the token's role does not allow this (HTTP 403)
+    ├── RequestError                  a request the server refuses as malformed or too large (HTTP 400/413)
     └── FileError                     a file to upload / track / download is missing or unreadable
+        └── IntegrityError            bytes whose size or SHA-256 differs from what was announced
 
 Neptune-compatible aliases (``MetadataInconsistency``, ``MissingFieldException``,
 ``InactiveRunException`` ...) are exported by :mod:`naiad.exceptions`.
@@ -143,8 +148,28 @@ class SchemaVersionError(StoreError):
     code = "schema_version"
 
 
+class StoreUnavailableError(StoreError):
+    code = "store_unavailable"
+
+
+class AuthError(NaiadError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(AuthError):
+    code = "permission_denied"
+
+
+class RequestError(NaiadError, ValueError):
+    code = "bad_request"
+
+
 class FileError(NaiadError):
     code = "file_error"
+
+
+class IntegrityError(FileError):
+    code = "integrity_error"
 
 
 def all_error_classes() -> dict[str, type[NaiadError]]:

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from naiad.store.base import RUN, Store
+from naiad.store.blobs import LocalBlobs
+from naiad.store.postgres import PostgresStore
 from naiad.store.sqlite import SqliteStore
+from services import postgres_store_dsn
 
 from .support import Handle, new_uuid
 
@@ -28,11 +31,22 @@ def sqlite_store(folder: Path) -> Iterator[Store]:
         store.close()
 
 
+@contextmanager
+def postgres_store(folder: Path) -> Iterator[Store]:
+    """A database of its own on the session's PostgreSQL server, blobs in the folder."""
+    store = PostgresStore(postgres_store_dsn(folder), LocalBlobs(folder / "blobs"))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 StoreFactory = Callable[[Path], AbstractContextManager[Store]]
 
-# One entry per implementation; e.g. later: pytest.param(postgres_store, id="postgres", marks=...)
+# One entry per implementation.
 STORE_FACTORIES: list[object] = [
     pytest.param(sqlite_store, id="sqlite"),
+    pytest.param(postgres_store, id="postgres"),
 ]
 
 

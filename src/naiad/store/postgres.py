@@ -1,0 +1,248 @@
+"""The team catalog on PostgreSQL: the same semantics as the embedded store, for many server processes.
+
+Several ``naiad server`` processes may share one database.  Each thread holds its own connection
+(autocommit between explicit transactions).  Concurrency is made safe with row and advisory locks, not
+with a global write lock: a batch locks its writer's row (so a retried batch sent to two servers at once
+is applied once) and its container (so two writers of one run never race on a field), project and
+run-number creation are serialized per project, and new paths are committed on a side connection at
+once so no transaction ever waits on another's path.  A deadlock or serialization failure the server
+still meets is retried.
+
+The schema is versioned: ``migrations/postgres/NNNN_*.sql`` are applied in order by :func:`migrate`
+(``naiad server migrate``).  An empty database is set up on first open; a database behind this
+naiad's schema is refused until migrated, so an upgrade never changes a shared schema by surprise.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ClassVar
+
+from naiad import query as Q
+from naiad.errors import ConfigError, SchemaVersionError, StoreError, StoreUnavailableError
+from naiad.ops import Batch
+from naiad.store.base import ApplyResult, BlobStore
+from naiad.store.sql import SqlStore, statements
+
+_LOCK_MIGRATIONS = 0x6E616961  # "naia"
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ConfigError("the PostgreSQL store needs psycopg: pip install \"naiad[server]\"") from None
+    return psycopg
+
+
+def redact(dsn: str) -> str:
+    """A connection string safe to print: the password replaced by ``***``."""
+    dsn = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(password=)\S+", r"\1***", dsn)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """Every schema migration this naiad knows, in order."""
+    folder = resources.files("naiad.store").joinpath("migrations/postgres")
+    out = []
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if match:
+            out.append(Migration(int(match[1]), match[2], entry.read_text()))
+    return sorted(out, key=lambda m: m.version)
+
+
+SCHEMA_VERSION = max(m.version for m in migrations())
+
+
+class _PgConn:
+    """A psycopg connection that takes the ``?`` placeholders the shared SQL is written with."""
+
+    _cache: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    @classmethod
+    def _sql(cls, sql: str) -> str:
+        out = cls._cache.get(sql)
+        if out is None:
+            out = cls._cache[sql] = sql.replace("%", "%%").replace("?", "%s").replace("%%s", "%s")
+        return out
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self.raw.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, params: Any) -> Any:
+        with self.raw.cursor() as cur:
+            cur.executemany(self._sql(sql), params)
+
+
+def connect(dsn: str) -> Any:
+    psycopg = _psycopg()
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailableError(
+            f"cannot connect to PostgreSQL at {redact(dsn)}: {str(exc).strip()}. Check that the server "
+            "runs and that the user, password and database in the URI are right.") from None
+
+
+def schema_version(dsn: str) -> int:
+    """The schema version of the database (0 for an empty one)."""
+    with connect(dsn) as raw:
+        exists = raw.execute("SELECT to_regclass('naiad_migrations')").fetchone()[0]
+        if exists is None:
+            return 0
+        return int(raw.execute("SELECT COALESCE(max(version), 0) FROM naiad_migrations").fetchone()[0])
+
+
+def migrate(dsn: str, *, progress: Any = None) -> list[Migration]:
+    """Apply the migrations the database lacks, each in its own transaction; returns those applied.
+
+    Safe to run from several processes at once: they wait for each other on an advisory lock.
+    """
+    applied: list[Migration] = []
+    with connect(dsn) as raw:
+        raw.execute("SELECT pg_advisory_lock(%s)", (_LOCK_MIGRATIONS,))
+        try:
+            raw.execute("CREATE TABLE IF NOT EXISTS naiad_migrations (version INTEGER PRIMARY KEY, "
+                        "name TEXT NOT NULL, applied DOUBLE PRECISION NOT NULL)")
+            done = {r[0] for r in raw.execute("SELECT version FROM naiad_migrations")}
+            newer = [v for v in done if v > SCHEMA_VERSION]
+            if newer:
+                raise SchemaVersionError(
+                    f"the database {redact(dsn)} has schema version {max(newer)}, newer than this naiad "
+                    f"knows ({SCHEMA_VERSION}); upgrade naiad on this machine.")
+            for mig in migrations():
+                if mig.version in done:
+                    continue
+                if progress is not None:
+                    progress(mig)
+                with raw.transaction():
+                    for stmt in statements(mig.sql):
+                        raw.execute(stmt)
+                    raw.execute("INSERT INTO naiad_migrations(version, name, applied) VALUES (%s, %s, %s)",
+                                (mig.version, mig.name, time.time()))
+                applied.append(mig)
+        finally:
+            raw.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_MIGRATIONS,))
+    return applied
+
+
+class PostgresStore(SqlStore):
+    """Catalog in PostgreSQL (``postgresql://user:password@host:port/db``), blobs in ``blobs``."""
+
+    dialect = Q.POSTGRES
+    FOR_UPDATE = " FOR UPDATE"
+
+    def __init__(self, dsn: str, blobs: BlobStore) -> None:
+        super().__init__()
+        self.dsn = dsn
+        self.uri = redact(dsn)
+        self.location = self.uri
+        self.blobs = blobs
+        self._errors = _psycopg().errors
+        version = schema_version(dsn)
+        if version == 0:
+            migrate(dsn)
+        elif version < SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the database {self.uri} has schema version {version}; this naiad needs {SCHEMA_VERSION}. "
+                f"Back it up, then run `naiad server migrate --store {self.uri}`.")
+        elif version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the database {self.uri} has schema version {version}, newer than this naiad knows "
+                f"({SCHEMA_VERSION}); upgrade naiad on this machine.")
+        self._conns: list[Any] = []
+        self._conns_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ connections
+    def _raw(self, attr: str = "conn") -> Any:
+        raw = getattr(self._local, attr, None)
+        if raw is None or raw.closed or raw.broken:
+            raw = connect(self.dsn)
+            setattr(self._local, attr, raw)
+            with self._conns_lock:
+                self._conns.append(raw)
+        return raw
+
+    def conn(self) -> _PgConn:
+        return _PgConn(self._raw())
+
+    def close(self) -> None:
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for raw in conns:
+            try:
+                raw.close()
+            except Exception:  # closing a connection another thread uses: nothing to save
+                pass
+        self._local = threading.local()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_PgConn]:
+        raw = self._raw()
+        with raw.transaction():
+            yield _PgConn(raw)
+
+    def _in(self, expr: str, values: list[Any]) -> tuple[str, list[Any]]:
+        if not values:
+            return "1 = 0", []
+        return f"{expr} = ANY(?)", [list(values)]
+
+    def _lock(self, conn: Any, space: int, key: int) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(?::int, ?::int)", (space, int(key) & 0x7FFFFFFF))
+
+    def _pid(self, conn: Any, path: str, create: bool = True) -> int:
+        """Paths are a global dictionary: new ones are committed at once on a side connection, so
+        transactions of different runs never wait on each other's new paths (nor deadlock)."""
+        pid = self._pids.get(path)
+        if pid is not None:
+            return pid
+        row = conn.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
+        if row is None:
+            if not create:
+                return -1
+            side = _PgConn(self._raw("side"))
+            side.execute("INSERT INTO paths(path) VALUES (?) ON CONFLICT DO NOTHING", (path,))
+            row = side.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
+        pid = self._pids[path] = int(row[0])
+        return pid
+
+    # ------------------------------------------------------------------ retries
+    def apply(self, batch: Batch) -> ApplyResult:
+        transient = (self._errors.DeadlockDetected, self._errors.SerializationFailure,
+                     self._errors.UniqueViolation)
+        for attempt in range(8):
+            try:
+                return super().apply(batch)
+            except transient:
+                time.sleep(0.01 * 2 ** attempt)
+            except _psycopg().OperationalError as exc:
+                if attempt >= 2:
+                    raise StoreUnavailableError(f"PostgreSQL at {self.uri} failed: {str(exc).strip()}") from None
+                time.sleep(0.2 * (attempt + 1))
+        raise StoreError(f"a batch for {batch.container} kept conflicting with concurrent writes; it stays "
+                         "in the op log and is retried.")
+
+    def query_table(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().query_table(*args, **kwargs)
+        except self._errors.InvalidRegularExpression as exc:
+            from naiad.errors import QueryError
+
+            raise QueryError(f"invalid regular expression in the query: {str(exc).strip()}") from None

@@ -1,0 +1,843 @@
+"""What every SQL store shares: the catalog's semantics, ``apply``, reads and the runs table.
+
+Subclasses (:class:`~naiad.store.sqlite.SqliteStore`, :class:`~naiad.store.postgres.PostgresStore`)
+supply connections, transactions, schema set-up and the few SQL pieces that differ (a list as a
+parameter, locks).  SQL here uses ``?`` placeholders and syntax both engines take (``ON CONFLICT``,
+``RETURNING``, ``NULLS LAST``); the PostgreSQL connection adapter rewrites the placeholders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
+
+import numpy as np
+
+from naiad import fields as F
+from naiad import ops as O
+from naiad import query as Q
+from naiad.config import SETTINGS
+from naiad.errors import (
+    ContainerNotFound,
+    FieldError,
+    FieldTypeError,
+    NamespaceConflictError,
+    ProjectNotFound,
+    StepOrderError,
+    StoreError,
+)
+from naiad.ops import Batch
+from naiad.store.base import (
+    RUN,
+    ApplyResult,
+    BlobStore,
+    Buckets,
+    ContainerInfo,
+    FieldValue,
+    ProjectInfo,
+    SeriesData,
+    TableResult,
+)
+from naiad.store.chunks import CHUNK_POINTS, block_summaries, decode_chunk, encode_chunk
+
+_NUMERIC = (F.FLOAT, F.INTEGER, F.DATETIME)
+
+
+def project_key_candidates(name: str) -> list[str]:
+    """Keys to try for a new project: ``defects`` → DEF, DEFE, DEFEC, …, DEF2, DEF3, …"""
+    last = name.rsplit("/", 1)[-1]
+    letters = re.sub(r"[^A-Za-z0-9]", "", last).upper() or "PRJ"
+    if letters[0].isdigit():
+        letters = "P" + letters
+    base = letters[:3]
+    out = [letters[:n] for n in range(3, min(len(letters), 10) + 1)] or [base]
+    out += [f"{base}{i}" for i in range(2, 1000)]
+    return out
+
+
+def artifact_hash(entries: list[dict[str, Any]]) -> str:
+    """Dataset version hash over a manifest: path, content hash, size and type of every entry."""
+    digest = hashlib.sha256()
+    for e in sorted(entries, key=lambda e: e["file_path"]):
+        for part in (e["file_path"], e["file_hash"], str(e["size"]), e["type"]):
+            raw = part.encode()
+            digest.update(len(raw).to_bytes(8, "big"))
+            digest.update(raw)
+    return digest.hexdigest()
+
+
+def effective_state(state: str | None, ping: float | None, now: float | None = None) -> str | None:
+    """A ``running`` run whose heartbeat stopped longer than ``NAIAD_CRASH_AFTER`` ago is crashed."""
+    if state == "running" and ping is not None:
+        now = time.time() if now is None else now
+        if ping < now - SETTINGS.crash_after.get():
+            return "crashed"
+    return state
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Conn(Protocol):
+    """The part of a DB-API connection the SQL store uses (sqlite3's, or the PostgreSQL adapter)."""
+
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+    def executemany(self, sql: str, params: Any, /) -> Any: ...
+
+
+class SqlStore:
+    """The catalog logic over any SQL engine; see the module docstring for what subclasses add."""
+
+    dialect: Q.Dialect = Q.SQLITE
+    uri: str
+    location: str  # how messages name this store
+    blobs: BlobStore
+    _local: threading.local
+    _pids: dict[str, int]
+    _cids: dict[str, int]
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._pids = {}
+        self._cids = {}
+
+    # ------------------------------------------------------------------ what subclasses provide
+    def conn(self) -> Conn:
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[Conn]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _in(self, expr: str, values: list[Any]) -> tuple[str, list[Any]]:
+        """SQL for ``expr IN values`` and its parameters."""
+        if not values:
+            return "1 = 0", []
+        return f"{expr} IN (SELECT value FROM json_each(?))", [json.dumps(values)]
+
+    def _lock(self, conn: Conn, space: int, key: int) -> None:
+        """Hold a lock on ``(space, key)`` until the transaction ends (SQLite's write lock covers it)."""
+
+    FOR_UPDATE = ""
+    LOCK_PROJECTS, LOCK_CONTAINER, LOCK_CREATE = 1, 2, 3
+
+    @contextmanager
+    def _tx(self) -> Iterator[Conn]:
+        """One write transaction.  Ids of paths and containers made inside it are cached only once it
+        commits, so a rolled-back id is never reused for something else."""
+        self._local.new_pids = {}
+        self._local.new_cids = {}
+        try:
+            with self._transaction() as conn:
+                yield conn
+            self._pids.update(self._local.new_pids)
+            self._cids.update(self._local.new_cids)
+        finally:
+            self._local.new_pids = None
+            self._local.new_cids = None
+
+    # ------------------------------------------------------------------ projects
+    def _project_row(self, conn: Conn, name: str) -> ProjectInfo | None:
+        row = conn.execute("SELECT id, name, key, created FROM projects WHERE name=?", (name,)).fetchone()
+        if row is None and "/" not in name:
+            rows = conn.execute(  # "vision" finds "team/vision" (exact, case-sensitive suffix)
+                "SELECT id, name, key, created FROM projects WHERE length(name) > length(?) "
+                "AND substr(name, length(name) - length(?)) = '/' || ?", (name, name, name)).fetchall()
+            if len(rows) == 1:
+                row = rows[0]
+        return ProjectInfo(*row) if row else None
+
+    def get_project(self, name: str) -> ProjectInfo:
+        found = self._project_row(self.conn(), name)
+        if found is None:
+            names = [p.name for p in self.list_projects()]
+            hint = f" Projects in this store: {', '.join(names)}." if names else " The store has no projects yet."
+            raise ProjectNotFound(
+                f"project {name!r} does not exist in {self.location}.{hint} "
+                "Create it by starting a run in it (naiad.init_run(project=...)).")
+        return found
+
+    def list_projects(self) -> list[ProjectInfo]:
+        rows = self.conn().execute("SELECT id, name, key, created FROM projects ORDER BY name").fetchall()
+        return [ProjectInfo(*r) for r in rows]
+
+    def count_containers(self, project: str, kind: str) -> int:
+        proj = self.get_project(project)
+        row = self.conn().execute("SELECT count(*) FROM containers WHERE project_id=? AND kind=?",
+                                  (proj.id, kind)).fetchone()
+        return int(row[0])
+
+    def get_or_create_project(self, name: str) -> ProjectInfo:
+        conn = self.conn()
+        found = self._project_row(conn, name)
+        if found is not None:
+            return found
+        with self._tx() as conn:
+            return self._project_in_tx(conn, name)
+
+    # ------------------------------------------------------------------ containers
+    def _container_from_row(self, row: tuple[Any, ...], is_new: bool = False) -> ContainerInfo:
+        uuid, short_id, kind, project, custom, created = row
+        return ContainerInfo(uuid, short_id, kind, project, custom, created, is_new)
+
+    _CONTAINER_SQL = ("SELECT c.uuid, c.short_id, c.kind, p.name, c.custom_run_id, c.created "
+                      "FROM containers c JOIN projects p ON p.id = c.project_id ")
+
+    def get_container(self, *, short_id: str | None = None, uuid: str | None = None,
+                      project: str | None = None) -> ContainerInfo:
+        conn = self.conn()
+        if uuid is not None:
+            row = conn.execute(self._CONTAINER_SQL + "WHERE c.uuid=? OR c.cid = "
+                               "(SELECT cid FROM container_aliases WHERE uuid=?)", (uuid, uuid)).fetchone()
+        else:
+            row = conn.execute(self._CONTAINER_SQL + "WHERE c.short_id=?", (short_id,)).fetchone()
+        if row is None:
+            what = uuid or short_id
+            raise ContainerNotFound(
+                f"no run, model or version {what!r} in {self.location}. List runs with `naiad runs ls`"
+                + (f" --project {project}" if project else "") + ".")
+        info = self._container_from_row(row)
+        if project is not None and info.project != project and info.project.rsplit("/", 1)[-1] != project:
+            raise ContainerNotFound(f"{info.short_id} belongs to project {info.project!r}, not {project!r}.")
+        return info
+
+    def create_container(
+        self, project: str, kind: str, uuid: str, *, custom_run_id: str | None = None,
+        created: float | None = None, owner: str = "",
+    ) -> ContainerInfo:
+        proj = self.get_or_create_project(project)
+        with self._tx() as conn:
+            return self._create_in_tx(conn, proj, kind, uuid, custom_run_id, created, owner)
+
+    def _create_in_tx(self, conn: Conn, proj: ProjectInfo, kind: str, uuid: str,
+                      custom_run_id: str | None, created: float | None, owner: str) -> ContainerInfo:
+        self._lock(conn, self.LOCK_CREATE, proj.id)
+        if custom_run_id:
+            row = conn.execute(
+                self._CONTAINER_SQL + "WHERE c.project_id=? AND c.kind=? AND c.custom_run_id=?",
+                (proj.id, kind, custom_run_id)).fetchone()
+            if row:
+                if row[0] != uuid:  # an offline run joining a known run: its batches name this uuid
+                    conn.execute("INSERT INTO container_aliases(uuid, cid) SELECT ?, cid "
+                                 "FROM containers WHERE uuid=? ON CONFLICT DO NOTHING", (uuid, row[0]))
+                return self._container_from_row(row)
+        row = conn.execute(self._CONTAINER_SQL + "WHERE c.uuid=?", (uuid,)).fetchone()
+        if row:
+            return self._container_from_row(row)
+        if kind == "project":
+            short_id = proj.key
+        else:
+            (num,) = conn.execute("UPDATE projects SET next_num = next_num + 1 WHERE id=? "
+                                  "RETURNING next_num - 1", (proj.id,)).fetchone()
+            short_id = f"{proj.key}-{num}"
+        now = time.time()
+        created = now if created is None else created
+        (cid,) = conn.execute(
+            "INSERT INTO containers(uuid, project_id, kind, short_id, custom_run_id, created) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING cid",
+            (uuid, proj.id, kind, short_id, custom_run_id or None, created)).fetchone()
+        self._local.new_cids[uuid] = cid
+        sys_fields: list[tuple[str, str, Any]] = [
+            ("sys/id", F.STRING, short_id),
+            ("sys/creation_time", F.DATETIME, created),
+            ("sys/modification_time", F.DATETIME, now),
+            ("sys/ping_time", F.DATETIME, now),
+            ("sys/owner", F.STRING, owner),
+            ("sys/failed", F.BOOLEAN, False),
+            ("sys/trashed", F.BOOLEAN, False),
+        ]
+        if kind == RUN:
+            sys_fields.append(("sys/state", F.STRING, "running"))
+        if custom_run_id:
+            sys_fields.append(("sys/custom_run_id", F.STRING, custom_run_id))
+        for path, ftype, value in sys_fields:
+            self._put_atom(conn, cid, self._pid(conn, path), ftype, value)
+        return ContainerInfo(uuid, short_id, kind, proj.name, custom_run_id or None, created, True)
+
+    def _cid(self, conn: Conn, uuid: str) -> int:
+        cid = self._cids.get(uuid)
+        if cid is None:
+            staged = getattr(self._local, "new_cids", None)
+            if staged and uuid in staged:
+                return int(staged[uuid])
+            row = conn.execute("SELECT cid FROM containers WHERE uuid=? UNION ALL "
+                               "SELECT cid FROM container_aliases WHERE uuid=?", (uuid, uuid)).fetchone()
+            if row is None:
+                raise ContainerNotFound(f"container {uuid} does not exist in {self.location}.")
+            cid = int(row[0])
+            if staged is None:  # outside a transaction the row is committed: safe to cache
+                self._cids[uuid] = cid
+        return cid
+
+    def _pid(self, conn: Conn, path: str, create: bool = True) -> int:
+        pid = self._pids.get(path)
+        if pid is not None:
+            return pid
+        staged = getattr(self._local, "new_pids", None)
+        if staged and path in staged:
+            return int(staged[path])
+        row = conn.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
+        if row is None:
+            if not create:
+                return -1
+            conn.execute("INSERT INTO paths(path) VALUES (?) ON CONFLICT DO NOTHING", (path,))
+            row = conn.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
+            if staged is not None:  # made in this transaction: cached once it commits
+                staged[path] = int(row[0])
+                return int(row[0])
+        pid = self._pids[path] = int(row[0])
+        return pid
+
+    # ------------------------------------------------------------------ writes
+    def writer_seq(self, writer: str) -> int:
+        row = self.conn().execute("SELECT seq FROM writers WHERE writer=?", (writer,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def apply(self, batch: Batch) -> ApplyResult:
+        """Apply a batch atomically, at most once per ``(writer, seq)``; return the writer's high mark.
+
+        An op the store must refuse (a type clash with a write from another process, a step that does
+        not increase) is skipped, counted in ``sys/errors`` and described in ``sys/last_error``; the
+        rest of the batch is applied.
+        """
+        with self._tx() as conn:
+            conn.execute("INSERT INTO writers(writer, seq) VALUES (?, 0) ON CONFLICT DO NOTHING", (batch.writer,))
+            row = conn.execute("SELECT seq FROM writers WHERE writer=?" + self.FOR_UPDATE,
+                               (batch.writer,)).fetchone()
+            done = int(row[0]) if row else 0
+            if batch.seq <= done:
+                return ApplyResult(done, [])
+            errors: list[str] = []
+            client_errors: list[str] = []
+            cid = self._apply_ops(conn, batch, errors, client_errors)
+            conn.execute("UPDATE writers SET seq=? WHERE writer=?", (batch.seq, batch.writer))
+            if cid is not None:
+                now = time.time()
+                self._put_atom(conn, cid, self._pid(conn, "sys/modification_time"), F.DATETIME, now)
+                if errors or client_errors:
+                    self._record_errors(conn, cid, client_errors + errors)
+        return ApplyResult(batch.seq, errors)
+
+    def _apply_ops(self, conn: Conn, batch: Batch, errors: list[str],
+                   client_errors: list[str]) -> int | None:
+        cid: int | None = None
+        for op in batch.ops:
+            kind = op[0]
+            if kind == O.CREATE:
+                spec = op[2]
+                proj = self._project_in_tx(conn, spec["project"])
+                info = self._create_in_tx(conn, proj, spec["kind"], batch.container,
+                                          spec.get("custom_run_id"), spec.get("created"),
+                                          spec.get("owner", ""))
+                cid = self._cid(conn, info.uuid)
+                self._lock(conn, self.LOCK_CONTAINER, cid)
+                continue
+            if cid is None:
+                cid = self._cid(conn, batch.container)
+                self._lock(conn, self.LOCK_CONTAINER, cid)
+            if kind == O.ERROR:  # a failure the writer met (a file gone before upload): count it
+                client_errors.append(str(op[2]))
+                continue
+            try:
+                self._apply_op(conn, cid, op)
+            except FieldError as exc:
+                errors.append(str(exc))
+        return cid
+
+    def _project_in_tx(self, conn: Conn, name: str) -> ProjectInfo:
+        found = self._project_row(conn, name)
+        if found is not None:
+            return found
+        self._lock(conn, self.LOCK_PROJECTS, 0)
+        found = self._project_row(conn, name)  # made by another process while we waited
+        if found is not None:
+            return found
+        taken = {r[0] for r in conn.execute("SELECT key FROM projects")}
+        key = next(k for k in project_key_candidates(name) if k not in taken)
+        now = time.time()
+        (pid,) = conn.execute("INSERT INTO projects(name, key, created) VALUES (?, ?, ?) RETURNING id",
+                              (name, key, now)).fetchone()
+        return ProjectInfo(int(pid), name, key, now)
+
+    def _record_errors(self, conn: Conn, cid: int, errors: list[str]) -> None:
+        pid = self._pid(conn, "sys/errors")
+        row = conn.execute("SELECT num FROM fields WHERE cid=? AND pid=?", (cid, pid)).fetchone()
+        count = int(row[0] or 0) if row else 0
+        self._put_atom(conn, cid, pid, F.INTEGER, count + len(errors))
+        self._put_atom(conn, cid, self._pid(conn, "sys/last_error"), F.STRING, errors[-1][:4000])
+
+    def _field_type(self, conn: Conn, cid: int, pid: int) -> str | None:
+        row = conn.execute("SELECT type FROM fields WHERE cid=? AND pid=?", (cid, pid)).fetchone()
+        return row[0] if row else None
+
+    def _ensure_field(self, conn: Conn, cid: int, path: str, ftype: str) -> tuple[int, bool]:
+        """pid of ``path``, checking type and namespace conflicts; True if the field is new."""
+        pid = self._pid(conn, path)
+        existing = self._field_type(conn, cid, pid)
+        if existing is not None:
+            if existing != ftype:
+                raise FieldTypeError(
+                    f"field '{path}' is {existing}; a {ftype} write was refused. Delete the field "
+                    "first to change its type.")
+            return pid, False
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            prefix_pid = self._pid(conn, "/".join(parts[:i]), create=False)
+            if prefix_pid >= 0 and self._field_type(conn, cid, prefix_pid) is not None:
+                raise NamespaceConflictError(
+                    f"cannot create '{path}': '{'/'.join(parts[:i])}' is a field, not a namespace.")
+        # paths under this one (usually none) first, then a point lookup each: never a scan of the run
+        under = conn.execute(
+            "SELECT 1 FROM fields f WHERE f.cid = ? AND f.pid IN "
+            "(SELECT pid FROM paths WHERE path >= ? AND path < ?) LIMIT 1",
+            (cid, path + "/", path + "0")).fetchone()
+        if under:
+            raise NamespaceConflictError(f"cannot create field '{path}': it is a namespace with fields.")
+        conn.execute("INSERT INTO fields(cid, pid, type) VALUES (?, ?, ?)", (cid, pid, ftype))
+        return pid, True
+
+    def _put_atom(self, conn: Conn, cid: int, pid: int, ftype: str, value: Any) -> None:
+        num: float | None = None
+        txt: str | None = None
+        if ftype in _NUMERIC:
+            num = value
+        elif ftype == F.BOOLEAN:
+            num = 1.0 if value else 0.0
+        elif ftype == F.STRING:
+            txt = value
+        else:
+            txt = json.dumps(value, separators=(",", ":"))
+        conn.execute(
+            "INSERT INTO fields(cid, pid, type, num, txt) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(cid, pid) DO UPDATE SET num=excluded.num, txt=excluded.txt",
+            (cid, pid, ftype, num, txt))
+
+    def _apply_op(self, conn: Conn, cid: int, op: O.Op) -> None:
+        kind, path = op[0], op[1]
+        if kind == O.ASSIGN:
+            ftype, value = op[2], op[3]
+            pid, _ = self._ensure_field(conn, cid, path, ftype)
+            self._put_atom(conn, cid, pid, ftype, value)
+        elif kind == O.POINTS:
+            self._append_points(conn, cid, path, op[2], op[3], op[4], op[5])
+        elif kind in (O.ADD, O.REMOVE):
+            pid, _ = self._ensure_field(conn, cid, path, F.STRING_SET)
+            if kind == O.ADD:
+                conn.executemany("INSERT INTO set_members(cid, pid, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                                 [(cid, pid, v) for v in op[2]])
+            else:
+                conn.executemany("DELETE FROM set_members WHERE cid=? AND pid=? AND value=?",
+                                 [(cid, pid, v) for v in op[2]])
+        elif kind == O.CLEAR:
+            self._clear(conn, cid, path)
+        elif kind == O.DELETE:
+            self._delete(conn, cid, path)
+        elif kind == O.FILES:
+            pid, is_new = self._ensure_field(conn, cid, path, F.FILE_SET)
+            files = {} if (is_new or op[3]) else self._json_value(conn, cid, pid)
+            files.update(op[2])
+            self._put_atom(conn, cid, pid, F.FILE_SET, files)
+        elif kind == O.DELETE_FILES:
+            pid, is_new = self._ensure_field(conn, cid, path, F.FILE_SET)
+            files = {} if is_new else self._json_value(conn, cid, pid)
+            for name in op[2]:
+                name = name.strip("/")
+                for key in [k for k in files if k == name or k.startswith(name + "/") or not name]:
+                    del files[key]
+            self._put_atom(conn, cid, pid, F.FILE_SET, files)
+        elif kind == O.TRACK:
+            pid, is_new = self._ensure_field(conn, cid, path, F.ARTIFACT)
+            old = {} if (is_new or op[3]) else self._json_value(conn, cid, pid)
+            entries = {e["file_path"]: e for e in old.get("files", [])}
+            entries.update({e["file_path"]: e for e in op[2]})
+            listed = sorted(entries.values(), key=lambda e: e["file_path"])
+            self._put_atom(conn, cid, pid, F.ARTIFACT, {"hash": artifact_hash(listed), "files": listed})
+        else:
+            raise StoreError(f"unknown operation {kind!r}")
+
+    def _json_value(self, conn: Conn, cid: int, pid: int) -> Any:
+        row = conn.execute("SELECT txt FROM fields WHERE cid=? AND pid=?", (cid, pid)).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
+
+    def _field_pids(self, conn: Conn, cid: int, path: str) -> list[int]:
+        if not path:
+            return [r[0] for r in conn.execute("SELECT pid FROM fields WHERE cid=?", (cid,))]
+        return [r[0] for r in conn.execute(
+            "SELECT f.pid FROM fields f JOIN paths p ON p.pid = f.pid WHERE f.cid=? AND "
+            "(p.path = ? OR (p.path >= ? AND p.path < ?))", (cid, path, path + "/", path + "0"))]
+
+    def _delete(self, conn: Conn, cid: int, path: str) -> None:
+        for pid in self._field_pids(conn, cid, path):
+            self._clear_pid(conn, cid, pid)
+            conn.execute("DELETE FROM series WHERE cid=? AND pid=?", (cid, pid))
+            conn.execute("DELETE FROM fields WHERE cid=? AND pid=?", (cid, pid))
+
+    def _clear(self, conn: Conn, cid: int, path: str) -> None:
+        pid = self._pid(conn, path)
+        if self._field_type(conn, cid, pid) is None:
+            return
+        self._clear_pid(conn, cid, pid)
+        conn.execute("UPDATE series SET count=0, first_step=NULL, last_step=NULL, last_ts=NULL, "
+                     "last_num=NULL, last_txt=NULL, vmin=NULL, vmax=NULL, vsum=0, vsumsq=0 "
+                     "WHERE cid=? AND pid=?", (cid, pid))
+
+    def _clear_pid(self, conn: Conn, cid: int, pid: int) -> None:
+        conn.execute("DELETE FROM set_members WHERE cid=? AND pid=?", (cid, pid))
+        row = conn.execute("SELECT sid FROM series WHERE cid=? AND pid=?", (cid, pid)).fetchone()
+        if row:
+            conn.execute("DELETE FROM chunks WHERE sid=?", (row[0],))
+
+    def _append_points(self, conn: Conn, cid: int, path: str, ftype: str,
+                       steps: np.ndarray, ts: np.ndarray, values: np.ndarray | list[str]) -> None:
+        pid, is_new = self._ensure_field(conn, cid, path, ftype)
+        row = None if is_new else conn.execute(
+            "SELECT sid, count, last_step, vmin, vmax FROM series WHERE cid=? AND pid=?" + self.FOR_UPDATE,
+            (cid, pid)).fetchone()
+        if row is None:
+            (sid,) = conn.execute("INSERT INTO series(cid, pid, type) VALUES (?, ?, ?) RETURNING sid",
+                                  (cid, pid, ftype)).fetchone()
+            count, last_step, vmin, vmax = 0, None, None, None
+        else:
+            sid, count, last_step, vmin, vmax = row
+        steps = np.asarray(steps, dtype=np.float64)
+        ts = np.asarray(ts, dtype=np.float64)
+        n_in = len(steps)
+        if last_step is not None and n_in and steps[0] <= last_step:
+            keep = steps > last_step
+            steps, ts = steps[keep], ts[keep]
+            values = (np.asarray(values)[keep] if not isinstance(values, list)
+                      else [v for v, k in zip(values, keep, strict=False) if k])
+            raise_after = StepOrderError(
+                f"series '{path}': {n_in - len(steps)} point(s) with a step not above the last stored "
+                f"step {last_step:g} were dropped (another process wrote this series?).")
+        else:
+            raise_after = None
+        if len(steps):
+            self._write_chunks(conn, sid, steps, ts, values)
+            is_float = not isinstance(values, list)
+            upd: dict[str, Any] = {
+                "count": count + len(steps), "last_step": float(steps[-1]), "last_ts": float(ts[-1]),
+            }
+            if is_float:
+                arr = np.asarray(values, dtype=np.float64)
+                lo, hi = float(arr.min()), float(arr.max())
+                upd.update(last_num=float(arr[-1]), vmin=lo if vmin is None else min(vmin, lo),
+                           vmax=hi if vmax is None else max(vmax, hi))
+                with np.errstate(over="ignore", invalid="ignore"):  # 1e200² is inf, not an error
+                    sums = (float(arr.sum()), float(np.dot(arr, arr)))
+            else:
+                upd.update(last_txt=values[-1])
+                sums = (0.0, 0.0)
+            sets = ", ".join(f"{k}=?" for k in upd)
+            conn.execute(
+                f"UPDATE series SET {sets}, first_step=COALESCE(first_step, ?), vsum=vsum+?, "
+                "vsumsq=vsumsq+? WHERE sid=?",
+                (*upd.values(), float(steps[0]), sums[0], sums[1], sid))
+        if raise_after is not None:
+            raise raise_after
+
+    def _write_chunks(self, conn: Conn, sid: int, steps: np.ndarray, ts: np.ndarray,
+                      values: np.ndarray | list[str]) -> None:
+        last = conn.execute("SELECT seq, n, data FROM chunks WHERE sid=? ORDER BY seq DESC LIMIT 1",
+                            (sid,)).fetchone()
+        seq = 0
+        if last is not None:
+            seq, n_last, blob = last
+            if n_last < CHUNK_POINTS:
+                # top up the open chunk so slow series do not leave one tiny chunk per flush
+                take = CHUNK_POINTS - n_last
+                s0, t0, v0 = decode_chunk(blob)
+                head_v: np.ndarray | list[str]
+                if isinstance(values, list):
+                    head_v = list(v0) + values[:take]
+                else:
+                    head_v = np.concatenate([np.asarray(v0), values[:take]])
+                self._put_chunk(conn, sid, seq, np.concatenate([s0, steps[:take]]),
+                                np.concatenate([t0, ts[:take]]), head_v, replace=True)
+                steps, ts, values = steps[take:], ts[take:], values[take:]
+            seq += 1
+        for start in range(0, len(steps), CHUNK_POINTS):
+            end = start + CHUNK_POINTS
+            self._put_chunk(conn, sid, seq, steps[start:end], ts[start:end], values[start:end])
+            seq += 1
+
+    def _put_chunk(self, conn: Conn, sid: int, seq: int, steps: np.ndarray, ts: np.ndarray,
+                   values: np.ndarray | list[str], replace: bool = False) -> None:
+        blocks: bytes | None = None
+        if isinstance(values, list):
+            stats: tuple[float | None, ...] = (None, None, None, None)
+        else:
+            stats = (float(values.min()), float(values.max()), float(values[0]), float(values[-1]))
+            blocks = block_summaries(steps, values).tobytes()
+        upsert = (" ON CONFLICT (sid, seq) DO UPDATE SET n=excluded.n, step_lo=excluded.step_lo, "
+                  "step_hi=excluded.step_hi, ts_lo=excluded.ts_lo, ts_hi=excluded.ts_hi, vmin=excluded.vmin, "
+                  "vmax=excluded.vmax, vfirst=excluded.vfirst, vlast=excluded.vlast, blocks=excluded.blocks, "
+                  "data=excluded.data") if replace else ""
+        conn.execute(
+            "INSERT INTO chunks(sid, seq, n, step_lo, step_hi, ts_lo, ts_hi, vmin, vmax, vfirst, vlast, "
+            "blocks, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + upsert,
+            (sid, seq, len(steps), float(steps[0]), float(steps[-1]), float(ts.min()), float(ts.max()),
+             *stats, blocks, encode_chunk(steps, ts, values)))
+
+    # ------------------------------------------------------------------ reads
+    def structure(self, uuid: str) -> dict[str, str]:
+        conn = self.conn()
+        cid = self._cid(conn, uuid)
+        return dict(conn.execute(
+            "SELECT p.path, f.type FROM fields f JOIN paths p ON p.pid = f.pid WHERE f.cid=?", (cid,)))
+
+    def series_last_steps(self, uuid: str) -> dict[str, float]:
+        conn = self.conn()
+        cid = self._cid(conn, uuid)
+        return {path: (last if last is not None else -math.inf) for path, last in conn.execute(
+            "SELECT p.path, s.last_step FROM series s JOIN paths p ON p.pid = s.pid WHERE s.cid=?", (cid,))}
+
+    def read_fields(self, uuid: str, paths: list[str] | None = None) -> dict[str, FieldValue]:
+        conn = self.conn()
+        cid = self._cid(conn, uuid)
+        sql = ("SELECT p.path, f.type, f.num, f.txt, s.count, s.last_num, s.last_txt, f.pid "
+               "FROM fields f JOIN paths p ON p.pid = f.pid "
+               "LEFT JOIN series s ON s.cid = f.cid AND s.pid = f.pid WHERE f.cid=?")
+        params: list[Any] = [cid]
+        if paths is not None:
+            in_sql, in_params = self._in("p.path", paths)
+            sql += " AND " + in_sql
+            params += in_params
+        out: dict[str, FieldValue] = {}
+        sets: dict[int, str] = {}
+        for path, ftype, num, txt, count, last_num, last_txt, pid in conn.execute(sql, params):
+            out[path] = _field_value(ftype, num, txt, count, last_num, last_txt)
+            if ftype == F.STRING_SET:
+                sets[pid] = path
+        for pid, path in sets.items():
+            out[path].value = {r[0] for r in conn.execute(
+                "SELECT value FROM set_members WHERE cid=? AND pid=?", (cid, pid))}
+        if "sys/state" in out:
+            ping = self._ping(conn, cid)
+            out["sys/state"].value = effective_state(out["sys/state"].value, ping)
+        return out
+
+    def _ping(self, conn: Conn, cid: int) -> float | None:
+        row = conn.execute("SELECT f.num FROM fields f JOIN paths p ON p.pid=f.pid "
+                           "WHERE f.cid=? AND p.path='sys/ping_time'", (cid,)).fetchone()
+        return row[0] if row else None
+
+    def _series_sid(self, conn: Conn, uuid: str, path: str) -> tuple[int, str]:
+        cid = self._cid(conn, uuid)
+        row = conn.execute("SELECT s.sid, s.type FROM series s JOIN paths p ON p.pid = s.pid "
+                           "WHERE s.cid=? AND p.path=?", (cid, path)).fetchone()
+        if row is None:
+            from naiad.errors import MissingFieldError
+
+            raise MissingFieldError(f"'{path}' is not a series of this container.")
+        return int(row[0]), row[1]
+
+    def read_series(self, uuid: str, path: str) -> SeriesData:
+        conn = self.conn()
+        sid, ftype = self._series_sid(conn, uuid, path)
+        parts = [decode_chunk(r[0]) for r in conn.execute(
+            "SELECT data FROM chunks WHERE sid=? ORDER BY seq", (sid,))]
+        if not parts:
+            empty = np.zeros(0)
+            return SeriesData(empty, empty.copy(), [] if ftype != F.FLOAT_SERIES else empty.copy())
+        steps = np.concatenate([p[0] for p in parts])
+        ts = np.concatenate([p[1] for p in parts])
+        values: np.ndarray | list[str]
+        if ftype == F.FLOAT_SERIES:
+            values = np.concatenate([np.asarray(p[2]) for p in parts])
+        else:
+            values = [v for p in parts for v in p[2]]
+        return SeriesData(steps, ts, values)
+
+    def series_buckets(self, uuid: str, path: str, n: int = 1000, *, step_min: float | None = None,
+                       step_max: float | None = None) -> Buckets:
+        """Downsample a float series to at most ``n`` buckets of min/max/first/last/count.
+
+        Each chunk stores summaries of its 512-point blocks; when the range holds at least ``n``
+        blocks, buckets are groups of whole blocks and only those summaries are read (no
+        decompression except the two chunks the range cuts): the cost follows the number of buckets
+        drawn, not the number of points.  Otherwise the few points in range are decoded and bucketed
+        exactly.
+        """
+        conn = self.conn()
+        sid, ftype = self._series_sid(conn, uuid, path)
+        if ftype != F.FLOAT_SERIES:
+            raise FieldTypeError(f"'{path}' is a {ftype}; only float series can be bucketed.")
+        lo = -math.inf if step_min is None else step_min
+        hi = math.inf if step_max is None else step_max
+        rows = conn.execute(
+            "SELECT seq, step_lo, step_hi, blocks FROM chunks "
+            "WHERE sid=? AND step_hi >= ? AND step_lo <= ? ORDER BY seq", (sid, lo, hi)).fetchall()
+        parts = []
+        for seq, s_lo, s_hi, blocks in rows:
+            if s_lo < lo or s_hi > hi:  # a chunk cut by the range: summarise just its points in range
+                s, _t, v = decode_chunk(self._chunk_blob(conn, sid, seq))
+                mask = (s >= lo) & (s <= hi)
+                parts.append(block_summaries(s[mask], np.asarray(v)[mask]))
+            else:
+                parts.append(np.frombuffer(blocks, dtype=np.float64).reshape(-1, 7))
+        meta = np.concatenate(parts) if parts else np.zeros((0, 7))
+        if len(meta) >= n:
+            groups = np.array_split(np.arange(len(meta)), n)
+            starts = np.array([g[0] for g in groups if len(g)])
+            ends = np.array([g[-1] for g in groups if len(g)])
+            return Buckets(
+                step_lo=meta[starts, 1], step_hi=meta[ends, 2],
+                min=np.minimum.reduceat(meta[:, 3], starts), max=np.maximum.reduceat(meta[:, 4], starts),
+                first=meta[starts, 5], last=meta[ends, 6],
+                count=np.add.reduceat(meta[:, 0], starts).astype(np.int64))
+        # fewer blocks than buckets: at most n × 512 points, decode them and bucket exactly
+        decoded = [decode_chunk(self._chunk_blob(conn, sid, r[0])) for r in rows]
+        if decoded:
+            steps = np.concatenate([p[0] for p in decoded])
+            vals = np.concatenate([np.asarray(p[2]) for p in decoded])
+            mask = (steps >= lo) & (steps <= hi)
+            steps, vals = steps[mask], vals[mask]
+        else:
+            steps = vals = np.zeros(0)
+        return bucket_points(steps, vals, n)
+
+    def _chunk_blob(self, conn: Conn, sid: int, seq: int) -> bytes:
+        row = conn.execute("SELECT data FROM chunks WHERE sid=? AND seq=?", (sid, seq)).fetchone()
+        return bytes(row[0])
+
+    # ------------------------------------------------------------------ table query
+    def query_table(
+        self, project: str, kind: str, *, query: str | None = None, columns: list[str] | None = None,
+        sort_by: str = "sys/creation_time", ascending: bool = False, limit: int | None = None,
+        extra_where: tuple[str, list[Any]] | None = None,
+    ) -> TableResult:
+        conn = self.conn()
+        proj = self.get_project(project)
+        node = Q.parse(query or "")
+        now = time.time()
+        where, params = Q.compile_where(node, dialect=self.dialect, now=now,
+                                        crash_after=SETTINGS.crash_after.get())
+        if extra_where:
+            where = f"({where}) AND ({extra_where[0]})"
+            params = [*params, *extra_where[1]]
+        joins, keys, key_params = self._sort_keys(conn, sort_by)
+        direction = "ASC" if ascending else "DESC"
+        order = ", ".join(f"{k} {direction} NULLS LAST" for k in keys)
+        sql = (f"SELECT c.cid, c.short_id FROM containers c{joins} WHERE c.project_id=? AND c.kind=? "
+               f"AND ({where}) ORDER BY {order}, c.cid {direction}")
+        all_params: list[Any] = [*key_params, proj.id, kind, *params]
+        if limit is not None:
+            sql += " LIMIT ?"
+            all_params.append(int(limit))
+        found = conn.execute(sql, all_params).fetchall()
+        cids = [r[0] for r in found]
+        ids = [r[1] for r in found]
+        in_cids = self._in("f.cid", cids)
+        if columns is None:
+            pid_rows = conn.execute(
+                "SELECT DISTINCT f.pid, p.path FROM fields f JOIN paths p ON p.pid=f.pid WHERE " + in_cids[0],
+                in_cids[1]).fetchall()
+        else:
+            wanted = list(dict.fromkeys(["sys/id", *columns, *([sort_by] if sort_by else [])]))
+            pid_rows = []
+            for col in wanted:
+                col = F.normalize_path(col)
+                pid_rows += conn.execute(
+                    "SELECT pid, path FROM paths WHERE path = ? OR (path >= ? AND path < ?)",
+                    (col, col + "/", col + "0")).fetchall()
+        pid_to_path = dict(pid_rows)
+        rows: dict[int, dict[str, FieldValue]] = {cid: {} for cid in cids}
+        set_cells: list[tuple[int, int]] = []
+        if pid_to_path and cids:
+            in_pids = self._in("f.pid", list(pid_to_path))
+            cells = conn.execute(
+                "SELECT f.cid, f.pid, f.type, f.num, f.txt, s.count, s.last_num, s.last_txt "
+                "FROM fields f LEFT JOIN series s ON s.cid = f.cid AND s.pid = f.pid "
+                f"WHERE {in_pids[0]} AND {in_cids[0]}", [*in_pids[1], *in_cids[1]])
+            for cid, pid, ftype, num, txt, count, last_num, last_txt in cells:
+                rows[cid][pid_to_path[pid]] = _field_value(ftype, num, txt, count, last_num, last_txt)
+                if ftype == F.STRING_SET:
+                    set_cells.append((cid, pid))
+            if set_cells:
+                members: dict[tuple[int, int], set[str]] = {}
+                m_pids = self._in("pid", sorted({p for _, p in set_cells}))
+                m_cids = self._in("cid", cids)
+                for cid, pid, value in conn.execute(
+                        f"SELECT cid, pid, value FROM set_members WHERE {m_pids[0]} AND {m_cids[0]}",
+                        [*m_pids[1], *m_cids[1]]):
+                    members.setdefault((cid, pid), set()).add(value)
+                for cid, pid in set_cells:
+                    rows[cid][pid_to_path[pid]].value = members.get((cid, pid), set())
+            pings = self._pings(conn, cids)
+            for cid in cids:
+                state = rows[cid].get("sys/state")
+                if state is not None:
+                    state.value = effective_state(state.value, pings.get(cid), now)
+        present = sorted({p for row in rows.values() for p in row})
+        return TableResult(columns=present, rows=[rows[c] for c in cids], ids=ids)
+
+    def _pings(self, conn: Conn, cids: list[int]) -> dict[int, float]:
+        pid = self._pid(conn, "sys/ping_time", create=False)
+        in_cids = self._in("cid", cids)
+        return dict(conn.execute(f"SELECT cid, num FROM fields WHERE pid=? AND {in_cids[0]}",
+                                 [pid, *in_cids[1]]).fetchall())
+
+    def _sort_keys(self, conn: Conn, sort_by: str) -> tuple[str, list[str], list[Any]]:
+        """Joins and ORDER BY keys for sorting by a field: numbers (atoms, a series' last value)
+        before text, runs without the field last."""
+        path = F.normalize_path(sort_by) if sort_by else ""
+        if path in ("", "sys/creation_time"):
+            return "", ["c.created"], []
+        if path == "sys/id":
+            return "", ["c.cid"], []
+        pid = self._pid(conn, path, create=False)
+        joins = (" LEFT JOIN fields sf ON sf.cid = c.cid AND sf.pid = ?"
+                 " LEFT JOIN series ss ON ss.cid = c.cid AND ss.pid = ?")
+        return joins, ["COALESCE(ss.last_num, sf.num)", "COALESCE(ss.last_txt, sf.txt)"], [pid, pid]
+
+
+def statements(sql: str) -> list[str]:
+    lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _field_value(ftype: str, num: Any, txt: Any, count: Any, last_num: Any, last_txt: Any) -> FieldValue:
+    if ftype == F.FLOAT:
+        return FieldValue(ftype, num)
+    if ftype == F.INTEGER:
+        return FieldValue(ftype, None if num is None else int(num))
+    if ftype == F.BOOLEAN:
+        return FieldValue(ftype, bool(num))
+    if ftype == F.DATETIME:
+        return FieldValue(ftype, num)
+    if ftype == F.STRING:
+        return FieldValue(ftype, txt)
+    if ftype == F.FLOAT_SERIES:
+        return FieldValue(ftype, last_num, count or 0)
+    if ftype in (F.STRING_SERIES, F.FILE_SERIES):
+        return FieldValue(ftype, last_txt, count or 0)
+    if ftype == F.STRING_SET:
+        return FieldValue(ftype, set())
+    return FieldValue(ftype, json.loads(txt) if txt else None)
+
+
+def bucket_points(steps: np.ndarray, values: np.ndarray, n: int) -> Buckets:
+    """Exact min/max/first/last/count buckets of equal point counts (a point per bucket if few)."""
+    total = len(steps)
+    if total == 0:
+        z = np.zeros(0)
+        return Buckets(z, z, z, z, z, z, np.zeros(0, dtype=np.int64))
+    starts = np.unique(np.linspace(0, total, min(n, total), endpoint=False).astype(np.int64))
+    ends = np.append(starts[1:], total) - 1
+    return Buckets(
+        step_lo=steps[starts], step_hi=steps[ends],
+        min=np.minimum.reduceat(values, starts), max=np.maximum.reduceat(values, starts),
+        first=values[starts], last=values[ends], count=(ends - starts + 1).astype(np.int64))

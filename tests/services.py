@@ -1,0 +1,160 @@
+"""Real services for the tests, started on loopback by the test session itself.
+
+PostgreSQL: the server binaries of the machine (Debian's ``postgresql`` package; ``scripts/install-test-services``
+installs it where it is missing) run a throw-away cluster in a temporary folder, owned by the
+``postgres`` user when the tests run as root (PostgreSQL refuses to run as root).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if candidates:
+        return candidates[-1]
+    raise RuntimeError(f"PostgreSQL's {name} is not installed; run scripts/install-test-services "
+                       "(or apt-get install postgresql) first.")
+
+
+def _as_postgres_user() -> tuple[Callable[[], None] | None, int | None]:
+    if os.geteuid() != 0:
+        return None, None
+    user = pwd.getpwnam("postgres") if _has_user("postgres") else pwd.getpwnam("nobody")
+
+    def drop() -> None:
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+
+    return drop, user.pw_uid
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL cluster on a free loopback port; yields the DSN of its ``postgres`` database."""
+    drop, uid = _as_postgres_user()
+    folder = Path(tempfile.mkdtemp(prefix="naiad-pg-"))
+    data, sock = folder / "data", folder / "sock"
+    data.mkdir()
+    sock.mkdir()
+    if uid is not None:
+        for p in (folder, data, sock):
+            os.chown(p, uid, -1)
+    log = folder / "server.log"
+    subprocess.run([_pg_bin("initdb"), "-D", str(data), "-U", "naiad", "--auth=trust", "-E", "UTF8",
+                    "--locale=C.UTF-8" if _has_locale() else "--no-locale"],
+                   check=True, capture_output=True, preexec_fn=drop)
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-k", str(sock),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=drop)
+    dsn = f"postgresql://naiad@127.0.0.1:{port}/postgres"
+    try:
+        import psycopg
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with psycopg.connect(dsn, connect_timeout=2):
+                    break
+            except psycopg.OperationalError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("PostgreSQL did not start:\n" + log.read_text()) from None
+                time.sleep(0.1)
+        yield dsn
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _has_locale() -> bool:
+    out = subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout.lower()
+    return "c.utf8" in out or "c.utf-8" in out
+
+
+def new_database(server_dsn: str, template: str | None = None) -> str:
+    """A new empty database on the cluster (a copy of ``template`` when given); returns its DSN."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+    return server_dsn.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(server_dsn: str, dsn: str) -> None:
+    import psycopg
+
+    name = dsn.rsplit("/", 1)[1]
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+_shared: dict[str, object] = {}
+
+
+def shared_postgres() -> str:
+    """The DSN of one PostgreSQL cluster shared by the whole test session (started on first use,
+    stopped when the session's process exits)."""
+    if "dsn" not in _shared:
+        import atexit
+
+        ctx = postgres_server()
+        _shared["dsn"] = ctx.__enter__()
+        atexit.register(ctx.__exit__, None, None, None)
+    return str(_shared["dsn"])
+
+
+def postgres_store_dsn(folder: Path) -> str:
+    """A database of the shared cluster that belongs to ``folder``: made empty on first use, the same
+    one again when the folder is used again (a store closed and reopened)."""
+    marker = folder / "postgres-dsn"
+    if marker.exists():
+        return marker.read_text()
+    server = shared_postgres()
+    if "template" not in _shared:  # one database with the schema, copied for each test (fast)
+        from naiad.store.postgres import migrate
+
+        template = new_database(server)
+        migrate(template)
+        _shared["template"] = template.rsplit("/", 1)[1]
+    dsn = new_database(server, template=str(_shared["template"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(dsn)
+    return dsn
