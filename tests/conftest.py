@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +96,77 @@ def start_script(code: str, *args: str, env: dict[str, str] | None = None,
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else None, text=True,
                             bufsize=1, env=full_env)
+
+
+# ---------------------------------------------------------------- a real S3 server (moto_server) on loopback
+
+AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+            "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+            "S3_ENDPOINT_URL", "NAIAD_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at this moment (on loopback)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def isolate_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No credentials, profile or endpoint of this machine leaks into a test; no metadata-service probes."""
+    for name in AWS_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3-protocol HTTP server (moto's ``moto_server``) on a free loopback port, for the whole session.
+
+    It runs in its own process, so that it does not compete with the test and naiad's writer for the GIL.
+    Tests reach it over HTTP through boto3 with an endpoint URL, as they would reach MinIO or AWS; each
+    test makes its own bucket.
+    """
+    log = tmp_path_factory.mktemp("s3") / "moto_server.log"
+    for _attempt in range(3):
+        port = free_port()
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        if proc.poll() is None and time.monotonic() < deadline:
+            break
+        proc.kill()
+        proc.wait()
+    else:
+        pytest.fail(f"moto_server did not start; its output:\n{log.read_text()}")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """This test talks to ``s3_endpoint`` only: AWS settings isolated, test credentials and
+    ``NAIAD_S3_ENDPOINT_URL`` set in the environment.  Returns the endpoint."""
+    isolate_aws(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "naiad-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "naiad-test-secret")
+    monkeypatch.setenv("NAIAD_S3_ENDPOINT_URL", s3_endpoint)
+    return s3_endpoint

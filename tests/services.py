@@ -158,3 +158,37 @@ def postgres_store_dsn(folder: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     marker.write_text(dsn)
     return dsn
+
+
+@contextmanager
+def serve_in_thread(app: object) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def admin_token(store: object) -> str:
+    """A new admin account's token on a SQL store."""
+    from naiad.store.accounts import Accounts
+
+    accounts = Accounts(store)  # type: ignore[arg-type]
+    name = "admin-" + uuid.uuid4().hex[:8]
+    accounts.ensure_account(name, admin=True)
+    return accounts.create_token(name)

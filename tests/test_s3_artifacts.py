@@ -1,9 +1,9 @@
 """``track_files("s3://…")``: artifacts of objects in an S3-compatible store, tested against a real S3 server.
 
-The server is moto's ``moto_server`` (moto[server]) on a free loopback port: naiad and the tests reach it over
-HTTP through boto3 with an endpoint URL (``NAIAD_S3_ENDPOINT_URL``), as they would reach MinIO or AWS;
-no in-process mock is involved.  Access-denied answers come from a tiny HTTP server that refuses
-everything the way S3 does.
+The server is moto's ``moto_server`` (moto[server]) on a free loopback port (``s3_endpoint`` in conftest.py):
+naiad and the tests reach it over HTTP through boto3 with an endpoint URL (``NAIAD_S3_ENDPOINT_URL``), as they
+would reach MinIO or AWS; no in-process mock is involved.  Access-denied answers come from a tiny HTTP server
+that refuses everything the way S3 does.
 """
 
 from __future__ import annotations
@@ -11,13 +11,9 @@ from __future__ import annotations
 import hashlib
 import http.server
 import re
-import socket
-import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,55 +23,10 @@ import boto3
 import pytest
 
 import naiad
+from conftest import free_port, isolate_aws
 from naiad.errors import FileError
 
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-_AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-             "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-             "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-             "S3_ENDPOINT_URL", "NAIAD_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real S3-protocol HTTP server (moto's ``moto_server``) on a free loopback port, for the whole module.
-
-    It runs in its own process, so that it does not compete with the test and naiad's writer for the GIL.
-    """
-    log = tmp_path_factory.mktemp("s3") / "moto_server.log"
-    for _attempt in range(3):
-        port = _free_port()
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        if proc.poll() is None and time.monotonic() < deadline:
-            break
-        proc.kill()
-        proc.wait()
-    else:
-        pytest.fail(f"moto_server did not start; its output:\n{log.read_text()}")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass
@@ -90,24 +41,10 @@ class Bucket:
         return f"s3://{self.name}/{key}"
 
 
-def _isolate_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No credentials, profile or endpoint of this machine leaks into a test; no metadata-service probes."""
-    for name in _AWS_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-
-
 @pytest.fixture
-def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Bucket:
+def bucket(s3_env: str) -> Bucket:
     """A fresh bucket on the server; naiad is pointed at the server and given credentials by env vars."""
-    _isolate_aws(monkeypatch, tmp_path)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "naiad-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "naiad-test-secret")
-    monkeypatch.setenv("NAIAD_S3_ENDPOINT_URL", s3_endpoint)
-    client = boto3.session.Session().client("s3", endpoint_url=s3_endpoint)
+    client = boto3.session.Session().client("s3", endpoint_url=s3_env)
     name = f"naiad-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=name)
     return Bucket(client, name)
@@ -299,7 +236,7 @@ class _Refusing(http.server.BaseHTTPRequestHandler):
 
 def test_access_denied_names_the_location_and_the_variables_to_check(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _isolate_aws(monkeypatch, tmp_path)
+    isolate_aws(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "someone-else")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
@@ -321,11 +258,11 @@ def test_access_denied_names_the_location_and_the_variables_to_check(
 
 
 def test_the_call_site_only_checks_the_uri_and_boto3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _isolate_aws(monkeypatch, tmp_path)
+    isolate_aws(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    monkeypatch.setenv("NAIAD_S3_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    monkeypatch.setenv("NAIAD_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     run = naiad.init_run(project="s3")
     for bad in ("s3://", "s3:///key", "s3://my bucket/x"):
         with pytest.raises(FileError, match="write it as s3://bucket"):

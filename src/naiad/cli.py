@@ -253,7 +253,10 @@ def status(uri: str | None, show_settings: bool) -> None:
         for col in ("variable", "value", "default", "meaning"):
             table.add_column(col, overflow="fold")
         for _name, setting in all_settings():
-            table.add_row(setting.env, str(setting.raw() or ""), str(setting.default), setting.doc)
+            value = str(setting.raw() or "")
+            if setting.env == "NAIAD_API_TOKEN" and value:
+                value = "(set, hidden)"
+            table.add_row(setting.env, value, str(setting.default), setting.doc)
         console.print(table)
 
 
@@ -343,6 +346,14 @@ def projects_ls(uri: str | None) -> None:
     for proj in store.list_projects():
         click.echo(f"{proj.key}\t{proj.name}")
 
+
+def _register_team_commands() -> None:
+    from naiad.server.cli import register
+
+    register(main)
+
+
+_register_team_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name=os.path.basename(sys.argv[0]))

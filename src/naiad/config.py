@@ -58,7 +58,20 @@ class Setting(Generic[T]):
 class Settings:
     uri = Setting(
         "NAIAD_URI", str, ".naiad",
-        "where runs are stored: a folder (embedded store, default ./.naiad)",
+        "where runs are stored: a folder (embedded store, default ./.naiad), a naiad server "
+        "(http(s)://host:port), or a PostgreSQL catalog (postgresql://…, with NAIAD_BLOBS)",
+    )
+    api_token = Setting(
+        "NAIAD_API_TOKEN", str, "",
+        "API token for a naiad server (made by `naiad token create`); never logged",
+    )
+    blobs = Setting(
+        "NAIAD_BLOBS", str, "",
+        "where a PostgreSQL-backed store keeps files: s3://bucket/prefix or a folder",
+    )
+    local_dir = Setting(
+        "NAIAD_LOCAL_DIR", str, ".naiad",
+        "folder for op logs and offline runs when NAIAD_URI is a server or PostgreSQL",
     )
     project = Setting(
         "NAIAD_PROJECT", str, "",

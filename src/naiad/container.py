@@ -738,7 +738,7 @@ def store_for(mode: str) -> tuple[Store, Path]:
         root = Path(tempfile.mkdtemp(prefix="naiad-debug-"))
         return open_store(str(root), recover=False), root
     store = open_store(SETTINGS.uri.get())
-    return store, Path(store.uri)
+    return store, Path(store.local_root)
 
 
 def default_owner() -> str:

@@ -124,3 +124,93 @@ def decode_batch(data: bytes | memoryview) -> Batch:
         else:
             ops.append(tuple(raw))
     return Batch(container=header["c"], writer=header["w"], seq=int(header["s"]), ops=ops)
+
+
+# --------------------------------------------------------------------------------------- validation
+_ASSIGNABLE = {"Float", "Integer", "Boolean", "String", "Datetime", "File", "FileSet", "Artifact"}
+_SERIES = {"FloatSeries", "StringSeries", "FileSeries"}
+_CONTAINER_KINDS = {"run", "model", "model_version", "project"}
+
+
+def validate_batch(batch: Batch) -> None:
+    """Check a batch from an untrusted client (the HTTP API) op by op; ValueError says what is wrong.
+
+    The store checks meaning (types of existing fields, step order); this checks shape, so that a
+    malformed request is refused as such instead of failing inside the store.
+    """
+    from naiad.fields import normalize_path
+
+    if not isinstance(batch.container, str) or not 0 < len(batch.container) <= 100:
+        raise ValueError("the batch's container id must be a string of 1 to 100 characters")
+    if not isinstance(batch.writer, str) or not 0 < len(batch.writer) <= 200:
+        raise ValueError("the batch's writer id must be a string of 1 to 200 characters")
+    if isinstance(batch.seq, bool) or not isinstance(batch.seq, int) or batch.seq < 1:
+        raise ValueError("the batch's seq must be a positive integer")
+    for i, op in enumerate(batch.ops):
+        where = f"op {i}"
+        try:
+            _validate_op(op, normalize_path)
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            raise ValueError(f"{where} ({op[0] if op else '?'}): {exc}") from None
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _validate_op(op: Op, normalize_path: Any) -> None:
+    kind = op[0]
+    arity = {ASSIGN: 4, POINTS: 6, CLEAR: 2, ADD: 3, REMOVE: 3, DELETE: 2, FILES: 4, DELETE_FILES: 3,
+             TRACK: 4, CREATE: 3, ERROR: 3}
+    if kind not in arity or len(op) != arity[kind]:
+        raise ValueError(f"expected {arity.get(kind, '?')} items, got {len(op)}")
+    path = op[1]
+    if kind in (CREATE, ERROR):
+        if kind == CREATE:
+            spec = op[2]
+            if not isinstance(spec, dict) or not isinstance(spec.get("project"), str) or not spec["project"]:
+                raise ValueError("create needs a project name")
+            if spec.get("kind") not in _CONTAINER_KINDS:
+                raise ValueError(f"unknown container kind {spec.get('kind')!r}")
+        elif not isinstance(op[2], str):
+            raise ValueError("an error op carries a message string")
+        return
+    if not isinstance(path, str) or (path and normalize_path(path) != path):
+        raise ValueError(f"invalid field path {path!r}")
+    if kind == ASSIGN:
+        ftype, value = op[2], op[3]
+        if ftype not in _ASSIGNABLE:
+            raise ValueError(f"cannot assign a {ftype!r}")
+        ok = {"Float": _is_num(value), "Integer": _is_num(value), "Datetime": _is_num(value),
+              "Boolean": isinstance(value, bool), "String": isinstance(value, str)}.get(ftype, isinstance(value, dict))
+        if not ok:
+            raise ValueError(f"{type(value).__name__} is not a {ftype} value")
+    elif kind == POINTS:
+        ftype, steps, ts, values = op[2], op[3], op[4], op[5]
+        if ftype not in _SERIES:
+            raise ValueError(f"{ftype!r} is not a series type")
+        if not isinstance(steps, np.ndarray) or not isinstance(ts, np.ndarray) or len(steps) != len(ts):
+            raise ValueError("steps and timestamps must be arrays of one length")
+        if ftype == "FloatSeries":
+            if not isinstance(values, np.ndarray) or len(values) != len(steps):
+                raise ValueError("float series values must be an array as long as the steps")
+        elif not isinstance(values, list) or len(values) != len(steps) or \
+                not all(isinstance(v, str) for v in values):
+            raise ValueError("string series values must be a list of strings as long as the steps")
+    elif kind in (ADD, REMOVE, DELETE_FILES):
+        if not isinstance(op[2], list) or not all(isinstance(v, str) for v in op[2]):
+            raise ValueError("expected a list of strings")
+    elif kind == FILES:
+        if not isinstance(op[2], dict) or not all(isinstance(k, str) and isinstance(v, dict)
+                                                  for k, v in op[2].items()):
+            raise ValueError("expected a mapping of file names to file references")
+        if not isinstance(op[3], bool):
+            raise ValueError("the reset flag must be a boolean")
+    elif kind == TRACK:
+        entries = op[2]
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("file_path"), str) and isinstance(e.get("file_hash"), str)
+                and _is_num(e.get("size")) and isinstance(e.get("type"), str) for e in entries):
+            raise ValueError("artifact entries need file_path, file_hash, size and type")
+        if not isinstance(op[3], bool):
+            raise ValueError("the reset flag must be a boolean")

@@ -17,7 +17,7 @@ from naiad.store.base import RUN, Store
 from naiad.store.blobs import LocalBlobs
 from naiad.store.postgres import PostgresStore
 from naiad.store.sqlite import SqliteStore
-from services import postgres_store_dsn
+from services import admin_token, postgres_store_dsn, serve_in_thread
 
 from .support import Handle, new_uuid
 
@@ -41,12 +41,29 @@ def postgres_store(folder: Path) -> Iterator[Store]:
         store.close()
 
 
+@contextmanager
+def remote_store(folder: Path) -> Iterator[Store]:
+    """A real ``naiad server`` app (embedded store in the folder) on loopback, reached over HTTP."""
+    from naiad.server.app import create_app
+    from naiad.store.remote import RemoteStore
+
+    backing = SqliteStore(folder / "s")
+    with serve_in_thread(create_app(backing)) as url:
+        store = RemoteStore(url, admin_token(backing))
+        try:
+            yield store
+        finally:
+            store.close()
+            backing.close()
+
+
 StoreFactory = Callable[[Path], AbstractContextManager[Store]]
 
 # One entry per implementation.
 STORE_FACTORIES: list[object] = [
     pytest.param(sqlite_store, id="sqlite"),
     pytest.param(postgres_store, id="postgres"),
+    pytest.param(remote_store, id="remote"),
 ]
 
 

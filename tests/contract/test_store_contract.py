@@ -732,3 +732,12 @@ def test_reads_of_one_container_never_show_another_containers_fields(make_run: M
     assert "only/one" not in two.store.structure(two.uuid)
     assert two.value("tags") == {"two"}
     assert one.value("only/one") == 1
+
+
+def test_points_out_of_order_within_one_op_are_dropped_and_counted(run: Handle) -> None:
+    result = run.apply(points("loss", [1, 3, 2, 3, 4], [1.0, 3.0, 2.0, 3.5, 4.0]))
+    assert len(result.errors) == 1 and "2 point(s)" in result.errors[0]
+    data = run.store.read_series(run.uuid, "loss")
+    assert data.steps.tolist() == [1, 3, 4]
+    assert np.asarray(data.values).tolist() == [1.0, 3.0, 4.0]
+    assert run.errors() == 1

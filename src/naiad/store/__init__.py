@@ -13,37 +13,72 @@ from pathlib import Path
 
 from naiad import fields as F
 from naiad import ops as O
+from naiad.config import SETTINGS
 from naiad.errors import ConfigError, NaiadError
 from naiad.oplog import container_of, read_records, try_lock
 from naiad.ops import Batch
-from naiad.store.base import Store
+from naiad.store.base import BlobStore, Store
+from naiad.store.blobs import LocalBlobs
 from naiad.store.sqlite import SqliteStore
 
-_stores: dict[str, SqliteStore] = {}
+_stores: dict[str, Store] = {}
 _lock = threading.Lock()
 
 
-def open_store(uri: str, *, recover: bool = True) -> SqliteStore:
-    """The store at ``uri`` (cached per process); replays op logs of dead writers when ``recover``."""
-    if "://" in uri and not uri.startswith("file://"):
-        scheme = uri.split("://", 1)[0]
-        raise ConfigError(f"NAIAD_URI={uri!r}: the {scheme}:// store is not available in this version; "
-                          "use a folder path for the embedded store (default ./.naiad).")
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    key = os.path.abspath(path)
+def open_store(uri: str, *, recover: bool = True) -> Store:
+    """The store at ``uri`` (cached per process); replays op logs of dead writers when ``recover``.
+
+    ``uri`` is a folder (the embedded store), ``http(s)://host:port`` (a naiad server; token from
+    NAIAD_API_TOKEN) or ``postgresql://…`` (a team catalog used directly; files in NAIAD_BLOBS).
+    """
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme in ("http", "https"):
+        key = uri.rstrip("/")
+    elif scheme in ("postgresql", "postgres"):
+        key = uri
+    elif scheme in ("", "file"):
+        key = os.path.abspath(uri[len("file://"):] if scheme == "file" else uri)
+    else:
+        raise ConfigError(f"NAIAD_URI={uri!r}: {scheme}:// is not a store naiad knows; use a folder (the "
+                          "embedded store, default ./.naiad), http(s)://host:port (a naiad server) or "
+                          "postgresql://user@host/db.")
     with _lock:
         store = _stores.get(key)
         if store is None:
-            store = _stores[key] = SqliteStore(key)
+            store = _stores[key] = _make_store(scheme, key)
             if recover:
                 recover_oplogs(store)
     return store
 
 
+def _make_store(scheme: str, key: str) -> Store:
+    if scheme in ("http", "https"):
+        from naiad.store.remote import RemoteStore
+
+        return RemoteStore(key)
+    if scheme in ("postgresql", "postgres"):
+        from naiad.store.postgres import PostgresStore
+
+        return PostgresStore(key, open_blobs(SETTINGS.blobs.get(), for_uri=key))
+    return SqliteStore(key)
+
+
+def open_blobs(location: str, *, for_uri: str = "") -> BlobStore:
+    """The blob store at ``location``: ``s3://bucket/prefix`` or a folder."""
+    if not location:
+        raise ConfigError(f"the store {for_uri or 'in use'} keeps files elsewhere: set NAIAD_BLOBS (or "
+                          "--blobs) to s3://bucket/prefix or a folder.")
+    if location.startswith("s3://"):
+        from naiad.store.s3blobs import S3Blobs
+
+        return S3Blobs(location)
+    return LocalBlobs(location)
+
+
 def forget_store(uri: str) -> None:
     """Drop a store from the per-process cache (a throw-away debug store being deleted)."""
     with _lock:
-        store = _stores.pop(os.path.abspath(uri), None)
+        store = _stores.pop(uri, None) or _stores.pop(os.path.abspath(uri), None)
     if store is not None:
         store.close()
 
@@ -57,7 +92,7 @@ class SyncReport:
     failed: dict[str, str] = field(default_factory=dict)     # log file → error
 
 
-def recover_oplogs(store: SqliteStore, *, offline: bool = False, only: set[str] | None = None,
+def recover_oplogs(store: Store, *, offline: bool = False, only: set[str] | None = None,
                    progress: object = None) -> SyncReport:
     """Replay the op logs of writers that are gone (``offline``: the offline runs' logs).
 
@@ -66,7 +101,7 @@ def recover_oplogs(store: SqliteStore, *, offline: bool = False, only: set[str] 
     One broken log does not stop the others.
     """
     report = SyncReport()
-    folder = Path(store.uri) / ("offline" if offline else "oplog")
+    folder = Path(store.local_root) / ("offline" if offline else "oplog")
     if not folder.is_dir():
         return report
     logs = [p for p in sorted(folder.glob("*.log"))
@@ -119,4 +154,4 @@ def _mark_crashed(store: Store, container: str) -> None:
                           [(O.ASSIGN, "sys/state", F.STRING, "crashed")]))
 
 
-__all__ = ["SqliteStore", "Store", "SyncReport", "forget_store", "open_store", "recover_oplogs"]
+__all__ = ["SqliteStore", "Store", "SyncReport", "forget_store", "open_blobs", "open_store", "recover_oplogs"]

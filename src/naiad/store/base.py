@@ -7,7 +7,9 @@ definition of a store: every implementation must pass it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import numpy as np
@@ -89,17 +91,53 @@ class TableResult:
     ids: list[str]
 
 
+PART_SIZE = 8 << 20
+"""Size of every part of a resumable upload but the last (S3 multipart needs at least 5 MiB)."""
+
+
 class BlobStore(Protocol):
+    """Content-addressed bytes: every blob is named by the SHA-256 of its content.
+
+    Large files move in parts with bounded memory: ``begin_upload`` → ``upload_part`` (any order,
+    any part again after a broken connection) → ``complete_upload``, which checks the content hash
+    before the blob becomes visible.  ``uploaded_parts`` tells a client what to resend.  Upload ids
+    carry all their state, so any server process of a team can continue an upload another began.
+    """
+
     def put_bytes(self, data: bytes) -> tuple[str, int]: ...
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]: ...
     def exists(self, digest: str) -> bool: ...
+    def size(self, digest: str) -> int: ...
     def open(self, digest: str) -> BinaryIO: ...
+    def read_range(self, digest: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end`` (exclusive) of a blob, in pieces of at most 1 MiB."""
+        ...
     def copy_to(self, digest: str, dest: str | os.PathLike[str]) -> None: ...
+
+    def begin_upload(self, digest: str, size: int) -> str: ...
+    def upload_part(self, upload_id: str, number: int, chunks: Iterable[bytes]) -> int:
+        """Store part ``number`` (0-based; ``PART_SIZE`` bytes except the last) from a stream of
+        byte pieces; returns its size.  Sending a part again replaces it."""
+        ...
+    def uploaded_parts(self, upload_id: str) -> dict[int, int]: ...
+    def complete_upload(self, upload_id: str) -> tuple[str, int]:
+        """Join the parts, check size and SHA-256 against ``begin_upload``'s, publish the blob.
+        A mismatch raises ``IntegrityError`` and discards the upload."""
+        ...
+    def abort_upload(self, upload_id: str) -> None: ...
 
 
 class Store(Protocol):
     @property
     def uri(self) -> str: ...
+    @property
+    def location(self) -> str:
+        """How messages name the store (no password)."""
+        ...
+    @property
+    def local_root(self) -> Path:
+        """The local folder for this store's op logs and offline runs."""
+        ...
     @property
     def blobs(self) -> BlobStore: ...
 

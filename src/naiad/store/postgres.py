@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any, ClassVar
 
 from naiad import query as Q
@@ -155,6 +156,10 @@ class PostgresStore(SqlStore):
         self.uri = redact(dsn)
         self.location = self.uri
         self.blobs = blobs
+        from naiad.config import SETTINGS
+        from naiad.store.remote import _slug
+
+        self.local_root = Path(SETTINGS.local_dir.get()) / "remote" / _slug(self.uri)
         self._errors = _psycopg().errors
         version = schema_version(dsn)
         if version == 0:

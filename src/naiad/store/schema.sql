@@ -95,3 +95,28 @@ CREATE TABLE IF NOT EXISTS writers (
     writer  TEXT PRIMARY KEY,
     seq     INTEGER NOT NULL
 );
+
+-- team mode: accounts (people and service accounts), their API tokens (only a hash of the secret is
+-- kept) and their role in each project (by project name; a role may name a project not created yet)
+CREATE TABLE IF NOT EXISTS accounts (
+    name     TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL,               -- user | service
+    admin    INTEGER NOT NULL DEFAULT 0,  -- may manage accounts and see every project
+    created  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id           TEXT PRIMARY KEY,
+    account      TEXT NOT NULL,
+    secret_hash  TEXT NOT NULL,           -- SHA-256 of the secret part, hex
+    label        TEXT NOT NULL DEFAULT '',
+    created      REAL NOT NULL,
+    expires      REAL,
+    revoked      REAL,
+    last_used    REAL
+);
+CREATE TABLE IF NOT EXISTS project_roles (
+    account  TEXT NOT NULL,
+    project  TEXT NOT NULL,
+    role     TEXT NOT NULL,               -- viewer | contributor | maintainer | owner
+    PRIMARY KEY (account, project)
+);

@@ -514,16 +514,20 @@ class SqlStore:
         steps = np.asarray(steps, dtype=np.float64)
         ts = np.asarray(ts, dtype=np.float64)
         n_in = len(steps)
-        if last_step is not None and n_in and steps[0] <= last_step:
-            keep = steps > last_step
+        raise_after = None
+        ordered = n_in < 2 or bool(np.all(steps[1:] > steps[:-1]))
+        if n_in and (not ordered or (last_step is not None and steps[0] <= last_step)):
+            # keep each point whose step is above every step before it (stored or in this op)
+            before = np.maximum.accumulate(np.concatenate([[-np.inf if last_step is None else last_step],
+                                                           steps[:-1]]))
+            keep = steps > before
             steps, ts = steps[keep], ts[keep]
             values = (np.asarray(values)[keep] if not isinstance(values, list)
                       else [v for v, k in zip(values, keep, strict=False) if k])
+            last = "-inf" if last_step is None else f"{last_step:g}"
             raise_after = StepOrderError(
-                f"series '{path}': {n_in - len(steps)} point(s) with a step not above the last stored "
-                f"step {last_step:g} were dropped (another process wrote this series?).")
-        else:
-            raise_after = None
+                f"series '{path}': {n_in - len(steps)} point(s) with a step not above the step before them "
+                f"(last stored: {last}) were dropped (another process wrote this series?).")
         if len(steps):
             self._write_chunks(conn, sid, steps, ts, values)
             is_float = not isinstance(values, list)

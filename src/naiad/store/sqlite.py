@@ -46,6 +46,7 @@ class SqliteStore(SqlStore):
         self.root = Path(root).resolve()
         self.uri = str(self.root)
         self.location = str(self.root)
+        self.local_root = self.root
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "naiad.db"
         self.blobs = LocalBlobs(self.root / "blobs")

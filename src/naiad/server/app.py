@@ -1,0 +1,488 @@
+"""The HTTP API ``/api/v1`` over any store: what ``naiad server`` serves.
+
+The app holds no state of its own beyond caches of immutable facts (which project a container is
+in), so any number of server processes can serve one PostgreSQL + S3 store.  Every error is one JSON
+envelope, ``{"error": {"code", "message", "details"}}``, whose ``code`` the SDK turns back into the
+matching :mod:`naiad.errors` class.  The OpenAPI document is at ``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid as uuidlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from naiad import __version__
+from naiad import errors as E
+from naiad import ops as O
+from naiad.store import wire
+from naiad.store.accounts import Accounts
+from naiad.store.base import PART_SIZE, Store
+from naiad.store.sql import SqlStore
+
+from .auth import Authenticator, Principal
+
+log = logging.getLogger("naiad.server")
+
+API = "/api/v1"
+DEFAULT_MAX_REQUEST = 256 << 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+_STATUS: list[tuple[type[E.NaiadError], int]] = [
+    (E.PermissionDeniedError, 403), (E.AuthError, 401), (E.NotFoundError, 404),
+    (E.IntegrityError, 422), (E.FileError, 400), (E.StoreLockedError, 503), (E.StoreUnavailableError, 503),
+    (E.SchemaVersionError, 500), (E.StoreError, 500), (E.InactiveContainerError, 409),
+]
+
+
+def status_of(exc: E.NaiadError) -> int:
+    if isinstance(exc, E.RequestError) and exc.details.get("status"):
+        return int(exc.details["status"])
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def envelope(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details or {}}}, status_code=status)
+
+
+class _BodyLimit:
+    """Refuse request bodies over ``limit`` bytes (413, the usual envelope) before they are read."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = PART_SIZE + (1 << 16) if "/parts/" in scope["path"] else self.limit
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _too_large(limit)(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise E.RequestError(f"the request body is larger than {limit} bytes", status=413)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return envelope(413, "bad_request", f"the request body is larger than the server accepts ({limit} bytes); "
+                    "send smaller batches or upload files in parts.", {"limit": limit})
+
+
+# ------------------------------------------------------------------------------------------ models
+class ProjectIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ContainerIn(BaseModel):
+    project: str = Field(min_length=1, max_length=200)
+    kind: str = Field(pattern="^(run|model|model_version|project)$")
+    uuid: str = Field(min_length=1, max_length=100)
+    custom_run_id: str | None = Field(default=None, max_length=200)
+    created: float | None = None
+    owner: str = ""
+
+
+class FieldsIn(BaseModel):
+    paths: list[str] | None = None
+
+
+class TableIn(BaseModel):
+    project: str
+    kind: str = "run"
+    query: str | None = None
+    columns: list[str] | None = None
+    sort_by: str = "sys/creation_time"
+    ascending: bool = False
+    limit: int | None = Field(default=None, ge=0)
+
+
+class UploadIn(BaseModel):
+    digest: str = Field(pattern="^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+
+# ------------------------------------------------------------------------------------------ the app
+def create_app(store: Store, *, anonymous_role: str | None = None,
+               max_request_bytes: int = DEFAULT_MAX_REQUEST) -> FastAPI:
+    """The ``/api/v1`` app over ``store``.  Without an accounts table (a non-SQL store), only
+    anonymous access works."""
+    accounts = Accounts(store) if isinstance(store, SqlStore) else None
+    auth = Authenticator(accounts, anonymous_role)
+    app = FastAPI(title="naiad", version=__version__, openapi_url=f"{API}/openapi.json",
+                  docs_url=f"{API}/docs", redoc_url=None,
+                  description="ML metadata store: runs, fields, series, files. Errors are "
+                              "`{\"error\": {\"code\", \"message\", \"details\"}}`.")
+    app.state.store = store
+    app.add_middleware(_BodyLimit, limit=max_request_bytes)
+    projects_of: dict[str, str] = {}
+    cache_lock = threading.Lock()
+
+    # ---------------------------------------------------------------------- errors
+    @app.exception_handler(E.NaiadError)
+    async def naiad_error(_request: Request, exc: E.NaiadError) -> JSONResponse:
+        details = {k: v for k, v in exc.details.items() if k != "status" and _jsonable(v)}
+        return envelope(status_of(exc), exc.code, str(exc), details)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        return envelope(422, "bad_request", f"invalid request: {problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "bad_request"}.get(exc.status_code, "bad_request")
+        message = "no such API endpoint; see /api/v1/docs" if exc.status_code == 404 else str(exc.detail)
+        return envelope(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, exc: Exception) -> JSONResponse:
+        ref = uuidlib.uuid4().hex[:12]
+        log.exception("internal error %s", ref)
+        return envelope(500, "internal", f"internal server error (reference {ref}; the server log has details).")
+
+    # ---------------------------------------------------------------------- helpers
+    def who(request: Request) -> Principal:
+        return auth.principal(request.headers.get("authorization"))
+
+    async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    def canonical(project: str) -> str:
+        try:
+            return store.get_project(project).name
+        except E.ProjectNotFound:
+            return project
+
+    def project_of(uuid: str) -> str:
+        with cache_lock:
+            found = projects_of.get(uuid)
+        if found is None:
+            found = store.get_container(uuid=uuid).project
+            with cache_lock:
+                projects_of[uuid] = found
+        return found
+
+    def require_container(principal: Principal, uuid: str, role: str) -> None:
+        try:
+            project = project_of(uuid)
+        except E.ContainerNotFound:
+            if principal.admin:
+                raise
+            raise E.ContainerNotFound(f"no run, model or version {uuid!r} you can see.") from None
+        principal.require(project, role)
+
+    def require_any(principal: Principal) -> None:
+        if not (principal.admin or principal.default_role or principal.roles):
+            raise E.PermissionDeniedError(f"{principal.name} has no role in any project.")
+
+    # ---------------------------------------------------------------------- service
+    @app.get(f"{API}/health", tags=["service"])
+    async def health() -> dict[str, Any]:
+        """Liveness: answers without a token."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get(f"{API}/whoami", tags=["service"])
+    async def whoami(request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+        return {"name": p.name, "admin": p.admin, "roles": p.roles, "anonymous": p.anonymous}
+
+    # ---------------------------------------------------------------------- projects
+    @app.get(f"{API}/projects", tags=["projects"])
+    async def list_projects(request: Request) -> list[dict[str, Any]]:
+        p = await call(who, request)
+        found = await call(store.list_projects)
+        return [wire.project_to_json(x) for x in found if p.can_see(x.name)]
+
+    @app.post(f"{API}/projects", tags=["projects"])
+    async def get_or_create_project(body: ProjectIn, request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+
+        def work() -> Any:
+            p.require(canonical(body.name), "contributor")
+            return store.get_or_create_project(body.name)
+
+        return wire.project_to_json(await call(work))
+
+    @app.get(f"{API}/projects/lookup", tags=["projects"])
+    async def get_project(request: Request, name: str = Query(..., max_length=200)) -> dict[str, Any]:
+        p = await call(who, request)
+
+        def work() -> Any:
+            info = store.get_project(name)
+            p.require(info.name, "viewer")
+            return info
+
+        return wire.project_to_json(await call(work))
+
+    @app.get(f"{API}/projects/count", tags=["projects"])
+    async def count_containers(request: Request, project: str, kind: str = "run") -> dict[str, int]:
+        p = await call(who, request)
+
+        def work() -> int:
+            p.require(canonical(project), "viewer")
+            return store.count_containers(project, kind)
+
+        return {"count": await call(work)}
+
+    # ---------------------------------------------------------------------- containers
+    @app.post(f"{API}/containers", tags=["containers"])
+    async def create_container(body: ContainerIn, request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+
+        def work() -> Any:
+            p.require(canonical(body.project), "contributor")
+            return store.create_container(body.project, body.kind, body.uuid, custom_run_id=body.custom_run_id,
+                                          created=body.created,
+                                          owner=body.owner if (p.anonymous or p.admin) else p.name)
+
+        return wire.container_to_json(await call(work))
+
+    @app.get(f"{API}/containers/lookup", tags=["containers"])
+    async def get_container(request: Request, uuid: str | None = None, short_id: str | None = None,
+                            project: str | None = None) -> dict[str, Any]:
+        p = await call(who, request)
+        if (uuid is None) == (short_id is None):
+            raise E.RequestError("give exactly one of uuid and short_id")
+
+        def work() -> Any:
+            info = store.get_container(uuid=uuid, short_id=short_id, project=project)
+            if not p.can_see(info.project):
+                raise E.ContainerNotFound(f"no run, model or version {uuid or short_id!r} you can see.")
+            return info
+
+        return wire.container_to_json(await call(work))
+
+    @app.get(f"{API}/containers/{{uuid}}/structure", tags=["containers"])
+    async def structure(uuid: str, request: Request) -> dict[str, str]:
+        p = await call(who, request)
+        await call(require_container, p, uuid, "viewer")
+        result: dict[str, str] = await call(store.structure, uuid)
+        return result
+
+    @app.get(f"{API}/containers/{{uuid}}/series-last-steps", tags=["containers"])
+    async def series_last_steps(uuid: str, request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+        await call(require_container, p, uuid, "viewer")
+        steps = await call(store.series_last_steps, uuid)
+        return {k: wire._num_out(v) for k, v in steps.items()}
+
+    @app.post(f"{API}/containers/{{uuid}}/fields", tags=["containers"])
+    async def read_fields(uuid: str, body: FieldsIn, request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+        await call(require_container, p, uuid, "viewer")
+        return wire.fields_to_json(await call(store.read_fields, uuid, body.paths))
+
+    @app.get(f"{API}/containers/{{uuid}}/series", tags=["containers"],
+             responses={200: {"content": {wire.BATCH_MEDIA_TYPE: {}}}})
+    async def read_series(uuid: str, request: Request, path: str) -> Response:
+        """All points of a series, in the binary batch format (one points op)."""
+        p = await call(who, request)
+        await call(require_container, p, uuid, "viewer")
+
+        def work() -> bytes:
+            ftype = store.structure(uuid).get(path)
+            if ftype is None:
+                raise E.MissingFieldError(f"'{path}' is not a series of this container.")
+            return wire.series_to_bytes(path, ftype, store.read_series(uuid, path))
+
+        return Response(await call(work), media_type=wire.BATCH_MEDIA_TYPE)
+
+    @app.get(f"{API}/containers/{{uuid}}/buckets", tags=["containers"])
+    async def series_buckets(uuid: str, request: Request, path: str, n: int = Query(1000, ge=1, le=100_000),
+                             step_min: float | None = None, step_max: float | None = None) -> dict[str, Any]:
+        """A float series downsampled to at most ``n`` buckets (min, max, first, last, count each)."""
+        p = await call(who, request)
+        await call(require_container, p, uuid, "viewer")
+        b = await call(store.series_buckets, uuid, path, n, step_min=step_min, step_max=step_max)
+        return wire.buckets_to_json(b)
+
+    # ---------------------------------------------------------------------- writes
+    @app.post(f"{API}/batches", tags=["writes"],
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  wire.BATCH_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
+    async def apply(request: Request) -> dict[str, Any]:
+        """Apply one batch of operations, at most once per (writer, seq); returns the writer's
+        high-water mark and the ops the store refused."""
+        p = await call(who, request)
+        raw = await request.body()
+        try:
+            batch = O.decode_batch(raw)
+            O.validate_batch(batch)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise E.RequestError(f"malformed batch: {exc}") from None
+
+        def work() -> Any:
+            create = next((op for op in batch.ops if op[0] == O.CREATE), None)
+            if create is not None:
+                p.require(canonical(create[2]["project"]), "contributor")
+                if not (p.anonymous or p.admin):  # admins (imports, services) may name the owner
+                    create[2]["owner"] = p.name
+            else:
+                require_container(p, batch.container, "contributor")
+            return store.apply(batch)
+
+        result = await call(work)
+        return {"seq": result.seq, "errors": result.errors}
+
+    @app.get(f"{API}/writers/{{writer}}", tags=["writes"])
+    async def writer_seq(writer: str, request: Request) -> dict[str, int]:
+        p = await call(who, request)
+        require_any(p)
+        return {"seq": await call(store.writer_seq, writer)}
+
+    # ---------------------------------------------------------------------- tables
+    @app.post(f"{API}/table", tags=["tables"])
+    async def query_table(body: TableIn, request: Request) -> dict[str, Any]:
+        """The runs table: rows matching ``query`` (naiad's query language), projected on ``columns``."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            p.require(canonical(body.project), "viewer")
+            return store.query_table(body.project, body.kind, query=body.query, columns=body.columns,
+                                     sort_by=body.sort_by, ascending=body.ascending, limit=body.limit)
+
+        return wire.table_to_json(await call(work))
+
+    # ---------------------------------------------------------------------- blobs
+    def digest_of(digest: str) -> str:
+        if not _HEX64.fullmatch(digest):
+            raise E.RequestError(f"{digest[:80]!r} is not a blob hash (64 lowercase hex digits)")
+        return digest
+
+    @app.head(f"{API}/blobs/{{digest}}", tags=["blobs"])
+    async def blob_head(digest: str, request: Request) -> Response:
+        p = await call(who, request)
+        require_any(p)
+        size = await call(store.blobs.size, digest_of(digest))
+        return Response(headers={"content-length": str(size), "accept-ranges": "bytes",
+                                 "etag": f'"{digest}"'})
+
+    @app.get(f"{API}/blobs/{{digest}}", tags=["blobs"],
+             responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "a range"}})
+    async def blob_get(digest: str, request: Request) -> Response:
+        """The bytes of a blob, streamed; honours a single ``Range: bytes=a-b``."""
+        p = await call(who, request)
+        require_any(p)
+        size = await call(store.blobs.size, digest_of(digest))
+        start, end, status = 0, size, 200
+        rng = request.headers.get("range")
+        if rng:
+            parsed = _parse_range(rng, size)
+            if parsed is None:
+                return envelope(416, "bad_request", f"unsatisfiable range {rng!r} for {size} bytes",
+                                {"size": size})
+            start, end, status = parsed[0], parsed[1], 206
+        headers = {"content-length": str(end - start), "accept-ranges": "bytes", "etag": f'"{digest}"'}
+        if status == 206:
+            headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+        pieces: Iterator[bytes] = store.blobs.read_range(digest, start, end) if end > start else iter(())
+        return StreamingResponse(iterate_in_threadpool(pieces), status_code=status, headers=headers,
+                                 media_type="application/octet-stream")
+
+    @app.put(f"{API}/blobs/{{digest}}", tags=["blobs"])
+    async def blob_put(digest: str, request: Request) -> dict[str, Any]:
+        """A small blob (at most one part) in one request; its hash is checked."""
+        p = await call(who, request)
+        require_any(p)
+        digest_of(digest)
+        data = await request.body()
+        if len(data) > PART_SIZE:
+            raise E.RequestError(f"blobs over {PART_SIZE} bytes go through /blobs/uploads", status=413)
+        import hashlib
+
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise E.IntegrityError("the body's SHA-256 differs from the blob hash in the URL; the upload "
+                                   "was damaged on the way. Send it again.")
+        got, size = await call(store.blobs.put_bytes, data)
+        return {"digest": got, "size": size}
+
+    @app.post(f"{API}/blobs/uploads", tags=["blobs"])
+    async def upload_begin(body: UploadIn, request: Request) -> dict[str, Any]:
+        """Start (or find already stored) a resumable upload of ``size`` bytes with SHA-256 ``digest``."""
+        p = await call(who, request)
+        require_any(p)
+        if await call(store.blobs.exists, body.digest):
+            return {"exists": True, "digest": body.digest, "size": body.size}
+        upload_id = await call(store.blobs.begin_upload, body.digest, body.size)
+        return {"exists": False, "upload_id": upload_id, "part_size": PART_SIZE, "parts": {}}
+
+    @app.get(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"])
+    async def upload_status(upload_id: str, request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+        require_any(p)
+        parts = await call(store.blobs.uploaded_parts, upload_id)
+        return {"upload_id": upload_id, "part_size": PART_SIZE, "parts": {str(k): v for k, v in parts.items()}}
+
+    @app.put(f"{API}/blobs/uploads/{{upload_id}}/parts/{{number}}", tags=["blobs"])
+    async def upload_part(upload_id: str, number: int, request: Request) -> dict[str, Any]:
+        """One part (``part_size`` bytes, the last may be shorter); sending a part again replaces it."""
+        p = await call(who, request)
+        require_any(p)
+        if not 0 <= number < 100_000:
+            raise E.RequestError(f"part number {number} is out of range")
+        data = await request.body()
+        if len(data) > PART_SIZE:
+            raise E.RequestError(f"a part holds at most {PART_SIZE} bytes", status=413)
+        size = await call(store.blobs.upload_part, upload_id, number, [data])
+        return {"number": number, "size": size}
+
+    @app.post(f"{API}/blobs/uploads/{{upload_id}}/complete", tags=["blobs"])
+    async def upload_complete(upload_id: str, request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+        require_any(p)
+        digest, size = await call(store.blobs.complete_upload, upload_id)
+        return {"digest": digest, "size": size}
+
+    @app.delete(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"])
+    async def upload_abort(upload_id: str, request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+        require_any(p)
+        await call(store.blobs.abort_upload, upload_id)
+        return {"aborted": upload_id}
+
+    return app
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` → [start, end) within ``size``; None if unsatisfiable."""
+    match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
+    if match is None or (not match[1] and not match[2]):
+        return None
+    if not match[1]:
+        n = int(match[2])
+        start, end = max(size - n, 0), size
+    else:
+        start = int(match[1])
+        end = min(int(match[2]) + 1, size) if match[2] else size
+    if start >= size or end <= start:
+        return None
+    return start, end
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, dict))

@@ -1,0 +1,388 @@
+"""The remote store: the Store protocol over a ``naiad server``'s HTTP API (``NAIAD_URI=http(s)://…``).
+
+The SDK uses it exactly as it uses the embedded store.  The op log on the training machine stays
+the source of truth until the server acknowledges a batch: a request that cannot reach the server
+raises :class:`~naiad.errors.StoreUnavailableError`, the writer keeps the batch and retries, and the
+server applies each ``(writer, seq)`` once however often it arrives.  Errors the server reports come
+back as the same :mod:`naiad.errors` classes the embedded store raises.
+
+Files move in parts of ``PART_SIZE`` with bounded memory; an upload interrupted by a broken
+connection (or a killed process) resumes from the parts the server already has, and downloads resume
+with HTTP ranges.  Every transfer is checked against the blob's SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import httpx
+
+from naiad import errors as E
+from naiad import ops as O
+from naiad.config import SETTINGS
+from naiad.ops import Batch
+from naiad.store import wire
+from naiad.store.base import (
+    PART_SIZE,
+    ApplyResult,
+    Buckets,
+    ContainerInfo,
+    FieldValue,
+    ProjectInfo,
+    SeriesData,
+    TableResult,
+)
+from naiad.store.blobs import hash_file
+
+_ERRORS = E.all_error_classes()
+_RETRIES = 3
+_PROGRESS_FROM = 64 << 20  # show a progress bar for transfers at least this big (on a terminal)
+
+
+def _slug(url: str) -> str:
+    parts = urlsplit(url)
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{parts.hostname}_{parts.port or ''}{parts.path}").strip("_")
+
+
+class RemoteStore:
+    """A ``naiad server`` at ``url``; ``token`` authenticates (``NAIAD_API_TOKEN``)."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise E.ConfigError(f"{url!r} is not a naiad server URL; write it like https://naiad.example.com:8080")
+        self.uri = url.rstrip("/")
+        self.location = self.uri
+        self.local_root = Path(SETTINGS.local_dir.get()) / "remote" / _slug(self.uri)
+        token = token if token is not None else SETTINGS.api_token.get()
+        headers = {"user-agent": "naiad-sdk"}
+        if token and token != "ANONYMOUS":
+            headers["authorization"] = f"Bearer {token}"
+        self.client = httpx.Client(base_url=self.uri + "/api/v1", headers=headers,
+                                   timeout=httpx.Timeout(timeout, connect=10.0))
+        self.blobs = RemoteBlobs(self)
+
+    # ------------------------------------------------------------------ transport
+    def request(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        """One API call; transport failures are retried a few times, then StoreUnavailableError.
+        Every endpoint is safe to repeat (batches are idempotent)."""
+        for attempt in range(_RETRIES):
+            try:
+                if stream:
+                    req = self.client.build_request(method, path, **kwargs)
+                    response = self.client.send(req, stream=True)
+                else:
+                    response = self.client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == _RETRIES - 1:
+                    raise E.StoreUnavailableError(
+                        f"the naiad server {self.uri} cannot be reached ({type(exc).__name__}: {exc}); "
+                        "runs keep logging to the op log and catch up when it is back.") from None
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            if response.status_code >= 400:
+                if stream:
+                    response.read()
+                    response.close()
+                raise self._error(response)
+            return response
+        raise AssertionError("unreachable")
+
+    def _error(self, response: httpx.Response) -> E.NaiadError:
+        try:
+            body = response.json()["error"]
+            cls = _ERRORS.get(body["code"], E.NaiadError)
+            exc = cls(body["message"])
+            exc.details = body.get("details") or {}
+            return exc
+        except (ValueError, KeyError, TypeError):
+            pass
+        plain = {401: E.AuthError, 403: E.PermissionDeniedError, 404: E.NotFoundError, 413: E.RequestError}
+        if response.status_code in plain:  # a HEAD answer has no body to read the envelope from
+            return plain[response.status_code](f"{response.request.method} {response.request.url.path}: "
+                                               f"HTTP {response.status_code}")
+        if response.status_code in (502, 503, 504):
+            return E.StoreUnavailableError(f"the naiad server {self.uri} is unavailable "
+                                           f"(HTTP {response.status_code}); retrying later.")
+        return E.StoreError(f"the naiad server {self.uri} answered HTTP {response.status_code}: "
+                            f"{response.text[:200]}")
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ------------------------------------------------------------------ projects and containers
+    def get_or_create_project(self, name: str) -> ProjectInfo:
+        return wire.project_from_json(self.json("POST", "/projects", json={"name": name}))
+
+    def get_project(self, name: str) -> ProjectInfo:
+        return wire.project_from_json(self.json("GET", "/projects/lookup", params={"name": name}))
+
+    def list_projects(self) -> list[ProjectInfo]:
+        return [wire.project_from_json(p) for p in self.json("GET", "/projects")]
+
+    def count_containers(self, project: str, kind: str) -> int:
+        return int(self.json("GET", "/projects/count", params={"project": project, "kind": kind})["count"])
+
+    def create_container(self, project: str, kind: str, uuid: str, *, custom_run_id: str | None = None,
+                         created: float | None = None, owner: str = "") -> ContainerInfo:
+        body = {"project": project, "kind": kind, "uuid": uuid, "custom_run_id": custom_run_id,
+                "created": created, "owner": owner}
+        return wire.container_from_json(self.json("POST", "/containers", json=body))
+
+    def get_container(self, *, short_id: str | None = None, uuid: str | None = None,
+                      project: str | None = None) -> ContainerInfo:
+        params = {k: v for k, v in (("short_id", short_id), ("uuid", uuid), ("project", project)) if v is not None}
+        return wire.container_from_json(self.json("GET", "/containers/lookup", params=params))
+
+    # ------------------------------------------------------------------ writes
+    def apply(self, batch: Batch) -> ApplyResult:
+        body = O.encode_batch(batch)
+        data = self.json("POST", "/batches", content=body, headers={"content-type": wire.BATCH_MEDIA_TYPE})
+        return ApplyResult(int(data["seq"]), list(data["errors"]))
+
+    def writer_seq(self, writer: str) -> int:
+        return int(self.json("GET", f"/writers/{_seg(writer)}")["seq"])
+
+    # ------------------------------------------------------------------ reads
+    def structure(self, uuid: str) -> dict[str, str]:
+        return dict(self.json("GET", f"/containers/{_seg(uuid)}/structure"))
+
+    def series_last_steps(self, uuid: str) -> dict[str, float]:
+        raw = self.json("GET", f"/containers/{_seg(uuid)}/series-last-steps")
+        return {k: float(v) for k, v in raw.items()}  # float("-Infinity") reads the wire form
+
+    def read_fields(self, uuid: str, paths: list[str] | None = None) -> dict[str, FieldValue]:
+        return wire.fields_from_json(self.json("POST", f"/containers/{_seg(uuid)}/fields", json={"paths": paths}))
+
+    def read_series(self, uuid: str, path: str) -> SeriesData:
+        response = self.request("GET", f"/containers/{_seg(uuid)}/series", params={"path": path})
+        return wire.series_from_bytes(response.content)
+
+    def series_buckets(self, uuid: str, path: str, n: int = 1000, *, step_min: float | None = None,
+                       step_max: float | None = None) -> Buckets:
+        params: dict[str, Any] = {"path": path, "n": n}
+        if step_min is not None:
+            params["step_min"] = step_min
+        if step_max is not None:
+            params["step_max"] = step_max
+        return wire.buckets_from_json(self.json("GET", f"/containers/{_seg(uuid)}/buckets", params=params))
+
+    def query_table(self, project: str, kind: str, *, query: str | None = None, columns: list[str] | None = None,
+                    sort_by: str = "sys/creation_time", ascending: bool = False,
+                    limit: int | None = None) -> TableResult:
+        body = {"project": project, "kind": kind, "query": query, "columns": columns, "sort_by": sort_by,
+                "ascending": ascending, "limit": limit}
+        return wire.table_from_json(self.json("POST", "/table", json=body))
+
+
+def _seg(text: str) -> str:
+    """One URL path segment (ids are plain, but never let one add a path level)."""
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+class RemoteBlobs:
+    """The server's blob store, reached over HTTP (see the module docstring)."""
+
+    def __init__(self, store: RemoteStore) -> None:
+        self.store = store
+        self._state = store.local_root / "uploads"
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ small helpers
+    def exists(self, digest: str) -> bool:
+        try:
+            self.store.request("HEAD", f"/blobs/{_seg(digest)}")
+            return True
+        except E.NotFoundError:
+            return False
+
+    def size(self, digest: str) -> int:
+        return int(self.store.request("HEAD", f"/blobs/{_seg(digest)}").headers["content-length"])
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        digest = hashlib.sha256(data).hexdigest()
+        if len(data) <= PART_SIZE:
+            self.store.json("PUT", f"/blobs/{digest}", content=data,
+                            headers={"content-type": "application/octet-stream"})
+            return digest, len(data)
+        with tempfile.TemporaryFile() as tmp:
+            tmp.write(data)
+            self._upload(tmp, digest, len(data), "bytes")
+        return digest, len(data)
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        try:
+            digest, size = hash_file(path)
+            with open(path, "rb") as fh:
+                if size <= PART_SIZE:
+                    data = fh.read()
+                    if hashlib.sha256(data).hexdigest() != digest:
+                        raise E.FileError(f"{os.fspath(path)!r} changed while it was being uploaded; upload it again.")
+                    self.store.json("PUT", f"/blobs/{digest}", content=data,
+                                    headers={"content-type": "application/octet-stream"})
+                else:
+                    self._upload(fh, digest, size, os.path.basename(os.fspath(path)))
+        except OSError as exc:
+            raise E.FileError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}") from exc
+        return digest, size
+
+    # ------------------------------------------------------------------ resumable upload
+    def _upload(self, fh: BinaryIO, digest: str, size: int, label: str) -> None:
+        """Send ``fh`` in parts, resuming an upload of the same content an earlier attempt (or an
+        earlier process) began; each part is retried on its own."""
+        state_file = self._state / f"{digest}.json"
+        upload_id = None
+        parts: dict[int, int] = {}
+        if state_file.exists():
+            try:
+                upload_id = json.loads(state_file.read_text())["upload_id"]
+                parts = self.uploaded_parts(upload_id)
+            except (E.NaiadError, ValueError, KeyError, OSError):
+                upload_id, parts = None, {}
+        if upload_id is None:
+            began = self.store.json("POST", "/blobs/uploads", json={"digest": digest, "size": size})
+            if began.get("exists"):
+                return
+            upload_id = began["upload_id"]
+            self._state.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps({"upload_id": upload_id, "size": size}))
+        count = max(1, -(-size // PART_SIZE))
+        with _progress(f"upload {label}", size) as advance:
+            advance(sum(parts.values()))
+            for number in range(count):
+                expected = min(PART_SIZE, size - number * PART_SIZE)
+                if parts.get(number) == expected:
+                    continue
+                fh.seek(number * PART_SIZE)
+                data = fh.read(expected)
+                for attempt in range(6):
+                    try:
+                        self.store.json("PUT", f"/blobs/uploads/{_seg(upload_id)}/parts/{number}", content=data,
+                                        headers={"content-type": "application/octet-stream"})
+                        break
+                    except E.StoreUnavailableError:
+                        if attempt == 5:
+                            raise
+                        time.sleep(min(2 ** attempt, 20))
+                advance(len(data))
+        self.store.json("POST", f"/blobs/uploads/{_seg(upload_id)}/complete")
+        try:
+            state_file.unlink()
+        except OSError:
+            pass
+
+    def begin_upload(self, digest: str, size: int) -> str:
+        began = self.store.json("POST", "/blobs/uploads", json={"digest": digest, "size": size})
+        if began.get("exists"):
+            raise E.RequestError(f"blob {digest} is already stored; there is nothing to upload.")
+        return str(began["upload_id"])
+
+    def upload_part(self, upload_id: str, number: int, chunks: Iterable[bytes]) -> int:
+        data = b"".join(chunks)
+        return int(self.store.json("PUT", f"/blobs/uploads/{_seg(upload_id)}/parts/{number}", content=data)["size"])
+
+    def uploaded_parts(self, upload_id: str) -> dict[int, int]:
+        raw = self.store.json("GET", f"/blobs/uploads/{_seg(upload_id)}")["parts"]
+        return {int(k): int(v) for k, v in raw.items()}
+
+    def complete_upload(self, upload_id: str) -> tuple[str, int]:
+        data = self.store.json("POST", f"/blobs/uploads/{_seg(upload_id)}/complete")
+        return str(data["digest"]), int(data["size"])
+
+    def abort_upload(self, upload_id: str) -> None:
+        self.store.json("DELETE", f"/blobs/uploads/{_seg(upload_id)}")
+
+    # ------------------------------------------------------------------ downloads
+    def read_range(self, digest: str, start: int, end: int) -> Iterator[bytes]:
+        if end <= start:
+            return
+        response = self.store.request("GET", f"/blobs/{_seg(digest)}", stream=True,
+                                      headers={"range": f"bytes={start}-{end - 1}"})
+        try:
+            yield from response.iter_bytes(1 << 20)
+        finally:
+            response.close()
+
+    def open(self, digest: str) -> BinaryIO:
+        """The blob as a local temporary file (downloaded, hash-checked), positioned at 0."""
+        tmp = tempfile.TemporaryFile()
+        self._download(digest, tmp)
+        tmp.seek(0)
+        return tmp
+
+    def copy_to(self, digest: str, dest: str | os.PathLike[str]) -> None:
+        size = self.size(digest)  # a missing blob fails before the destination is touched
+        with open(dest, "wb") as out:
+            self._download(digest, out, size)
+
+    def _download(self, digest: str, out: BinaryIO, size: int | None = None) -> None:
+        """Stream a blob into ``out``; a broken connection resumes with a range request; the bytes
+        are checked against the hash."""
+        size = self.size(digest) if size is None else size
+        sha = hashlib.sha256()
+        done = 0
+        with _progress(f"download {digest[:12]}", size) as advance:
+            for attempt in range(8):
+                try:
+                    for piece in self.read_range(digest, done, size):
+                        out.write(piece)
+                        sha.update(piece)
+                        done += len(piece)
+                        advance(len(piece))
+                except (httpx.TransportError, E.StoreUnavailableError):
+                    if attempt == 7:
+                        raise E.StoreUnavailableError(f"the download of blob {digest} kept breaking off at "
+                                                      f"{done} of {size} bytes; try again later.") from None
+                    time.sleep(min(2 ** attempt * 0.2, 10))
+                    continue
+                if done >= size:
+                    break
+        if done != size or sha.hexdigest() != digest:
+            raise E.IntegrityError(f"blob {digest} arrived damaged ({done} bytes, SHA-256 {sha.hexdigest()}); "
+                                   "download it again.")
+
+
+class _progress:
+    """A rich progress bar on stderr for big transfers on a terminal; silent otherwise."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total = label, total
+        self.bar: Any = None
+
+    def __enter__(self) -> Any:
+        if self.total >= _PROGRESS_FROM and sys.stderr.isatty():
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self.bar = Progress(TextColumn("[naiad] {task.description}"), BarColumn(), DownloadColumn(),
+                                TransferSpeedColumn(), TimeRemainingColumn(), transient=True)
+            self.bar.start()
+            task = self.bar.add_task(self.label, total=self.total)
+            return lambda n: self.bar.advance(task, n)
+        return lambda n: None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
