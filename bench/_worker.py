@@ -177,6 +177,9 @@ def cmd_extend(a: argparse.Namespace) -> None:
     run = naiad.init_run(project=PROJECT, name="bench-extend")
     sid = _short_id(run)
     batches = a.n // a.batch
+    if a.start_at:  # several clients start logging at one moment (concurrency benchmarks)
+        time.sleep(max(0.0, a.start_at - time.time()))
+    wall0 = time.time()
     t0 = time.perf_counter()
     for i in range(batches):
         run["x"].extend(pool[i % len(pool)])
@@ -186,7 +189,7 @@ def cmd_extend(a: argparse.Namespace) -> None:
     n = batches * a.batch
     count = open_store(store_dir()).read_fields(_uuid_of(sid), ["x"])["x"].count
     emit({"n": n, "loop_s": t1 - t0, "stop_s": t2 - t1, "total_s": t2 - t0, "pts_per_s": n / (t2 - t0),
-          "stored": int(count or 0)})
+          "stored": int(count or 0), "wall_start": wall0, "wall_end": wall0 + (t2 - t0)})
 
 
 def cmd_sqlite(a: argparse.Namespace) -> None:
@@ -429,7 +432,7 @@ def cmd_table_build(a: argparse.Namespace) -> None:
         clone_s = time.perf_counter() - t0
     emit({"runs": a.runs, "method": method, "apply_s": apply_s, "copy_s": clone_s,
           "apply_ms_per_run": apply_s / base * 1000.0, "expected_rows": matches * copies,
-          "db_bytes": os.path.getsize(Path(store_dir()) / "naiad.db")})
+          "db_bytes": os.path.getsize(Path(store_dir()) / "naiad.db") if "://" not in store_dir() else None})
 
 
 def cmd_table_read(a: argparse.Namespace) -> None:
@@ -448,7 +451,8 @@ def cmd_table_read(a: argparse.Namespace) -> None:
 
     def timed(query: str | None) -> tuple[float, Any]:
         t = time.perf_counter()
-        df = project.fetch_runs_table(query=query, columns=columns).to_pandas()
+        df = project.fetch_runs_table(query=query, columns=columns, sort_by=a.sort_by,
+                                      limit=a.limit).to_pandas()
         return (time.perf_counter() - t) * 1000.0, df
 
     cold_ms, df = timed(a.query)
@@ -596,6 +600,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("extend")
     p.add_argument("--n", type=int, default=5_000_000)
     p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--start-at", type=float, default=0.0, help="wall-clock time to start logging at")
     p = sub.add_parser("sqlite")
     p.add_argument("--mode", choices=("many", "commit", "commit_wal"), default="many")
     p.add_argument("--n", type=int, default=1_000_000)
@@ -614,6 +619,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--query", required=True)
     p.add_argument("--columns", required=True, help="JSON list of paths")
     p.add_argument("--warm", type=int, default=5)
+    p.add_argument("--sort-by", default="sys/creation_time")
+    p.add_argument("--limit", type=int, default=None, help="a page of this many rows (default: all)")
     p = sub.add_parser("disk")
     p.add_argument("--series", type=int, default=1)
     p.add_argument("--points", type=int, default=1_000_000)

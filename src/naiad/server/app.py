@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 import threading
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from naiad import __version__
 from naiad import errors as E
 from naiad import ops as O
 from naiad.store import wire
-from naiad.store.accounts import Accounts
+from naiad.store.accounts import Accounts, role_rank
 from naiad.store.base import PART_SIZE, Store
 from naiad.store.sql import SqlStore
 
@@ -75,17 +76,35 @@ class _BodyLimit:
                 await _too_large(limit)(scope, receive, send)
                 return
         seen = 0
+        over = started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    over = True
                     raise E.RequestError(f"the request body is larger than {limit} bytes", status=413)
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded(message: Message) -> None:
+            # once the body ran over, whatever the app makes of the failed read (FastAPI turns it into
+            # "error parsing the body") is dropped: the answer is the 413 below
+            nonlocal started
+            if over:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except Exception:
+            if not over or started:
+                raise
+        if over and not started:
+            await _too_large(limit)(scope, receive, send)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -163,7 +182,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     async def internal(_request: Request, exc: Exception) -> JSONResponse:
         ref = uuidlib.uuid4().hex[:12]
         log.exception("internal error %s", ref)
-        return envelope(500, "internal", f"internal server error (reference {ref}; the server log has details).")
+        return envelope(500, E.StoreError.code, f"internal server error (reference {ref}; the server log has details).")
 
     # ---------------------------------------------------------------------- helpers
     def who(request: Request) -> Principal:
@@ -187,18 +206,69 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
                 projects_of[uuid] = found
         return found
 
+    def unseen(what: str) -> E.ContainerNotFound:
+        return E.ContainerNotFound(f"no run, model or version {what!r} you can see.")
+
     def require_container(principal: Principal, uuid: str, role: str) -> None:
+        """``role`` in the project of container ``uuid``; one that is missing, or in a project the
+        principal has no role in, is not found (the project is not named)."""
         try:
             project = project_of(uuid)
         except E.ContainerNotFound:
             if principal.admin:
                 raise
-            raise E.ContainerNotFound(f"no run, model or version {uuid!r} you can see.") from None
+            raise unseen(uuid) from None
+        if not principal.can_see(project):
+            raise unseen(uuid)
         principal.require(project, role)
+
+    def require_existing(principal: Principal, uuid: str, role: str) -> None:
+        """Like require_container, but a container that does not exist yet passes (it is being made)."""
+        try:
+            project_of(uuid)
+        except E.ContainerNotFound:
+            return
+        require_container(principal, uuid, role)
+
+    def discreet(principal: Principal, fn: Callable[[], Any], what: str) -> Any:
+        """``fn()``, with the store's not-found errors retold to non-admins: the store's own messages
+        name its location and the other projects, which only admins may see."""
+        try:
+            return fn()
+        except E.ProjectNotFound:
+            if principal.admin:
+                raise
+            raise E.ProjectNotFound(f"project {what!r} does not exist or you have no role in it; "
+                                    "ask its owner for access.") from None
+        except E.ContainerNotFound:
+            if principal.admin:
+                raise
+            raise unseen(what) from None
 
     def require_any(principal: Principal) -> None:
         if not (principal.admin or principal.default_role or principal.roles):
             raise E.PermissionDeniedError(f"{principal.name} has no role in any project.")
+
+    def require_writer(principal: Principal) -> None:
+        """Storing files is writing: it takes contributor (or more) in some project."""
+        ranks = [role_rank(r) for r in (principal.default_role, *principal.roles.values())]
+        if not (principal.admin or max(ranks) >= role_rank("contributor")):
+            raise E.PermissionDeniedError(f"{principal.name} may only read (a viewer); uploading files needs "
+                                          "contributor or above in a project. Ask a project's owner.")
+
+    def not_here(principal: Principal, message: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``; a NotFoundError from the blob store (its message names the server's folders)
+        is retold to non-admins as ``message``."""
+        try:
+            return fn(*args)
+        except E.NotFoundError:
+            if principal.admin:
+                raise
+            raise E.NotFoundError(message) from None
+
+    def no_upload(upload_id: str) -> str:
+        return (f"upload {upload_id[:80]!r} does not exist on this server: it was completed or aborted, or the id "
+                "is not one begin_upload gave out. Begin a new upload.")
 
     # ---------------------------------------------------------------------- service
     @app.get(f"{API}/health", tags=["service"])
@@ -233,7 +303,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         p = await call(who, request)
 
         def work() -> Any:
-            info = store.get_project(name)
+            info = discreet(p, lambda: store.get_project(name), name)
             p.require(info.name, "viewer")
             return info
 
@@ -245,7 +315,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
 
         def work() -> int:
             p.require(canonical(project), "viewer")
-            return store.count_containers(project, kind)
+            return discreet(p, lambda: store.count_containers(project, kind), project)
 
         return {"count": await call(work)}
 
@@ -256,6 +326,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
 
         def work() -> Any:
             p.require(canonical(body.project), "contributor")
+            require_existing(p, body.uuid, "contributor")  # not a way into another project's container
             return store.create_container(body.project, body.kind, body.uuid, custom_run_id=body.custom_run_id,
                                           created=body.created,
                                           owner=body.owner if (p.anonymous or p.admin) else p.name)
@@ -270,9 +341,10 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
             raise E.RequestError("give exactly one of uuid and short_id")
 
         def work() -> Any:
-            info = store.get_container(uuid=uuid, short_id=short_id, project=project)
+            what = str(uuid or short_id)
+            info = discreet(p, lambda: store.get_container(uuid=uuid, short_id=short_id, project=project), what)
             if not p.can_see(info.project):
-                raise E.ContainerNotFound(f"no run, model or version {uuid or short_id!r} you can see.")
+                raise unseen(what)
             return info
 
         return wire.container_to_json(await call(work))
@@ -333,15 +405,17 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         try:
             batch = O.decode_batch(raw)
             O.validate_batch(batch)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            raise E.RequestError(f"malformed batch: {exc}") from None
+        except (ValueError, KeyError, TypeError, IndexError, struct.error, RecursionError) as exc:
+            raise E.RequestError(f"malformed batch: {str(exc)[:300]}") from None
 
         def work() -> Any:
-            create = next((op for op in batch.ops if op[0] == O.CREATE), None)
-            if create is not None:
+            creates = [op for op in batch.ops if op[0] == O.CREATE]
+            for create in creates:  # each one: a later create op may name another project
                 p.require(canonical(create[2]["project"]), "contributor")
                 if not (p.anonymous or p.admin):  # admins (imports, services) may name the owner
                     create[2]["owner"] = p.name
+            if creates:  # a create op naming a container that exists writes into that container
+                require_existing(p, batch.container, "contributor")
             else:
                 require_container(p, batch.container, "contributor")
             return store.apply(batch)
@@ -363,8 +437,9 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
 
         def work() -> Any:
             p.require(canonical(body.project), "viewer")
-            return store.query_table(body.project, body.kind, query=body.query, columns=body.columns,
-                                     sort_by=body.sort_by, ascending=body.ascending, limit=body.limit)
+            return discreet(p, lambda: store.query_table(
+                body.project, body.kind, query=body.query, columns=body.columns, sort_by=body.sort_by,
+                ascending=body.ascending, limit=body.limit), body.project)
 
         return wire.table_to_json(await call(work))
 
@@ -378,7 +453,8 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     async def blob_head(digest: str, request: Request) -> Response:
         p = await call(who, request)
         require_any(p)
-        size = await call(store.blobs.size, digest_of(digest))
+        size = await call(not_here, p, f"blob {digest} is not stored on this server.", store.blobs.size,
+                          digest_of(digest))
         return Response(headers={"content-length": str(size), "accept-ranges": "bytes",
                                  "etag": f'"{digest}"'})
 
@@ -388,7 +464,8 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         """The bytes of a blob, streamed; honours a single ``Range: bytes=a-b``."""
         p = await call(who, request)
         require_any(p)
-        size = await call(store.blobs.size, digest_of(digest))
+        size = await call(not_here, p, f"blob {digest} is not stored on this server.", store.blobs.size,
+                          digest_of(digest))
         start, end, status = 0, size, 200
         rng = request.headers.get("range")
         if rng:
@@ -408,7 +485,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     async def blob_put(digest: str, request: Request) -> dict[str, Any]:
         """A small blob (at most one part) in one request; its hash is checked."""
         p = await call(who, request)
-        require_any(p)
+        require_writer(p)
         digest_of(digest)
         data = await request.body()
         if len(data) > PART_SIZE:
@@ -425,7 +502,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     async def upload_begin(body: UploadIn, request: Request) -> dict[str, Any]:
         """Start (or find already stored) a resumable upload of ``size`` bytes with SHA-256 ``digest``."""
         p = await call(who, request)
-        require_any(p)
+        require_writer(p)
         if await call(store.blobs.exists, body.digest):
             return {"exists": True, "digest": body.digest, "size": body.size}
         upload_id = await call(store.blobs.begin_upload, body.digest, body.size)
@@ -435,34 +512,34 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     async def upload_status(upload_id: str, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         require_any(p)
-        parts = await call(store.blobs.uploaded_parts, upload_id)
+        parts = await call(not_here, p, no_upload(upload_id), store.blobs.uploaded_parts, upload_id)
         return {"upload_id": upload_id, "part_size": PART_SIZE, "parts": {str(k): v for k, v in parts.items()}}
 
     @app.put(f"{API}/blobs/uploads/{{upload_id}}/parts/{{number}}", tags=["blobs"])
     async def upload_part(upload_id: str, number: int, request: Request) -> dict[str, Any]:
         """One part (``part_size`` bytes, the last may be shorter); sending a part again replaces it."""
         p = await call(who, request)
-        require_any(p)
+        require_writer(p)
         if not 0 <= number < 100_000:
             raise E.RequestError(f"part number {number} is out of range")
         data = await request.body()
         if len(data) > PART_SIZE:
             raise E.RequestError(f"a part holds at most {PART_SIZE} bytes", status=413)
-        size = await call(store.blobs.upload_part, upload_id, number, [data])
+        size = await call(not_here, p, no_upload(upload_id), store.blobs.upload_part, upload_id, number, [data])
         return {"number": number, "size": size}
 
     @app.post(f"{API}/blobs/uploads/{{upload_id}}/complete", tags=["blobs"])
     async def upload_complete(upload_id: str, request: Request) -> dict[str, Any]:
         p = await call(who, request)
-        require_any(p)
-        digest, size = await call(store.blobs.complete_upload, upload_id)
+        require_writer(p)
+        digest, size = await call(not_here, p, no_upload(upload_id), store.blobs.complete_upload, upload_id)
         return {"digest": digest, "size": size}
 
     @app.delete(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"])
     async def upload_abort(upload_id: str, request: Request) -> dict[str, Any]:
         p = await call(who, request)
-        require_any(p)
-        await call(store.blobs.abort_upload, upload_id)
+        require_writer(p)
+        await call(not_here, p, no_upload(upload_id), store.blobs.abort_upload, upload_id)
         return {"aborted": upload_id}
 
     return app

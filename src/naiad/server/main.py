@@ -30,9 +30,9 @@ def server_store(uri: str, blobs: str = "") -> Store:
         raise ConfigError(f"{uri} is itself a naiad server; a server serves a folder or postgresql://…")
     if is_team_uri(uri):
         from naiad.store import open_blobs
-        from naiad.store.postgres import PostgresStore
+        from naiad.store.postgres import PostgresStore, redact
 
-        return PostgresStore(uri, open_blobs(blobs or SETTINGS.blobs.get(), for_uri=uri))
+        return PostgresStore(uri, open_blobs(blobs or SETTINGS.blobs.get(), for_uri=redact(uri)))
     from naiad.store.sqlite import SqliteStore
 
     if blobs:

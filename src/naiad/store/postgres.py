@@ -43,9 +43,13 @@ def _psycopg() -> Any:
 
 
 def redact(dsn: str) -> str:
-    """A connection string safe to print: the password replaced by ``***``."""
-    dsn = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
-    return re.sub(r"(password=)\S+", r"\1***", dsn)
+    """A connection string (or a message quoting one) safe to print: the password replaced by ``***``.
+
+    As libpq reads a URI, the user information runs to the first ``@`` before any ``/``, and the
+    password is what follows its first ``:`` (the user name may be empty: ``postgresql://:pw@host``).
+    """
+    dsn = re.sub(r"(://[^:/@\s\"']*:)[^/@]*@", r"\1***@", dsn)
+    return re.sub(r"(password=)[^\s&\"']+", r"\1***", dsn)
 
 
 @dataclass(frozen=True)
@@ -98,17 +102,29 @@ def connect(dsn: str) -> Any:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise StoreUnavailableError(
-            f"cannot connect to PostgreSQL at {redact(dsn)}: {str(exc).strip()}. Check that the server "
+            f"cannot connect to PostgreSQL at {redact(dsn)}: {redact(str(exc).strip())}. Check that the server "
             "runs and that the user, password and database in the URI are right.") from None
+    except psycopg.ProgrammingError as exc:  # a URI libpq cannot parse; its message quotes the URI
+        raise ConfigError(f"{redact(dsn)} is not a PostgreSQL URI libpq can read: {redact(str(exc).strip())}. "
+                          "Write it as postgresql://user:password@host:port/database.") from None
 
 
 def schema_version(dsn: str) -> int:
-    """The schema version of the database (0 for an empty one)."""
+    """The schema version of the database (0 for an empty one).
+
+    A migration running in another process (``migrate`` holds its lock from the first migration to
+    the last) is waited for, so a database halfway through being set up or upgraded is never read as
+    one left behind at an older version.
+    """
     with connect(dsn) as raw:
-        exists = raw.execute("SELECT to_regclass('naiad_migrations')").fetchone()[0]
-        if exists is None:
-            return 0
-        return int(raw.execute("SELECT COALESCE(max(version), 0) FROM naiad_migrations").fetchone()[0])
+        raw.execute("SELECT pg_advisory_lock_shared(%s)", (_LOCK_MIGRATIONS,))
+        try:
+            exists = raw.execute("SELECT to_regclass('naiad_migrations')").fetchone()[0]
+            if exists is None:
+                return 0
+            return int(raw.execute("SELECT COALESCE(max(version), 0) FROM naiad_migrations").fetchone()[0])
+        finally:
+            raw.execute("SELECT pg_advisory_unlock_shared(%s)", (_LOCK_MIGRATIONS,))
 
 
 def migrate(dsn: str, *, progress: Any = None) -> list[Migration]:
@@ -156,12 +172,8 @@ class PostgresStore(SqlStore):
         self.uri = redact(dsn)
         self.location = self.uri
         self.blobs = blobs
-        from naiad.config import SETTINGS
-        from naiad.store.remote import _slug
-
-        self.local_root = Path(SETTINGS.local_dir.get()) / "remote" / _slug(self.uri)
         self._errors = _psycopg().errors
-        version = schema_version(dsn)
+        version = schema_version(dsn)  # first: a URI libpq cannot read is reported as such, redacted
         if version == 0:
             migrate(dsn)
         elif version < SCHEMA_VERSION:
@@ -172,6 +184,10 @@ class PostgresStore(SqlStore):
             raise SchemaVersionError(
                 f"the database {self.uri} has schema version {version}, newer than this naiad knows "
                 f"({SCHEMA_VERSION}); upgrade naiad on this machine.")
+        from naiad.config import SETTINGS
+        from naiad.store.remote import _slug
+
+        self.local_root = Path(SETTINGS.local_dir.get()) / "remote" / _slug(self.uri)
         self._conns: list[Any] = []
         self._conns_lock = threading.Lock()
 
@@ -201,7 +217,8 @@ class PostgresStore(SqlStore):
     @contextmanager
     def _transaction(self) -> Iterator[_PgConn]:
         raw = self._raw()
-        with raw.transaction():
+        # pipeline mode: statements whose result is not read go out without waiting for a round trip
+        with raw.pipeline(), raw.transaction():
             yield _PgConn(raw)
 
     def _in(self, expr: str, values: list[Any]) -> tuple[str, list[Any]]:
@@ -228,6 +245,13 @@ class PostgresStore(SqlStore):
         pid = self._pids[path] = int(row[0])
         return pid
 
+    def _create_paths(self, conn: Any, paths: list[str]) -> None:
+        side = _PgConn(self._raw("side"))
+        side.executemany("INSERT INTO paths(path) VALUES (?) ON CONFLICT DO NOTHING", [(p,) for p in sorted(paths)])
+        in_sql, in_params = self._in("path", paths)
+        for path, pid in side.execute(f"SELECT path, pid FROM paths WHERE {in_sql}", in_params).fetchall():
+            self._pids[path] = int(pid)
+
     # ------------------------------------------------------------------ retries
     def apply(self, batch: Batch) -> ApplyResult:
         transient = (self._errors.DeadlockDetected, self._errors.SerializationFailure,
@@ -239,7 +263,8 @@ class PostgresStore(SqlStore):
                 time.sleep(0.01 * 2 ** attempt)
             except _psycopg().OperationalError as exc:
                 if attempt >= 2:
-                    raise StoreUnavailableError(f"PostgreSQL at {self.uri} failed: {str(exc).strip()}") from None
+                    raise StoreUnavailableError(
+                        f"PostgreSQL at {self.uri} failed: {redact(str(exc).strip())}") from None
                 time.sleep(0.2 * (attempt + 1))
         raise StoreError(f"a batch for {batch.container} kept conflicting with concurrent writes; it stays "
                          "in the op log and is retried.")

@@ -147,6 +147,7 @@ class SqlStore:
         finally:
             self._local.new_pids = None
             self._local.new_cids = None
+            self._local.fmap = None
 
     # ------------------------------------------------------------------ projects
     def _project_row(self, conn: Conn, name: str) -> ProjectInfo | None:
@@ -300,6 +301,27 @@ class SqlStore:
         pid = self._pids[path] = int(row[0])
         return pid
 
+    def _prefetch_pids(self, conn: Conn, paths: set[str]) -> None:
+        """Resolve (and make) the pids of many paths in a few statements instead of two each."""
+        staged = getattr(self._local, "new_pids", None) or {}
+        missing = [p for p in paths if p not in self._pids and p not in staged]
+        if not missing:
+            return
+        in_sql, in_params = self._in("path", missing)
+        found = dict(conn.execute(f"SELECT path, pid FROM paths WHERE {in_sql}", in_params).fetchall())
+        self._pids.update(found)
+        new = [p for p in missing if p not in found]
+        if new:
+            self._create_paths(conn, new)
+
+    def _create_paths(self, conn: Conn, paths: list[str]) -> None:
+        """Insert paths inside the current transaction; their ids are cached once it commits."""
+        conn.executemany("INSERT INTO paths(path) VALUES (?) ON CONFLICT DO NOTHING", [(p,) for p in paths])
+        in_sql, in_params = self._in("path", paths)
+        staged = self._local.new_pids
+        for path, pid in conn.execute(f"SELECT path, pid FROM paths WHERE {in_sql}", in_params).fetchall():
+            staged[path] = int(pid)
+
     # ------------------------------------------------------------------ writes
     def writer_seq(self, writer: str) -> int:
         row = self.conn().execute("SELECT seq FROM writers WHERE writer=?", (writer,)).fetchone()
@@ -330,9 +352,25 @@ class SqlStore:
                     self._record_errors(conn, cid, client_errors + errors)
         return ApplyResult(batch.seq, errors)
 
+    def _field_map(self, conn: Conn, cid: int, batch: Batch) -> _FieldMap:
+        """The container's fields this batch touches, read in one query (the transaction holds the
+        container's lock, so the map stays true until it ends)."""
+        fmap = _FieldMap(cid)
+        paths = {op[1] for op in batch.ops if op[0] in _FIELD_OPS and op[1]}
+        if paths:
+            self._prefetch_pids(conn, paths)
+            in_sql, in_params = self._in("p.path", sorted(paths))
+            for path, pid, ftype in conn.execute(
+                    "SELECT p.path, f.pid, f.type FROM fields f JOIN paths p ON p.pid = f.pid "
+                    f"WHERE f.cid = ? AND {in_sql}", [cid, *in_params]).fetchall():
+                fmap.types[path] = (int(pid), ftype)
+        return fmap
+
     def _apply_ops(self, conn: Conn, batch: Batch, errors: list[str],
                    client_errors: list[str]) -> int | None:
         cid: int | None = None
+        self._local.fmap = None
+        self._local.atoms = []
         for op in batch.ops:
             kind = op[0]
             if kind == O.CREATE:
@@ -347,13 +385,18 @@ class SqlStore:
             if cid is None:
                 cid = self._cid(conn, batch.container)
                 self._lock(conn, self.LOCK_CONTAINER, cid)
+            if self._local.fmap is None or self._local.fmap.cid != cid:
+                self._local.fmap = self._field_map(conn, cid, batch)
             if kind == O.ERROR:  # a failure the writer met (a file gone before upload): count it
                 client_errors.append(str(op[2]))
                 continue
+            if kind != O.ASSIGN:
+                self._flush_atoms(conn)
             try:
                 self._apply_op(conn, cid, op)
             except FieldError as exc:
                 errors.append(str(exc))
+        self._flush_atoms(conn)
         return cid
 
     def _project_in_tx(self, conn: Conn, name: str) -> ProjectInfo:
@@ -382,8 +425,12 @@ class SqlStore:
         row = conn.execute("SELECT type FROM fields WHERE cid=? AND pid=?", (cid, pid)).fetchone()
         return row[0] if row else None
 
-    def _ensure_field(self, conn: Conn, cid: int, path: str, ftype: str) -> tuple[int, bool]:
-        """pid of ``path``, checking type and namespace conflicts; True if the field is new."""
+    def _ensure_field(self, conn: Conn, cid: int, path: str, ftype: str, insert: bool = True) -> tuple[int, bool]:
+        """pid of ``path``, checking type and namespace conflicts; True if the field is new (its row is
+        inserted unless ``insert`` is false: the caller's upsert makes it)."""
+        fmap: _FieldMap | None = getattr(self._local, "fmap", None)
+        if fmap is not None and fmap.cid == cid:
+            return self._ensure_mapped(conn, fmap, path, ftype, insert)
         pid = self._pid(conn, path)
         existing = self._field_type(conn, cid, pid)
         if existing is not None:
@@ -405,10 +452,42 @@ class SqlStore:
             (cid, path + "/", path + "0")).fetchone()
         if under:
             raise NamespaceConflictError(f"cannot create field '{path}': it is a namespace with fields.")
-        conn.execute("INSERT INTO fields(cid, pid, type) VALUES (?, ?, ?)", (cid, pid, ftype))
+        if insert:
+            conn.execute("INSERT INTO fields(cid, pid, type) VALUES (?, ?, ?)", (cid, pid, ftype))
         return pid, True
 
-    def _put_atom(self, conn: Conn, cid: int, pid: int, ftype: str, value: Any) -> None:
+    def _ensure_mapped(self, conn: Conn, fmap: _FieldMap, path: str, ftype: str,
+                       insert: bool) -> tuple[int, bool]:
+        hit = fmap.types.get(path)
+        if hit is None and not fmap.complete:
+            self._flush_atoms(conn)
+            fmap.load(conn.execute("SELECT p.path, f.pid, f.type FROM fields f JOIN paths p ON p.pid = f.pid "
+                                   "WHERE f.cid = ?", (fmap.cid,)).fetchall())
+            hit = fmap.types.get(path)
+        if hit is not None:
+            if hit[1] != ftype:
+                raise FieldTypeError(
+                    f"field '{path}' is {hit[1]}; a {ftype} write was refused. Delete the field "
+                    "first to change its type.")
+            return hit[0], False
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in fmap.types:
+                raise NamespaceConflictError(f"cannot create '{path}': '{prefix}' is a field, not a namespace.")
+        if path in fmap.spaces:
+            raise NamespaceConflictError(f"cannot create field '{path}': it is a namespace with fields.")
+        pid = self._pid(conn, path)
+        if insert:
+            conn.execute("INSERT INTO fields(cid, pid, type) VALUES (?, ?, ?)", (fmap.cid, pid, ftype))
+        fmap.add(path, pid, ftype)
+        return pid, True
+
+    _UPSERT_ATOM = ("INSERT INTO fields(cid, pid, type, num, txt) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(cid, pid) DO UPDATE SET num=excluded.num, txt=excluded.txt")
+
+    @staticmethod
+    def _atom_row(cid: int, pid: int, ftype: str, value: Any) -> tuple[Any, ...]:
         num: float | None = None
         txt: str | None = None
         if ftype in _NUMERIC:
@@ -419,17 +498,24 @@ class SqlStore:
             txt = value
         else:
             txt = json.dumps(value, separators=(",", ":"))
-        conn.execute(
-            "INSERT INTO fields(cid, pid, type, num, txt) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(cid, pid) DO UPDATE SET num=excluded.num, txt=excluded.txt",
-            (cid, pid, ftype, num, txt))
+        return (cid, pid, ftype, num, txt)
+
+    def _put_atom(self, conn: Conn, cid: int, pid: int, ftype: str, value: Any) -> None:
+        conn.execute(self._UPSERT_ATOM, self._atom_row(cid, pid, ftype, value))
+
+    def _flush_atoms(self, conn: Conn) -> None:
+        """Write the atoms a batch assigned so far, in one statement (ops that read fields come after)."""
+        pending = getattr(self._local, "atoms", None)
+        if pending:
+            conn.executemany(self._UPSERT_ATOM, pending)
+            self._local.atoms = []
 
     def _apply_op(self, conn: Conn, cid: int, op: O.Op) -> None:
         kind, path = op[0], op[1]
         if kind == O.ASSIGN:
             ftype, value = op[2], op[3]
-            pid, _ = self._ensure_field(conn, cid, path, ftype)
-            self._put_atom(conn, cid, pid, ftype, value)
+            pid, _ = self._ensure_field(conn, cid, path, ftype, insert=False)
+            self._local.atoms.append(self._atom_row(cid, pid, ftype, value))  # written by _flush_atoms
         elif kind == O.POINTS:
             self._append_points(conn, cid, path, op[2], op[3], op[4], op[5])
         elif kind in (O.ADD, O.REMOVE):
@@ -479,6 +565,9 @@ class SqlStore:
             "(p.path = ? OR (p.path >= ? AND p.path < ?))", (cid, path, path + "/", path + "0"))]
 
     def _delete(self, conn: Conn, cid: int, path: str) -> None:
+        fmap: _FieldMap | None = getattr(self._local, "fmap", None)
+        if fmap is not None and fmap.cid == cid:
+            fmap.forget()
         for pid in self._field_pids(conn, cid, path):
             self._clear_pid(conn, cid, pid)
             conn.execute("DELETE FROM series WHERE cid=? AND pid=?", (cid, pid))
@@ -505,10 +594,8 @@ class SqlStore:
         row = None if is_new else conn.execute(
             "SELECT sid, count, last_step, vmin, vmax FROM series WHERE cid=? AND pid=?" + self.FOR_UPDATE,
             (cid, pid)).fetchone()
-        if row is None:
-            (sid,) = conn.execute("INSERT INTO series(cid, pid, type) VALUES (?, ?, ?) RETURNING sid",
-                                  (cid, pid, ftype)).fetchone()
-            count, last_step, vmin, vmax = 0, None, None, None
+        if row is None:  # a new series: its row is made below, with its summary, in one statement
+            sid, count, last_step, vmin, vmax = None, 0, None, None, None
         else:
             sid, count, last_step, vmin, vmax = row
         steps = np.asarray(steps, dtype=np.float64)
@@ -528,8 +615,9 @@ class SqlStore:
             raise_after = StepOrderError(
                 f"series '{path}': {n_in - len(steps)} point(s) with a step not above the step before them "
                 f"(last stored: {last}) were dropped (another process wrote this series?).")
+        if sid is None and not len(steps):
+            conn.execute("INSERT INTO series(cid, pid, type) VALUES (?, ?, ?)", (cid, pid, ftype))
         if len(steps):
-            self._write_chunks(conn, sid, steps, ts, values)
             is_float = not isinstance(values, list)
             upd: dict[str, Any] = {
                 "count": count + len(steps), "last_step": float(steps[-1]), "last_ts": float(ts[-1]),
@@ -544,18 +632,26 @@ class SqlStore:
             else:
                 upd.update(last_txt=values[-1])
                 sums = (0.0, 0.0)
-            sets = ", ".join(f"{k}=?" for k in upd)
-            conn.execute(
-                f"UPDATE series SET {sets}, first_step=COALESCE(first_step, ?), vsum=vsum+?, "
-                "vsumsq=vsumsq+? WHERE sid=?",
-                (*upd.values(), float(steps[0]), sums[0], sums[1], sid))
+            if sid is None:
+                cols = ["cid", "pid", "type", *upd, "first_step", "vsum", "vsumsq"]
+                (sid,) = conn.execute(
+                    f"INSERT INTO series({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) RETURNING sid",
+                    (cid, pid, ftype, *upd.values(), float(steps[0]), sums[0], sums[1])).fetchone()
+            else:
+                sets = ", ".join(f"{k}=?" for k in upd)
+                conn.execute(
+                    f"UPDATE series SET {sets}, first_step=COALESCE(first_step, ?), vsum=vsum+?, "
+                    "vsumsq=vsumsq+? WHERE sid=?",
+                    (*upd.values(), float(steps[0]), sums[0], sums[1], sid))
+            self._write_chunks(conn, sid, steps, ts, values, empty=count == 0)
         if raise_after is not None:
             raise raise_after
 
     def _write_chunks(self, conn: Conn, sid: int, steps: np.ndarray, ts: np.ndarray,
-                      values: np.ndarray | list[str]) -> None:
-        last = conn.execute("SELECT seq, n, data FROM chunks WHERE sid=? ORDER BY seq DESC LIMIT 1",
-                            (sid,)).fetchone()
+                      values: np.ndarray | list[str], empty: bool = False) -> None:
+        """Append points as chunks; ``empty``: the series is known to have none yet (no lookup)."""
+        last = None if empty else conn.execute(
+            "SELECT seq, n, data FROM chunks WHERE sid=? ORDER BY seq DESC LIMIT 1", (sid,)).fetchone()
         seq = 0
         if last is not None:
             seq, n_last, blob = last
@@ -806,6 +902,32 @@ class SqlStore:
         joins = (" LEFT JOIN fields sf ON sf.cid = c.cid AND sf.pid = ?"
                  " LEFT JOIN series ss ON ss.cid = c.cid AND ss.pid = ?")
         return joins, ["COALESCE(ss.last_num, sf.num)", "COALESCE(ss.last_txt, sf.txt)"], [pid, pid]
+
+
+_FIELD_OPS = frozenset({O.ASSIGN, O.POINTS, O.ADD, O.REMOVE, O.FILES, O.DELETE_FILES, O.TRACK, O.CLEAR})
+
+
+class _FieldMap:
+    """Path → (pid, type) of one container's fields, as far as known; ``complete`` once every field
+    was read (needed before a new field is made: namespace checks look at all of them)."""
+
+    def __init__(self, cid: int) -> None:
+        self.cid = cid
+        self.types: dict[str, tuple[int, str]] = {}
+        self.spaces: set[str] = set()
+        self.complete = False
+
+    def load(self, rows: list[Any]) -> None:
+        self.types = {path: (int(pid), ftype) for path, pid, ftype in rows}
+        self.spaces = {path[:i] for path in self.types for i, c in enumerate(path) if c == "/"}
+        self.complete = True
+
+    def add(self, path: str, pid: int, ftype: str) -> None:
+        self.types[path] = (pid, ftype)
+        self.spaces.update(path[:i] for i, c in enumerate(path) if c == "/")
+
+    def forget(self) -> None:
+        self.types, self.spaces, self.complete = {}, set(), False
 
 
 def statements(sql: str) -> list[str]:
