@@ -18,7 +18,7 @@ _BLOBS_HELP = "with PostgreSQL: where files go, s3://bucket/prefix or a folder (
 def _accounts(store_uri: str | None, blobs: str | None) -> tuple[SqlStore, Accounts]:
     from naiad.server.main import server_store
 
-    store = server_store(store_uri or SETTINGS.uri.get(), blobs or "")
+    store = server_store(store_uri or SETTINGS.uri.get(), blobs or "", catalog_only=True)
     if not isinstance(store, SqlStore):
         raise click.UsageError("accounts live in the store's catalog: pass --store with a folder or postgresql://…")
     return store, Accounts(store)

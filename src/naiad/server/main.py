@@ -24,15 +24,21 @@ def is_team_uri(uri: str) -> bool:
     return uri.startswith(("postgresql://", "postgres://"))
 
 
-def server_store(uri: str, blobs: str = "") -> Store:
-    """The store a server (or an admin command) works on: a folder, or PostgreSQL with ``blobs``."""
+def server_store(uri: str, blobs: str = "", *, catalog_only: bool = False) -> Store:
+    """The store a server (or an admin command) works on: a folder, or PostgreSQL with ``blobs``.
+
+    ``catalog_only``: the caller never touches files (account commands), so PostgreSQL needs no blobs.
+    """
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"{uri} is itself a naiad server; a server serves a folder or postgresql://…")
     if is_team_uri(uri):
         from naiad.store import open_blobs
         from naiad.store.postgres import PostgresStore, redact
 
-        return PostgresStore(uri, open_blobs(blobs or SETTINGS.blobs.get(), for_uri=redact(uri)))
+        location = blobs or SETTINGS.blobs.get()
+        if catalog_only and not location:
+            return PostgresStore(uri, _NoBlobs(redact(uri)))
+        return PostgresStore(uri, open_blobs(location, for_uri=redact(uri)))
     from naiad.store.sqlite import SqliteStore
 
     if blobs:
@@ -61,3 +67,13 @@ def serve(uri: str, blobs: str, host: str, port: int, *, workers: int = 1, anony
     logging.getLogger("naiad.server").setLevel(log_level.upper())
     uvicorn.run("naiad.server.main:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, proxy_headers=True, server_header=False)
+
+
+class _NoBlobs:
+    """Stands in for the blob store of a catalog opened for account management only."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __getattr__(self, name: str) -> Any:
+        raise ConfigError(f"{self.where} was opened without its files; pass --blobs (or NAIAD_BLOBS).")
