@@ -449,6 +449,42 @@ def machine() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------- main
+def run_benches(benches: list[Bench], ctx: Ctx, after: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run each benchmark's setup and repetitions, printing progress; ``after`` runs after each one."""
+    results: dict[str, Any] = {}
+    for bench in benches:
+        t0 = time.perf_counter()
+        print(f"[{bench.name}] {bench.about}", file=sys.stderr)
+        entry: dict[str, Any] = {"about": bench.about, "reps": []}
+        results[bench.name] = entry
+        try:
+            state = bench.setup(ctx) if bench.setup else {}
+            if state.get("notes"):
+                entry["setup"] = {k: v for k, v in state.items() if k != "uri"}
+                print("   setup: " + ", ".join(f"{k} {fmt(v) if isinstance(v, float) else v}"
+                                               for k, v in state["notes"].items()), file=sys.stderr)
+            for r in range(ctx.repeat):
+                rep = bench.rep(ctx, r, state)
+                entry["reps"].append(rep)
+                shown = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}"
+                                  for k, v in list(rep["metrics"].items())[:4])
+                print(f"   rep {r + 1}/{ctx.repeat}: {shown}", file=sys.stderr)
+            if state.get("uri"):
+                ctx.drop(Path(state["uri"]))
+        except BenchError as exc:
+            entry["error"] = str(exc)
+            print(f"   ERROR: {exc}", file=sys.stderr)
+        finally:
+            if after is not None:
+                after()
+        entry["summary"] = summarize(bench, entry["reps"]) if entry["reps"] else {}
+        if "error" in entry and not entry["reps"]:
+            entry.pop("summary")
+        entry["wall_s"] = time.perf_counter() - t0
+        print(f"   ({entry['wall_s']:.0f} s)", file=sys.stderr)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     names = [b.name for b in BENCHES]
     ap = argparse.ArgumentParser(prog="python -m bench.core", description=__doc__.split("\n\n")[0])
@@ -480,38 +516,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{meta['cpu_model']} · scale {ctx.scale} · {a.repeat} repetition(s)", file=sys.stderr)
     if a.quick:
         print("--quick: every size below is divided by 10 (labels show the full sizes)", file=sys.stderr)
-    results: dict[str, Any] = {}
     t_all = time.perf_counter()
     try:
-        for bench in BENCHES:
-            if bench.name not in chosen:
-                continue
-            t0 = time.perf_counter()
-            print(f"[{bench.name}] {bench.about}", file=sys.stderr)
-            entry: dict[str, Any] = {"about": bench.about, "reps": []}
-            results[bench.name] = entry
-            try:
-                state = bench.setup(ctx) if bench.setup else {}
-                if state.get("notes"):
-                    entry["setup"] = {k: v for k, v in state.items() if k != "uri"}
-                    print("   setup: " + ", ".join(f"{k} {fmt(v) if isinstance(v, float) else v}"
-                                                   for k, v in state["notes"].items()), file=sys.stderr)
-                for r in range(a.repeat):
-                    rep = bench.rep(ctx, r, state)
-                    entry["reps"].append(rep)
-                    shown = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}"
-                                      for k, v in list(rep["metrics"].items())[:4])
-                    print(f"   rep {r + 1}/{a.repeat}: {shown}", file=sys.stderr)
-                if state.get("uri"):
-                    ctx.drop(Path(state["uri"]))
-            except BenchError as exc:
-                entry["error"] = str(exc)
-                print(f"   ERROR: {exc}", file=sys.stderr)
-            entry["summary"] = summarize(bench, entry["reps"]) if entry["reps"] else {}
-            if "error" in entry and not entry["reps"]:
-                entry.pop("summary")
-            entry["wall_s"] = time.perf_counter() - t0
-            print(f"   ({entry['wall_s']:.0f} s)", file=sys.stderr)
+        results = run_benches([b for b in BENCHES if b.name in chosen], ctx)
     finally:
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -42,11 +42,10 @@ from bench.core import (
     BenchError,
     Ctx,
     Metric,
-    fmt,
     machine,
     markdown_table,
     print_table,
-    summarize,
+    run_benches,
     table_rows,
 )
 
@@ -237,34 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             import psycopg
 
             with psycopg.connect(server_dsn) as conn:
-                meta["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
+                row = conn.execute("SHOW server_version").fetchone()
+                meta["postgresql"] = row[0] if row else "?"
             TEAM = Team(server_dsn, tmp, a.workers, a.verbose)
-            for bench in BENCHES:
-                if bench.name not in chosen:
-                    continue
-                print(f"[{bench.name}] {bench.about}", file=sys.stderr)
-                entry: dict[str, Any] = {"about": bench.about, "reps": []}
-                results[bench.name] = entry
-                t0 = time.perf_counter()
-                try:
-                    state = bench.setup(ctx) if bench.setup else {}
-                    if state.get("notes"):
-                        entry["setup"] = state
-                        print("   setup: " + ", ".join(f"{k} {fmt(v) if isinstance(v, float) else v}"
-                                                       for k, v in state["notes"].items()), file=sys.stderr)
-                    for r in range(a.repeat):
-                        rep = bench.rep(ctx, r, state)
-                        entry["reps"].append(rep)
-                        shown = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}"
-                                          for k, v in rep["metrics"].items())
-                        print(f"   rep {r + 1}/{a.repeat}: {shown}", file=sys.stderr)
-                except BenchError as exc:
-                    entry["error"] = str(exc)
-                    print(f"   ERROR: {exc}", file=sys.stderr)
-                finally:
-                    TEAM.stop()
-                entry["summary"] = summarize(bench, entry["reps"]) if entry["reps"] else {}
-                entry["wall_s"] = time.perf_counter() - t0
+            results = run_benches([b for b in BENCHES if b.name in chosen], ctx, after=TEAM.stop)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     meta["wall_s"] = time.perf_counter() - t_all

@@ -17,6 +17,7 @@ import naiad
 import naiad.container
 import naiad.fields
 import naiad.store
+from services import free_port  # re-exported: tests import it from here too
 
 _ENV_TO_CLEAR = (
     "NAIAD_PROJECT", "NEPTUNE_PROJECT", "NAIAD_MODE", "NEPTUNE_MODE", "NAIAD_CUSTOM_RUN_ID",
@@ -106,11 +107,6 @@ AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
             "S3_ENDPOINT_URL", "NAIAD_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on at this moment (on loopback)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def isolate_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
