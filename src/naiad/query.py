@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeAlias
@@ -447,13 +448,16 @@ _AGG_SQL = {
 }
 
 
-def compile_where(node: Node, *, dialect: Dialect = SQLITE, now: float, crash_after: float) -> Sql:
+def compile_where(node: Node, *, dialect: Dialect = SQLITE, now: float, crash_after: float,
+                  pid_of: Callable[[str], int] | None = None) -> Sql:
     """SQL boolean expression (and its parameters) over ``containers c`` that is true for matches.
 
     ``now`` anchors relative date-times ("-2h"); a ``running`` container whose ``sys/ping_time`` is
-    older than ``now - crash_after`` counts as ``crashed``.
+    older than ``now - crash_after`` counts as ``crashed``.  ``pid_of`` (a path's id in ``paths``,
+    negative when unknown) lets each test name the field by id instead of joining ``paths`` once per
+    container.
     """
-    return _Compiler(dialect, now, crash_after).node(node)
+    return _Compiler(dialect, now, crash_after, pid_of).node(node)
 
 
 def _join(sep: str, parts: list[Sql]) -> Sql:
@@ -468,8 +472,9 @@ def _types(names: tuple[str, ...], col: str = "f.type") -> str:
 
 
 class _Compiler:
-    def __init__(self, dialect: Dialect, now: float, crash_after: float) -> None:
-        self.d, self.now, self.crash_after = dialect, now, crash_after
+    def __init__(self, dialect: Dialect, now: float, crash_after: float,
+                 pid_of: Callable[[str], int] | None = None) -> None:
+        self.d, self.now, self.crash_after, self.pid_of = dialect, now, crash_after, pid_of
         self.ph = dialect.placeholder
 
     def node(self, node: Node) -> Sql:
@@ -492,6 +497,9 @@ class _Compiler:
 
     def field(self, path: str, cond: Sql, table: str = "fields f") -> Sql:
         a = table[-1]
+        if self.pid_of is not None:
+            sql = f"EXISTS (SELECT 1 FROM {table} WHERE {a}.cid = c.cid AND {a}.pid = {self.ph} AND {cond[0]})"
+            return sql, [self.pid_of(path), *cond[1]]
         sql = (f"EXISTS (SELECT 1 FROM {table} JOIN paths p ON p.pid = {a}.pid "
                f"WHERE {a}.cid = c.cid AND p.path = {self.ph} AND {cond[0]})")
         return sql, [path, *cond[1]]
@@ -536,10 +544,15 @@ class _Compiler:
 
     def state(self, n: Compare) -> Sql:
         ph = self.ph
+        if self.pid_of is not None:
+            ping = f"f2.pid = {ph}"
+            params: list[Any] = [self.pid_of("sys/ping_time")]
+        else:
+            ping = "f2.pid = (SELECT pid FROM paths WHERE path = 'sys/ping_time')"
+            params = []
         effective = (f"CASE WHEN lower(f.txt) = 'running' AND EXISTS (SELECT 1 FROM fields f2 "
-                     f"JOIN paths p2 ON p2.pid = f2.pid WHERE f2.cid = c.cid AND p2.path = 'sys/ping_time' "
-                     f"AND f2.num < {ph}) THEN 'crashed' ELSE lower(f.txt) END")
-        params: list[Any] = [self.now - self.crash_after]
+                     f"WHERE f2.cid = c.cid AND {ping} AND f2.num < {ph}) THEN 'crashed' ELSE lower(f.txt) END")
+        params.append(self.now - self.crash_after)
         state = str(n.value)
         if state in ("active", "inactive"):
             cond = f"{effective} {'=' if state == 'active' else '!='} 'running'"

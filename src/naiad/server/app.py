@@ -188,8 +188,17 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     def who(request: Request) -> Principal:
         return auth.principal(request.headers.get("authorization"))
 
+    release = getattr(store, "release", None)
+
+    def released(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if release is not None:
+                release()  # the worker thread's database connection goes back to the pool
+
     async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        return await run_in_threadpool(released, fn, *args, **kwargs)
 
     def canonical(project: str) -> str:
         try:

@@ -189,24 +189,52 @@ class PostgresStore(SqlStore):
 
         self.local_root = Path(SETTINGS.local_dir.get()) / "remote" / _slug(self.uri)
         self._conns: list[Any] = []
+        self._idle: list[Any] = []
+        self._idle_status = _psycopg().pq.TransactionStatus.IDLE
         self._conns_lock = threading.Lock()
 
     # ------------------------------------------------------------------ connections
+    _IDLE_MAX = 16
+
     def _raw(self, attr: str = "conn") -> Any:
         raw = getattr(self._local, attr, None)
         if raw is None or raw.closed or raw.broken:
-            raw = connect(self.dsn)
-            setattr(self._local, attr, raw)
+            raw = None
             with self._conns_lock:
-                self._conns.append(raw)
+                while self._idle and raw is None:
+                    candidate = self._idle.pop()
+                    if not (candidate.closed or candidate.broken):
+                        raw = candidate
+            if raw is None:
+                raw = connect(self.dsn)
+                with self._conns_lock:
+                    self._conns.append(raw)
+            setattr(self._local, attr, raw)
         return raw
+
+    def release(self) -> None:
+        """This thread's unit of work is over: its connections go back to the idle pool, so a server's
+        many worker threads share a few connections instead of holding one each."""
+        for attr in ("conn", "side"):
+            raw = getattr(self._local, attr, None)
+            if raw is None:
+                continue
+            setattr(self._local, attr, None)
+            idle = not (raw.closed or raw.broken) and raw.info.transaction_status == self._idle_status
+            with self._conns_lock:
+                if idle and len(self._idle) < self._IDLE_MAX:
+                    self._idle.append(raw)
+                    continue
+                if raw in self._conns:
+                    self._conns.remove(raw)
+            raw.close()
 
     def conn(self) -> _PgConn:
         return _PgConn(self._raw())
 
     def close(self) -> None:
         with self._conns_lock:
-            conns, self._conns = self._conns, []
+            conns, self._conns, self._idle = self._conns, [], []
         for raw in conns:
             try:
                 raw.close()

@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS series (
     vsumsq      REAL NOT NULL DEFAULT 0,
     UNIQUE (cid, pid)
 );
+CREATE INDEX IF NOT EXISTS series_by_path ON series(pid, last_num);  -- runs-table filters on last values
 
 CREATE TABLE IF NOT EXISTS chunks (
     sid      INTEGER NOT NULL,

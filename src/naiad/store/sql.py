@@ -121,6 +121,9 @@ class SqlStore:
     def close(self) -> None:
         raise NotImplementedError
 
+    def release(self) -> None:
+        """The calling thread is done for now (a server request): give back what it holds."""
+
     def _in(self, expr: str, values: list[Any]) -> tuple[str, list[Any]]:
         """SQL for ``expr IN values`` and its parameters."""
         if not values:
@@ -824,7 +827,8 @@ class SqlStore:
         node = Q.parse(query or "")
         now = time.time()
         where, params = Q.compile_where(node, dialect=self.dialect, now=now,
-                                        crash_after=SETTINGS.crash_after.get())
+                                        crash_after=SETTINGS.crash_after.get(),
+                                        pid_of=lambda path: self._pid(conn, path, create=False))
         if extra_where:
             where = f"({where}) AND ({extra_where[0]})"
             params = [*params, *extra_where[1]]
