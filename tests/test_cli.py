@@ -113,3 +113,17 @@ def test_status_settings_lists_every_setting(tmp_path: Path) -> None:
     proc = naiad_cli("status", "--settings", cwd=tmp_path)
     for env in ("NAIAD_URI", "NAIAD_FLUSH_PERIOD", "NAIAD_MODE", "NAIAD_STOP_TIMEOUT"):
         assert env in proc.stdout
+
+
+def test_runs_download_fetches_a_file_field_byte_for_byte(tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    (tmp_path / "weights.bin").write_bytes(data)
+    script = ("import naiad\nrun = naiad.init_run(project='cli', capture_hardware_metrics=False)\n"
+              "run['model/weights'].upload('weights.bin')\nrun.stop()\n")
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=120,
+                   env={**os.environ, "NAIAD_URI": str(tmp_path / ".naiad")})
+    out = naiad_cli("runs", "download", "CLI-1", "model/weights", "copy.bin", cwd=tmp_path)
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    assert "downloaded CLI-1 model/weights" in out.stdout
+    missing = naiad_cli("runs", "download", "CLI-1", "model/nothing", "x.bin", cwd=tmp_path, check=False)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr

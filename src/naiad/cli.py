@@ -147,6 +147,25 @@ def _json_value(fv: Any) -> Any:
     return fv.value
 
 
+@runs.command("download")
+@click.argument("run_id")
+@click.argument("field")
+@click.argument("destination", required=False)
+@click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+def runs_download(run_id: str, field: str, destination: str | None, uri: str | None) -> None:
+    """Fetch a File / FileSet field of a run (hash-checked; a progress bar for big files from a server)."""
+    import naiad
+
+    if uri:
+        os.environ["NAIAD_URI"] = uri
+    run = naiad.init_run(with_id=run_id, mode="read-only")
+    try:
+        run[field].download(destination)
+    finally:
+        run.stop()
+    click.echo(f"downloaded {run_id} {field}" + (f" to {destination}" if destination else ""))
+
+
 @runs.command("show")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="print the fields as JSON")
@@ -179,35 +198,52 @@ def runs_show(run_id: str, as_json: bool, uri: str | None) -> None:
 @click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
 @click.option("--offline-only", is_flag=True, help="only offline runs")
 @click.option("--object", "objects", multiple=True, help="container uuid to sync (repeatable)")
-@click.option("--follow", is_flag=True, help="keep syncing until interrupted (for runs still writing)")
+@click.option("--follow", is_flag=True,
+              help="keep syncing until interrupted (Ctrl-C); offline runs still being written are stored as "
+                   "they go")
 @click.option("--interval", default=2.0, show_default=True, help="seconds between passes with --follow")
 def sync(uri: str | None, offline_only: bool, objects: tuple[str, ...], follow: bool, interval: float) -> None:
-    """Store what crashed runs and offline runs left in their op logs (safe to run any time)."""
+    """Store what crashed runs and offline runs left in their op logs (safe to run any time).
+
+    Each run is stored on its own: one that fails is reported and kept for the next sync, the others go on.
+    Exits with status 1 when a run could not be stored."""
     import time
 
     from naiad.store import recover_oplogs
 
     store = _store(uri, recover=False)
     only = set(objects) or None
-    while True:
-        total_ok, total_fail = 0, 0
-        for offline in ([True] if offline_only else [False, True]):
-            report = recover_oplogs(store, offline=offline, only=only)
-            for path, count in report.applied.items():
-                click.echo(f"synced {Path(path).name}: {count} batch(es)" + (" (offline run)" if offline else ""))
-            for path, err in report.failed.items():
-                click.echo(f"FAILED {Path(path).name}: {err}", err=True)
-            if report.skipped and not follow:
-                click.echo(f"{len(report.skipped)} op log(s) belong to processes still running; they sync "
-                           "themselves (use --follow to wait for them).")
-            total_ok += len(report.applied)
-            total_fail += len(report.failed)
-        if not follow:
-            break
-        time.sleep(interval)
-    if total_ok == 0 and total_fail == 0:
+    synced = 0
+    failing: dict[str, str] = {}  # log → the error of its latest attempt
+    try:
+        while True:
+            for offline in ([True] if offline_only else [False, True]):
+                report = recover_oplogs(store, offline=offline, only=only, follow=follow)
+                for path, count in report.applied.items():
+                    click.echo(f"synced {Path(path).name}: {count} batch(es)" + (" (offline run)" if offline else ""))
+                    failing.pop(path, None)
+                for path, count in report.followed.items():
+                    if count:
+                        click.echo(f"following {Path(path).name}: {count} new batch(es) (offline run still "
+                                   "being written)")
+                for path, err in report.failed.items():
+                    if failing.get(path) != err:  # with --follow, say it once, not at every pass
+                        click.echo(f"FAILED {Path(path).name}: {err}", err=True)
+                    failing[path] = err
+                if report.skipped and not follow:
+                    click.echo(f"{len(report.skipped)} op log(s) belong to processes still running; they sync "
+                               "themselves (use --follow to wait for them).")
+                synced += len(report.applied) + sum(1 for n in report.followed.values() if n)
+            if not follow:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:  # the way to end --follow
+        pass
+    if synced == 0 and not failing:
         click.echo("nothing to sync: every op log is stored.")
-    if total_fail:
+    if failing:
+        click.echo(f"{len(failing)} op log(s) could not be stored; they are kept — fix the cause and run "
+                   "`naiad sync` again.", err=True)
         sys.exit(1)
 
 
@@ -218,13 +254,15 @@ def status(uri: str | None, show_settings: bool) -> None:
     """The store, its projects, and anything not stored yet."""
     from naiad.oplog import is_locked
 
-    root = Path(uri or SETTINGS.uri.get())
+    target = uri or SETTINGS.uri.get()
     console = _console()
-    if not (root / "naiad.db").exists():
-        console.print(f"No naiad store at {root.resolve()} yet: start a run (naiad demo) to create one.")
+    folder_store = "://" not in target or target.startswith("file://")
+    if folder_store and not (Path(target) / "naiad.db").exists():
+        console.print(f"No naiad store at {Path(target).resolve()} yet: start a run (naiad demo) to create one.")
     else:
-        store = _store(str(root), recover=False)
-        console.print(f"store: [bold]{store.uri}[/bold]")
+        store = _store(target, recover=False)
+        root = Path(store.local_root)
+        console.print(f"store: [bold]{store.location}[/bold]" + ("" if folder_store else f" (local op logs: {root})"))
         for proj in store.list_projects():
             n = store.count_containers(proj.name, "run")
             console.print(f"  project {proj.name} (key {proj.key}): {n} run(s)")

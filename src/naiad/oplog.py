@@ -61,22 +61,38 @@ class OpLog:
         self._fh.close()
 
 
-def read_records(path: Path) -> Iterator[Batch]:
-    """Every intact batch of an op log file, in order; stops at the first torn or corrupt record."""
+def read_records(path: Path, *, live: bool = False) -> Iterator[Batch]:
+    """The intact batches of an op log, in order.
+
+    A torn last record is what a writer killed mid-write leaves, and is ignored (so are zeros after
+    a power loss); a record that fails its check with more data after it is damage (a disk error, an
+    edit): the batches before it are yielded, then ValueError says where the log is damaged, so that
+    it is kept and reported.  The log of a ``live`` writer may end in a record being written: it is
+    never called damaged.
+    """
     with open(path, "rb") as fh:
         data = fh.read()
     pos = 0
     while pos + _HEAD.size <= len(data):
         length, crc = _HEAD.unpack_from(data, pos)
-        start = pos + _HEAD.size
-        payload = data[start : start + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            return
-        try:
-            yield decode_batch(payload)
-        except (ValueError, KeyError):
-            return
-        pos = start + length
+        end = pos + _HEAD.size + length
+        if end > len(data):
+            return  # torn: the writer died (or, live, is) in the middle of this record
+        payload = data[pos + _HEAD.size:end]
+        batch = None
+        if zlib.crc32(payload) == crc:
+            try:
+                batch = decode_batch(payload)
+            except (ValueError, KeyError, TypeError, IndexError):
+                pass
+        if batch is None:
+            if live or end == len(data) or not data[pos:].strip(b"\0"):
+                return  # the last record, or zeros after a power loss: a torn write
+            raise ValueError(f"the op log is damaged at byte {pos} of {len(data)}: the batches before it are "
+                             "stored, the rest cannot be read. The file is kept for inspection; delete it "
+                             "once you no longer need it.")
+        yield batch
+        pos = end
 
 
 def try_lock(path: Path) -> int | None:

@@ -5,10 +5,12 @@
     run["loss"].append(x)   caller: validate, stamp time and step, buffer → return
           │  per-series buffers + an ordered op list, swapped out under one short lock
           ▼
-    logger thread ── every flush_period: batch → op log (durable)
+    logger thread ── every flush_period: batch → op log (durable); with a remote blob store,
+          │          the batch's files → the spool (local copies, see SpoolingBlobs)
           ▼
-    applier thread ── store.apply(batch) (one transaction each, in order, retried with backoff)
-                      → truncate the op log once the store holds everything
+    applier thread ── spooled files → blob store, then store.apply(batch) (one transaction
+                      each, in order, retried with backoff; a store that is away is a delay,
+                      not an error) → truncate the op log once the store holds everything
 
     ping thread ── every heartbeat period: sys/ping_time straight to the store
 
@@ -21,13 +23,15 @@ reported once, and retried; they never raise in the training thread (unless
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 import uuid as _uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,7 @@ import numpy as np
 
 from naiad import fields as F
 from naiad import ops as O
-from naiad.errors import FieldError, NaiadError
+from naiad.errors import FieldError, FileError, IntegrityError, NaiadError, StoreLockedError, StoreUnavailableError
 from naiad.files import File, expand_globs, is_s3, local_manifest, s3_manifest
 from naiad.oplog import OpLog
 from naiad.ops import Batch
@@ -132,13 +136,118 @@ def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.
     return (O.POINTS, path, ftype, np.array(steps, dtype=np.float64), np.array(ts, dtype=np.float64), vals)
 
 
+# ------------------------------------------------------------------------------------- the blob spool
+# A batch refers to its files by SHA-256.  With a blob store across a network (a naiad server, S3), the
+# logger thread does not upload them: it copies each file into ``<local root>/spool/<sha256>`` while
+# hashing it, writes the batch to the op log at once, and the applier uploads the spooled files before
+# it applies the batch (``naiad sync`` does the same for logs it replays).  So the logger never waits
+# on the network: a slow or long upload, or a server that is away, does not hold up the op log (what
+# a crash can lose stays one flush period), and a file that cannot be uploaded yet waits on disk, the
+# op log's counterpart for bytes, until the store has it.  Offline runs spool the same way.
+
+_TRANSIENT = (StoreUnavailableError, StoreLockedError)
+
+
+class SpoolingBlobs:
+    """The logger's side of the spool: ``put_file``/``put_bytes`` copy into the spool, nothing more."""
+
+    def __init__(self, blobs: Any, spool: Path) -> None:
+        self.blobs = blobs
+        self.spool = spool
+        self.used = False  # something was spooled: batches must be checked before they are applied
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        self.used = True
+        try:
+            with open(path, "rb") as src:
+                return _spool(self.spool, iter(lambda: src.read(1 << 20), b""))
+        except OSError as exc:
+            raise FileError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}") from exc
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        self.used = True
+        return _spool(self.spool, iter([data]))
+
+
+def _spool(spool: Path, pieces: Iterator[bytes]) -> tuple[str, int]:
+    """Copy content into the spool under its SHA-256 (written aside, then renamed: never half there)."""
+    spool.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=spool, prefix=".incoming-")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for piece in pieces:
+                digest.update(piece)
+                out.write(piece)
+                size += len(piece)
+        os.replace(tmp, spool / digest.hexdigest())
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return digest.hexdigest(), size
+
+
+def blob_refs(batch: Batch) -> Iterator[tuple[str, str]]:
+    """``(hash, name)`` of the blobs the ops of ``batch`` refer to (files, file series, file sets)."""
+    for op in batch.ops:
+        if op[0] == O.ASSIGN and op[2] == F.FILE and isinstance(op[3], dict):
+            yield str(op[3].get("hash")), str(op[3].get("name") or op[1])
+        elif op[0] == O.POINTS and op[2] == F.FILE_SERIES:
+            for raw in op[5]:
+                try:
+                    ref = json.loads(raw)
+                    yield str(ref.get("hash")), str(ref.get("name") or op[1])
+                except (ValueError, AttributeError, TypeError):
+                    pass
+        elif op[0] == O.FILES:
+            for name, ref in op[2].items():
+                if isinstance(ref, dict):
+                    yield str(ref.get("hash")), str(name)
+
+
+def upload_spooled(blobs: Any, spool: Path, batch: Batch) -> int:
+    """Upload the spooled blobs ``batch`` refers to, so that the store holds them before the batch;
+    each is removed from the spool once stored.  Returns how many were uploaded."""
+    from naiad.store.remote import RemoteBlobs
+
+    count = 0
+    for digest, name in dict(blob_refs(batch)).items():
+        path = spool / digest
+        if len(digest) != 64 or not path.is_file():
+            continue  # never spooled, or uploaded by another process since
+        try:  # a progress bar shows the file's own name, not the spool's
+            got, _ = (blobs.put_file(path, label=name) if isinstance(blobs, RemoteBlobs) else blobs.put_file(path))
+        except FileError:
+            if not path.exists() and blobs.exists(digest):  # another process uploaded it meanwhile
+                continue
+            raise
+        if got != digest:
+            raise IntegrityError(f"the spooled file {path} no longer has the content it was saved with "
+                                 f"(SHA-256 {got}); the file it stands for cannot be stored.")
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        count += 1
+    return count
+
+
 class Writer:
     """Owns the op log and the store writes of one container for one process."""
 
     def __init__(self, store: Store | None, container: str, *, blobs: Any, oplog_dir: Path, flush_period: float,
                  heartbeat_period: float, fsync: bool, threaded: bool, raise_errors: bool) -> None:
         self.store = store  # None: offline, the op log is the only destination
-        self.blobs = blobs
+        from naiad.store.blobs import LocalBlobs
+
+        # files go through the spool unless the blob store is a local folder (see SpoolingBlobs)
+        self._spool = None if blobs is None or isinstance(blobs, LocalBlobs) else \
+            SpoolingBlobs(blobs, oplog_dir.parent / "spool")
+        self.blobs = blobs if self._spool is None else self._spool
         self.container = container
         self.writer_id = _uuid.uuid4().hex
         self.flush_period = flush_period
@@ -336,7 +445,18 @@ class Writer:
                         return True
                     batch = self._pending[0]
                 try:
+                    if self._spool is not None and self._spool.used:  # the batch's files go first
+                        upload_spooled(self._spool.blobs, self._spool.spool, batch)
                     result = self.store.apply(batch)
+                except _TRANSIENT as exc:
+                    if self._applier is None:  # sync mode: the caller learns that its write is not stored
+                        self._report(f"could not write to the store ({exc}); will retry, data is kept in "
+                                     f"{self.oplog.path}", exc)
+                        return False
+                    # the applier retries until the store is back: a delay, not a lost write
+                    self._notice(f"cannot write to the store now ({exc}); retrying, the data is kept in "
+                                 f"{self.oplog.path}")
+                    return False
                 except Exception as exc:
                     self._report(f"could not write to the store ({exc}); will retry, data is kept in "
                                  f"{self.oplog.path}", exc)
@@ -354,6 +474,13 @@ class Writer:
         if key not in self._reported and len(self._reported) < 100:
             self._reported.add(key)
             print(f"[naiad] error: {message}", file=sys.stderr, flush=True)
+
+    def _notice(self, message: str) -> None:
+        """Tell the user once about a passing condition (the store away): not a write error, not raised."""
+        key = message.split("(", 1)[0]
+        if key not in self._reported and len(self._reported) < 100:
+            self._reported.add(key)
+            print(f"[naiad] {message}", file=sys.stderr, flush=True)
 
     @property
     def error_count(self) -> int:

@@ -57,9 +57,9 @@ def _make_store(scheme: str, key: str) -> Store:
 
         return RemoteStore(key)
     if scheme in ("postgresql", "postgres"):
-        from naiad.store.postgres import PostgresStore
+        from naiad.store.postgres import PostgresStore, redact
 
-        return PostgresStore(key, open_blobs(SETTINGS.blobs.get(), for_uri=key))
+        return PostgresStore(key, open_blobs(SETTINGS.blobs.get(), for_uri=redact(key)))
     return SqliteStore(key)
 
 
@@ -90,15 +90,18 @@ class SyncReport:
     applied: dict[str, int] = field(default_factory=dict)    # log file → batches applied
     skipped: list[str] = field(default_factory=list)         # logs of live writers
     failed: dict[str, str] = field(default_factory=dict)     # log file → error
+    followed: dict[str, int] = field(default_factory=dict)   # live offline log → new batches stored
 
 
 def recover_oplogs(store: Store, *, offline: bool = False, only: set[str] | None = None,
-                   progress: object = None) -> SyncReport:
+                   progress: object = None, follow: bool = False) -> SyncReport:
     """Replay the op logs of writers that are gone (``offline``: the offline runs' logs).
 
     Each log is applied batch by batch; batches the store already holds are skipped, so a log can be
     replayed any number of times.  A run whose writer died without stopping it is marked crashed.
-    One broken log does not stop the others.
+    One broken log does not stop the others: the batches before the damage are stored, the log is
+    kept and reported in ``failed``.  With ``follow``, offline runs that are still being written
+    are stored as far as their logs go (the rest on a later call, once their process is done).
     """
     report = SyncReport()
     folder = Path(store.local_root) / ("offline" if offline else "oplog")
@@ -120,20 +123,48 @@ def recover_oplogs(store: Store, *, offline: bool = False, only: set[str] | None
             count, last_state = _replay(store, log_path)
             report.applied[str(log_path)] = count
             container = container_of(log_path)
-            if last_state is None and container not in live_containers and not offline:
+            # its process died before stop(): crashed (an offline run too: it never had a heartbeat
+            # that would show it, so it would stay "running" for ever)
+            if last_state is None and container not in live_containers:
                 _mark_crashed(store, container)
             log_path.unlink()
         except (NaiadError, OSError, ValueError) as exc:
             report.failed[str(log_path)] = str(exc)
         finally:
             os.close(fd)
+    if follow and offline:
+        # an offline writer only ever appends to its log (no store to truncate it for), so the part
+        # written so far can be stored while it runs; a live online writer stores its own batches
+        for name in report.skipped:
+            try:
+                report.followed[name] = _replay(store, Path(name), live=True)[0]
+            except FileNotFoundError:  # it finished and its log is gone: the next pass sees nothing
+                pass
+            except (NaiadError, OSError, ValueError) as exc:
+                report.failed[name] = str(exc)
     return report
 
 
-def _replay(store: Store, log_path: Path) -> tuple[int, str | None]:
+def _replay(store: Store, log_path: Path, *, live: bool = False) -> tuple[int, str | None]:
+    """Apply a log's batches in order: (batches applied, the last sys/state other than running).
+
+    ``live``: the log's writer is still appending; only the batches the store lacks are sent, and
+    the count says how many."""
+    from naiad.writer import upload_spooled
+
+    spool = Path(store.local_root) / "spool"  # files of remote-store writers, not uploaded yet
+    spooled = spool.is_dir()
     count = 0
     last_state: str | None = None
-    for batch in read_records(log_path):
+    stored: dict[str, int] = {}
+    for batch in read_records(log_path, live=live):
+        if live:
+            if batch.writer not in stored:
+                stored[batch.writer] = store.writer_seq(batch.writer)
+            if batch.seq <= stored[batch.writer]:
+                continue
+        if spooled:
+            upload_spooled(store.blobs, spool, batch)
         store.apply(batch)
         count += 1
         for op in batch.ops:

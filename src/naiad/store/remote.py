@@ -13,6 +13,7 @@ with HTTP ranges.  Every transfer is checked against the blob's SHA-256.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -74,10 +75,12 @@ class RemoteStore:
         self.blobs = RemoteBlobs(self)
 
     # ------------------------------------------------------------------ transport
-    def request(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
-        """One API call; transport failures are retried a few times, then StoreUnavailableError.
-        Every endpoint is safe to repeat (batches are idempotent)."""
-        for attempt in range(_RETRIES):
+    def request(self, method: str, path: str, *, stream: bool = False, attempts: int = _RETRIES,
+                **kwargs: Any) -> httpx.Response:
+        """One API call; transport failures are retried (``attempts`` tries in all), then
+        StoreUnavailableError.  Every endpoint is safe to repeat (batches are idempotent); a body that
+        is an iterator can be sent once only: give ``attempts=1`` and retry with a new one."""
+        for attempt in range(attempts):
             try:
                 if stream:
                     req = self.client.build_request(method, path, **kwargs)
@@ -85,7 +88,7 @@ class RemoteStore:
                 else:
                     response = self.client.request(method, path, **kwargs)
             except httpx.TransportError as exc:
-                if attempt == _RETRIES - 1:
+                if attempt == attempts - 1:
                     raise E.StoreUnavailableError(
                         f"the naiad server {self.uri} cannot be reached ({type(exc).__name__}: {exc}); "
                         "runs keep logging to the op log and catch up when it is back.") from None
@@ -193,7 +196,8 @@ def _seg(text: str) -> str:
     """One URL path segment (ids are plain, but never let one add a path level)."""
     from urllib.parse import quote
 
-    return quote(text, safe="")
+    seg = quote(text, safe="")
+    return seg.replace(".", "%2E") if set(seg) <= {"."} else seg  # "." and ".." would climb the path
 
 
 class RemoteBlobs:
@@ -215,29 +219,42 @@ class RemoteBlobs:
     def size(self, digest: str) -> int:
         return int(self.store.request("HEAD", f"/blobs/{_seg(digest)}").headers["content-length"])
 
+    def _put(self, path: str, body: Callable[[], Iterator[bytes]], length: int, tries: int) -> Any:
+        """PUT ``length`` bytes that ``body()`` streams, with a new stream for each try.
+
+        Bodies are never handed to httpx as one bytes object: httpx keeps a request's body until the
+        garbage collector frees the request (a response and its stream refer to each other), so
+        upload after upload, part after part, would pile up in memory."""
+        for attempt in range(tries):
+            try:
+                return self.store.json("PUT", path, attempts=1, content=body(),
+                                       headers={"content-type": "application/octet-stream",
+                                                "content-length": str(length)})
+            except E.StoreUnavailableError:
+                if attempt == tries - 1:
+                    raise
+                time.sleep(min(0.25 * 2 ** attempt, 20))
+        raise AssertionError("unreachable")
+
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         digest = hashlib.sha256(data).hexdigest()
         if len(data) <= PART_SIZE:
-            self.store.json("PUT", f"/blobs/{digest}", content=data,
-                            headers={"content-type": "application/octet-stream"})
+            self._put(f"/blobs/{digest}", lambda: iter([data]), len(data), _RETRIES)
             return digest, len(data)
         with tempfile.TemporaryFile() as tmp:
             tmp.write(data)
             self._upload(tmp, digest, len(data), "bytes")
         return digest, len(data)
 
-    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+    def put_file(self, path: str | os.PathLike[str], *, label: str | None = None) -> tuple[str, int]:
+        """Upload a file (in resumable parts when it is over one part); ``label`` names it on the progress bar."""
         try:
             digest, size = hash_file(path)
             with open(path, "rb") as fh:
-                if size <= PART_SIZE:
-                    data = fh.read()
-                    if hashlib.sha256(data).hexdigest() != digest:
-                        raise E.FileError(f"{os.fspath(path)!r} changed while it was being uploaded; upload it again.")
-                    self.store.json("PUT", f"/blobs/{digest}", content=data,
-                                    headers={"content-type": "application/octet-stream"})
+                if size <= PART_SIZE:  # in one request; the server checks the bytes against the hash
+                    self._put(f"/blobs/{digest}", lambda: _pieces(fh, 0, size), size, _RETRIES)
                 else:
-                    self._upload(fh, digest, size, os.path.basename(os.fspath(path)))
+                    self._upload(fh, digest, size, label or os.path.basename(os.fspath(path)))
         except OSError as exc:
             raise E.FileError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}") from exc
         return digest, size
@@ -269,18 +286,10 @@ class RemoteBlobs:
                 expected = min(PART_SIZE, size - number * PART_SIZE)
                 if parts.get(number) == expected:
                     continue
-                fh.seek(number * PART_SIZE)
-                data = fh.read(expected)
-                for attempt in range(6):
-                    try:
-                        self.store.json("PUT", f"/blobs/uploads/{_seg(upload_id)}/parts/{number}", content=data,
-                                        headers={"content-type": "application/octet-stream"})
-                        break
-                    except E.StoreUnavailableError:
-                        if attempt == 5:
-                            raise
-                        time.sleep(min(2 ** attempt, 20))
-                advance(len(data))
+                # a part is retried longer than a small file: what was sent before it is kept
+                self._put(f"/blobs/uploads/{_seg(upload_id)}/parts/{number}",
+                          functools.partial(_pieces, fh, number * PART_SIZE, expected), expected, 8)
+                advance(expected)
         self.store.json("POST", f"/blobs/uploads/{_seg(upload_id)}/complete")
         try:
             state_file.unlink()
@@ -327,9 +336,21 @@ class RemoteBlobs:
         return tmp
 
     def copy_to(self, digest: str, dest: str | os.PathLike[str]) -> None:
+        """Download a blob to ``dest``: into a temporary file beside it, renamed once the bytes are
+        checked, so a broken or damaged download never leaves a file that looks right."""
         size = self.size(digest)  # a missing blob fails before the destination is touched
-        with open(dest, "wb") as out:
-            self._download(digest, out, size)
+        folder = os.path.dirname(os.path.abspath(dest))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".naiad-partial")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self._download(digest, out, size)
+            os.replace(tmp, dest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
 
     def _download(self, digest: str, out: BinaryIO, size: int | None = None) -> None:
         """Stream a blob into ``out``; a broken connection resumes with a range request; the bytes
@@ -358,6 +379,20 @@ class RemoteBlobs:
                                    "download it again.")
 
 
+def _pieces(fh: BinaryIO, start: int, length: int, piece: int = 1 << 20) -> Iterator[bytes]:
+    """``length`` bytes of ``fh`` from ``start``, in pieces; a file that got shorter is an error (the
+    server would wait for the rest of the announced length)."""
+    fh.seek(start)
+    left = length
+    while left > 0:
+        block = fh.read(min(piece, left))
+        if not block:
+            raise E.FileError(f"the file being uploaded got shorter while it was read ({left} bytes missing); "
+                              "upload it again.")
+        left -= len(block)
+        yield block
+
+
 class _progress:
     """A rich progress bar on stderr for big transfers on a terminal; silent otherwise."""
 
@@ -367,6 +402,7 @@ class _progress:
 
     def __enter__(self) -> Any:
         if self.total >= _PROGRESS_FROM and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
@@ -376,8 +412,11 @@ class _progress:
                 TransferSpeedColumn,
             )
 
-            self.bar = Progress(TextColumn("[naiad] {task.description}"), BarColumn(), DownloadColumn(),
-                                TransferSpeedColumn(), TimeRemainingColumn(), transient=True)
+            # on stderr, like every message of naiad's (rich's own default is stdout, which may be a
+            # pipe or a file while stderr is the terminal)
+            self.bar = Progress(TextColumn("[naiad] {task.description}", markup=False), BarColumn(), DownloadColumn(),
+                                TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+                                console=Console(stderr=True))
             self.bar.start()
             task = self.bar.add_task(self.label, total=self.total)
             return lambda n: self.bar.advance(task, n)
