@@ -406,6 +406,17 @@ def sigkill(proc: subprocess.Popen[str]) -> None:
     proc.communicate(timeout=30)
 
 
+def parts_on_disk(uploads: Path) -> int:
+    """Upload parts the server holds now (its folders are renamed while it works: retry a listing
+    that meets one vanishing)."""
+    for _ in range(50):
+        try:
+            return len(list(uploads.glob("*/part-*")))
+        except FileNotFoundError:
+            time.sleep(0.01)
+    return len(list(uploads.glob("*/part-*")))
+
+
 def logged_steps(log: Path) -> np.ndarray:
     """The loss steps an op log holds (up to any damage in it)."""
     from naiad.oplog import read_records
@@ -723,10 +734,10 @@ def test_an_upload_rides_out_a_server_restart(server: Server, store: RemoteStore
     thread.start()
     uploads = server.store / "blobs" / ".uploads"
     deadline = time.monotonic() + 30
-    while len(list(uploads.glob("*/part-*"))) < 2 and time.monotonic() < deadline:
+    while parts_on_disk(uploads) < 2 and time.monotonic() < deadline:
         time.sleep(0.001)
     server.stop(signal.SIGKILL)  # in the middle of a part, most likely
-    stored = len(list(uploads.glob("*/part-*")))
+    stored = parts_on_disk(uploads)
     server.start()
     puts_before = server.count("/parts/")
     thread.join(120)
@@ -937,14 +948,14 @@ def test_a_big_upload_holds_up_neither_the_op_log_nor_a_crash_recovery(server: S
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # the upload is under way and the loop has run for 2 s
             at = [float(line.split()[2]) for line in list(lines) if line.startswith("AT")]
-            if at and at[-1] - at[0] > 2.0 and len(list(uploads.glob("*/part-*"))) >= 3:
+            if at and at[-1] - at[0] > 2.0 and parts_on_disk(uploads) >= 3:
                 break
             time.sleep(0.01)
     finally:
         t_kill = time.time()
         os.kill(proc.pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
-    sent_before = len(list(uploads.glob("*/part-*")))
+    sent_before = parts_on_disk(uploads)
     assert 3 <= sent_before < 21, f"killed in the middle of the upload ({sent_before} of 21 parts on the server)"
     assert not store.blobs.exists(digest)
 
