@@ -465,6 +465,31 @@ def cmd_table_read(a: argparse.Namespace) -> None:
           "nofilter_rows": len(full)})
 
 
+# --------------------------------------------------------------------------------- dataset hashing
+def cmd_hash_folder(a: argparse.Namespace) -> None:
+    """Manifest of a folder of ``--files`` files of ``--size`` bytes: cold (empty hash cache), then warm."""
+    from naiad.files import local_manifest
+    from naiad.hashcache import hash_files
+
+    folder = Path(store_dir()) / "dataset"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    block = rng.integers(0, 256, a.size, dtype=np.uint8).tobytes()
+    for i in range(a.files):
+        (folder / f"f{i:05d}.bin").write_bytes(i.to_bytes(8, "little") + block[8:])
+    os.environ["NAIAD_HASH_CACHE"] = str(Path(store_dir()) / "hashes.db")
+    total = a.files * a.size
+    t0 = time.perf_counter()
+    manifest = local_manifest(str(folder), None)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = local_manifest(str(folder), None)
+    warm = time.perf_counter() - t0
+    _, report = hash_files(sorted(str(p) for p in folder.iterdir()))
+    emit({"files": a.files, "bytes": total, "cold_s": cold, "cold_mb_s": total / cold / 1e6, "warm_s": warm,
+          "same": manifest == again, "warm_read_nothing": report.hashed == 0})
+
+
 # --------------------------------------------------------------------------------- 6. disk
 def cmd_disk(a: argparse.Namespace) -> None:
     """Bytes of naiad.db + WAL per float point after stop() and a WAL checkpoint."""
@@ -621,6 +646,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warm", type=int, default=5)
     p.add_argument("--sort-by", default="sys/creation_time")
     p.add_argument("--limit", type=int, default=None, help="a page of this many rows (default: all)")
+    p = sub.add_parser("hash_folder")
+    p.add_argument("--files", type=int, default=1000)
+    p.add_argument("--size", type=int, default=1 << 20)
     p = sub.add_parser("disk")
     p.add_argument("--series", type=int, default=1)
     p.add_argument("--points", type=int, default=1_000_000)

@@ -224,6 +224,14 @@ def rep_disk(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
         "ten_free_bytes": ten["free_bytes"]}, "raw": {"1x": one, "10x": ten}}
 
 
+def rep_hash(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
+    uri = ctx.folder("hash")
+    res = ctx.worker("hash_folder", "--files", ctx.n(1000, 10), "--size", 1 << 20, uri=uri)
+    ctx.drop(uri)
+    return {"metrics": {"cold_mb_s": res["cold_mb_s"], "warm_s": res["warm_s"],
+                        "ok": res["same"] and res["warm_read_nothing"]}, "raw": res}
+
+
 def rep_crash(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
     u1, u2 = ctx.folder("crash-random"), ctx.folder("crash-worst")
     run_s = 3.0 if ctx.scale >= 1 else 1.5
@@ -299,6 +307,11 @@ BENCHES = [
         Metric("ten_payload_bpp", "  chunk payload only, 10 x 100k", "B/point"),
         Metric("ten_free_bytes", "  free pages, 10 x 100k", "bytes"),
     ], rep_disk),
+    Bench("hash", "track_files on a folder of 1,000 files × 1 MiB (issue 6): cold cache, then warm", [
+        Metric("cold_mb_s", "hashing, empty hash cache", "MB/s", 500, ">="),
+        Metric("warm_s", "again, files unchanged", "s", 0.2, "<="),
+        Metric("ok", "same manifest, nothing read the second time", "", op="check"),
+    ], rep_hash),
     Bench("crash", "SIGKILL a child appending in a tight loop (flush_period 1 s), reopen the store", [
         Metric("loss_s", "logging time lost (kill - last stored point), random kill", "s", 1.0,
                judge="max"),

@@ -55,6 +55,7 @@ def naiad_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     uri = tmp_path / ".naiad"
     for name in _ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NAIAD_HASH_CACHE", str(tmp_path / "hashes.db"))
     monkeypatch.setenv("NAIAD_URI", str(uri))
     monkeypatch.setenv("NAIAD_RAISE_ON_ERROR", "1")
     monkeypatch.setenv("NAIAD_FLUSH_PERIOD", "0.05")

@@ -121,6 +121,11 @@ class Settings:
         "the .ipynb file checkpointed by run.checkpoint_notebook() (Jupyter's JPY_SESSION_NAME otherwise)",
         fallbacks=("JPY_SESSION_NAME",),
     )
+    hash_cache = Setting(
+        "NAIAD_HASH_CACHE", str, "",
+        "file remembering SHA-256 of tracked local files by inode, size, mtime and ctime "
+        "(default ~/.cache/naiad/hashes.db; off: hash every time)",
+    )
     owner = Setting(
         "NAIAD_OWNER", str, "", "value of sys/owner for new runs (default: the OS user name)",
     )

@@ -19,7 +19,6 @@ from typing import Any
 from naiad.config import SETTINGS
 from naiad.errors import FileError, InvalidValueError
 from naiad.fields import warn_once
-from naiad.store.blobs import hash_file
 
 
 class File:
@@ -247,9 +246,14 @@ def local_manifest(location: str, destination: str | None) -> list[dict[str, Any
         rels = [os.path.relpath(f, path).replace(os.sep, "/") for f in files]
     else:
         files, rels = [path], [os.path.basename(path)]
+    from naiad.hashcache import hash_files
+
+    try:
+        hashes, _report = hash_files(files)
+    except OSError as exc:
+        raise FileError(f"cannot track {location!r}: {exc.strerror or exc} ({getattr(exc, 'filename', '')}).") from exc
     out = []
-    for full, rel in zip(files, rels, strict=False):
-        digest, size = hash_file(full)
+    for full, rel, (digest, size) in zip(files, rels, hashes, strict=True):
         mtime = _dt.datetime.fromtimestamp(os.path.getmtime(full), tz=_dt.timezone.utc)
         name = f"{destination.strip('/')}/{rel}" if destination else rel
         out.append(ManifestEntry(name, digest, "Local", size, {
