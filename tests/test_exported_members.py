@@ -10,7 +10,7 @@ def test_all_names_exist():
 
 def test_no_public_name_outside_all():
     public = {n for n in dir(naiad) if not n.startswith("_")}
-    submodules = {"capture", "config", "container", "errors", "exceptions", "fields", "files", "handler",
+    submodules = {"capture", "config", "container", "errors", "exceptions", "fields", "files", "handler", "hashcache",
                   "importers", "integrations", "oplog", "ops", "project", "query", "run", "store", "types",
                   "server", "utils", "writer"}
     leaked = public - set(naiad.__all__) - submodules

@@ -35,7 +35,7 @@ def table(store: Store, make_run: MakeRun) -> Table:
     r1 = make_run("team/cls", created=1000.0)
     r2 = make_run("team/cls", created=2000.0)
     r3 = make_run("team/cls", created=3000.0)
-    model = make_run("team/cls", kind=MODEL, created=1500.0)
+    model = make_run("team/cls", kind=MODEL, created=1500.0, key="CLS")
     other = make_run("other", created=500.0)
     for run, lr, bs, losses, tags, name in [
         (r1, 0.1, 32, [0.1, 0.5], ["best", "cnn"], "alpha"),

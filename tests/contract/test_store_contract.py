@@ -12,9 +12,9 @@ import pytest
 
 from naiad import fields as F
 from naiad import ops as O
-from naiad.errors import ContainerNotFound, NaiadError, NotFoundError, ProjectNotFound
+from naiad.errors import ConfigError, ContainerNotFound, NaiadError, NotFoundError, ProjectNotFound
 from naiad.ops import Batch, decode_batch, encode_batch
-from naiad.store.base import MODEL, RUN, FieldValue, Store
+from naiad.store.base import MODEL, MODEL_VERSION, RUN, FieldValue, Store
 
 from .conftest import MakeRun, StoreFactory
 from .support import Handle, assign, file_ref, manifest_entry, new_uuid, points
@@ -241,7 +241,7 @@ def test_creation_time_given_by_the_caller_is_kept(store: Store) -> None:
 
 
 def test_model_container_has_sys_id_but_no_run_state(store: Store) -> None:
-    info = store.create_container("proj", MODEL, new_uuid())
+    info = store.create_container("proj", MODEL, new_uuid(), key="CLS")
     got = store.read_fields(info.uuid)
     assert got["sys/id"].value == info.short_id
     assert "sys/state" not in got
@@ -741,3 +741,38 @@ def test_points_out_of_order_within_one_op_are_dropped_and_counted(run: Handle) 
     assert data.steps.tolist() == [1, 3, 4]
     assert np.asarray(data.values).tolist() == [1.0, 3.0, 4.0]
     assert run.errors() == 1
+
+
+# ------------------------------------------------------------------------------- models and versions
+def test_models_are_named_by_key_and_versions_numbered_per_model(store: Store) -> None:
+    run = store.create_container("defects", RUN, new_uuid())
+    cls = store.create_container("defects", MODEL, new_uuid(), key="CLS")
+    seg = store.create_container("defects", MODEL, new_uuid(), key="SEG")
+    assert (run.short_id, cls.short_id, seg.short_id) == ("DEF-1", "DEF-CLS", "DEF-SEG")
+    v1 = store.create_container("defects", MODEL_VERSION, new_uuid(), parent="DEF-CLS")
+    v2 = store.create_container("defects", MODEL_VERSION, new_uuid(), parent=cls.uuid)
+    s1 = store.create_container("defects", MODEL_VERSION, new_uuid(), parent="DEF-SEG")
+    assert (v1.short_id, v2.short_id, s1.short_id) == ("DEF-CLS-1", "DEF-CLS-2", "DEF-SEG-1")
+    fields = store.read_fields(v2.uuid)
+    assert fields["sys/model_id"].value == "DEF-CLS" and fields["sys/stage"].value == "none"
+    assert "sys/state" not in fields
+    assert store.create_container("defects", RUN, new_uuid()).short_id == "DEF-2"
+    assert store.get_container(short_id="DEF-CLS-2").uuid == v2.uuid
+
+
+def test_a_model_key_is_checked_and_taken_once(store: Store) -> None:
+    store.create_container("defects", MODEL, new_uuid(), key="CLS")
+    with pytest.raises(ConfigError, match="already has a model with key CLS"):
+        store.create_container("defects", MODEL, new_uuid(), key="CLS")
+    for bad in (None, "", "cls", "TOO-LONG", "ABCDEFGHIJK"):
+        with pytest.raises(ConfigError, match="key"):
+            store.create_container("defects", MODEL, new_uuid(), key=bad)
+    assert store.create_container("other", MODEL, new_uuid(), key="CLS").short_id == "OTH-CLS"
+
+
+def test_a_version_needs_a_model_of_its_project(store: Store) -> None:
+    store.create_container("other", MODEL, new_uuid(), key="CLS")
+    with pytest.raises(ContainerNotFound, match="no model"):
+        store.create_container("defects", MODEL_VERSION, new_uuid(), parent="OTH-CLS")
+    with pytest.raises(ContainerNotFound):
+        store.create_container("defects", MODEL_VERSION, new_uuid(), parent=None)

@@ -124,6 +124,8 @@ class ContainerIn(BaseModel):
     custom_run_id: str | None = Field(default=None, max_length=200)
     created: float | None = None
     owner: str = ""
+    key: str | None = Field(default=None, max_length=100)  # the store says what a key may be
+    parent: str | None = Field(default=None, max_length=200)
 
 
 class FieldsIn(BaseModel):
@@ -338,7 +340,8 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
             require_existing(p, body.uuid, "contributor")  # not a way into another project's container
             return store.create_container(body.project, body.kind, body.uuid, custom_run_id=body.custom_run_id,
                                           created=body.created,
-                                          owner=body.owner if (p.anonymous or p.admin) else p.name)
+                                          owner=body.owner if (p.anonymous or p.admin) else p.name,
+                                          key=body.key, parent=body.parent)
 
         return wire.container_to_json(await call(work))
 

@@ -148,8 +148,12 @@ class Store(Protocol):
     def count_containers(self, project: str, kind: str) -> int: ...
     def create_container(
         self, project: str, kind: str, uuid: str, *, custom_run_id: str | None = None,
-        created: float | None = None, owner: str = "",
-    ) -> ContainerInfo: ...
+        created: float | None = None, owner: str = "", key: str | None = None, parent: str | None = None,
+    ) -> ContainerInfo:
+        """A new container (or the existing one with this uuid / custom_run_id).  Runs are numbered
+        ``KEY-n`` per project; a model is ``KEY-<key>``; a model version ``<model id>-n`` per model
+        (``parent``: the model's id or uuid)."""
+        ...
     def get_container(self, *, short_id: str | None = None, uuid: str | None = None,
                       project: str | None = None) -> ContainerInfo: ...
 

@@ -141,9 +141,10 @@ class RemoteStore:
         return int(self.json("GET", "/projects/count", params={"project": project, "kind": kind})["count"])
 
     def create_container(self, project: str, kind: str, uuid: str, *, custom_run_id: str | None = None,
-                         created: float | None = None, owner: str = "") -> ContainerInfo:
+                         created: float | None = None, owner: str = "", key: str | None = None,
+                         parent: str | None = None) -> ContainerInfo:
         body = {"project": project, "kind": kind, "uuid": uuid, "custom_run_id": custom_run_id,
-                "created": created, "owner": owner}
+                "created": created, "owner": owner, "key": key, "parent": parent}
         return wire.container_from_json(self.json("POST", "/containers", json=body))
 
     def get_container(self, *, short_id: str | None = None, uuid: str | None = None,

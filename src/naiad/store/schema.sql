@@ -91,6 +91,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     PRIMARY KEY (sid, seq)
 );
 
+-- numbering inside a scope: model versions per model ("DEF-CLS" → DEF-CLS-1, DEF-CLS-2, …)
+CREATE TABLE IF NOT EXISTS counters (
+    scope  TEXT PRIMARY KEY,
+    next   INTEGER NOT NULL
+);
+
 -- idempotency: the highest seq applied per writer (an op log / client session)
 CREATE TABLE IF NOT EXISTS writers (
     writer  TEXT PRIMARY KEY,

@@ -25,6 +25,7 @@ from naiad import ops as O
 from naiad import query as Q
 from naiad.config import SETTINGS
 from naiad.errors import (
+    ConfigError,
     ContainerNotFound,
     FieldError,
     FieldTypeError,
@@ -35,6 +36,8 @@ from naiad.errors import (
 )
 from naiad.ops import Batch
 from naiad.store.base import (
+    MODEL,
+    MODEL_VERSION,
     RUN,
     ApplyResult,
     BlobStore,
@@ -219,14 +222,38 @@ class SqlStore:
 
     def create_container(
         self, project: str, kind: str, uuid: str, *, custom_run_id: str | None = None,
-        created: float | None = None, owner: str = "",
+        created: float | None = None, owner: str = "", key: str | None = None, parent: str | None = None,
     ) -> ContainerInfo:
         proj = self.get_or_create_project(project)
         with self._tx() as conn:
-            return self._create_in_tx(conn, proj, kind, uuid, custom_run_id, created, owner)
+            return self._create_in_tx(conn, proj, kind, uuid, custom_run_id, created, owner, key, parent)
+
+    def _model_short_id(self, conn: Conn, proj: ProjectInfo, key: str | None) -> str:
+        if not key or not re.fullmatch(r"[A-Z0-9]{1,10}", key):
+            raise ConfigError(f"a model needs a key of 1 to 10 uppercase letters or digits (got {key!r}), "
+                              "e.g. init_model(key=\"CLS\").")
+        short_id = f"{proj.key}-{key}"
+        if conn.execute("SELECT 1 FROM containers WHERE short_id=?", (short_id,)).fetchone():
+            raise ConfigError(f"project {proj.name!r} already has a model with key {key} ({short_id}); open it "
+                              f"with init_model(with_id=\"{short_id}\") or choose another key.")
+        return short_id
+
+    def _version_short_id(self, conn: Conn, proj: ProjectInfo, parent: str | None) -> tuple[str, str]:
+        row = None if not parent else conn.execute(
+            "SELECT short_id FROM containers WHERE kind=? AND project_id=? AND (short_id=? OR uuid=?)",
+            (MODEL, proj.id, parent, parent)).fetchone()
+        if row is None:
+            raise ContainerNotFound(f"no model {parent!r} in project {proj.name!r} to add a version to; "
+                                    "make it with init_model(key=...) first.")
+        model_id = str(row[0])
+        conn.execute("INSERT INTO counters(scope, next) VALUES (?, 1) ON CONFLICT DO NOTHING", (model_id,))
+        (num,) = conn.execute("UPDATE counters SET next = next + 1 WHERE scope=? RETURNING next - 1",
+                              (model_id,)).fetchone()
+        return f"{model_id}-{num}", model_id
 
     def _create_in_tx(self, conn: Conn, proj: ProjectInfo, kind: str, uuid: str,
-                      custom_run_id: str | None, created: float | None, owner: str) -> ContainerInfo:
+                      custom_run_id: str | None, created: float | None, owner: str,
+                      key: str | None = None, parent: str | None = None) -> ContainerInfo:
         self._lock(conn, self.LOCK_CREATE, proj.id)
         if custom_run_id:
             row = conn.execute(
@@ -240,8 +267,13 @@ class SqlStore:
         row = conn.execute(self._CONTAINER_SQL + "WHERE c.uuid=?", (uuid,)).fetchone()
         if row:
             return self._container_from_row(row)
+        model_id = None
         if kind == "project":
             short_id = proj.key
+        elif kind == MODEL:
+            short_id = self._model_short_id(conn, proj, key)
+        elif kind == MODEL_VERSION:
+            short_id, model_id = self._version_short_id(conn, proj, parent)
         else:
             (num,) = conn.execute("UPDATE projects SET next_num = next_num + 1 WHERE id=? "
                                   "RETURNING next_num - 1", (proj.id,)).fetchone()
@@ -266,6 +298,8 @@ class SqlStore:
             sys_fields.append(("sys/state", F.STRING, "running"))
         if custom_run_id:
             sys_fields.append(("sys/custom_run_id", F.STRING, custom_run_id))
+        if model_id is not None:
+            sys_fields += [("sys/model_id", F.STRING, model_id), ("sys/stage", F.STRING, "none")]
         for path, ftype, value in sys_fields:
             self._put_atom(conn, cid, self._pid(conn, path), ftype, value)
         return ContainerInfo(uuid, short_id, kind, proj.name, custom_run_id or None, created, True)
@@ -381,7 +415,7 @@ class SqlStore:
                 proj = self._project_in_tx(conn, spec["project"])
                 info = self._create_in_tx(conn, proj, spec["kind"], batch.container,
                                           spec.get("custom_run_id"), spec.get("created"),
-                                          spec.get("owner", ""))
+                                          spec.get("owner", ""), spec.get("key"), spec.get("parent"))
                 cid = self._cid(conn, info.uuid)
                 self._lock(conn, self.LOCK_CONTAINER, cid)
                 continue
