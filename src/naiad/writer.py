@@ -23,11 +23,9 @@ reported once, and retried; they never raise in the training thread (unless
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 import uuid as _uuid
@@ -39,11 +37,20 @@ import numpy as np
 
 from naiad import fields as F
 from naiad import ops as O
-from naiad.errors import FieldError, FileError, IntegrityError, NaiadError, StoreLockedError, StoreUnavailableError
+from naiad.errors import (
+    FieldError,
+    FileError,
+    IntegrityError,
+    NaiadError,
+    NotFoundError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
 from naiad.files import File, expand_globs, is_s3, local_manifest, s3_manifest
 from naiad.oplog import OpLog
 from naiad.ops import Batch
 from naiad.store.base import Store
+from naiad.store.blobs import LocalBlobs
 
 # Internal ops the writer turns into vocabulary ops (they touch the file system).
 UPLOAD = "_upload"            # (UPLOAD, path, File)
@@ -149,46 +156,22 @@ _TRANSIENT = (StoreUnavailableError, StoreLockedError)
 
 
 class SpoolingBlobs:
-    """The logger's side of the spool: ``put_file``/``put_bytes`` copy into the spool, nothing more."""
+    """The logger's side of the spool: ``put_file``/``put_bytes`` copy into the spool (a local,
+    content-addressed blob folder), nothing more."""
 
     def __init__(self, blobs: Any, spool: Path) -> None:
         self.blobs = blobs
         self.spool = spool
+        self.local = LocalBlobs(spool)
         self.used = False  # something was spooled: batches must be checked before they are applied
 
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
         self.used = True
-        try:
-            with open(path, "rb") as src:
-                return _spool(self.spool, iter(lambda: src.read(1 << 20), b""))
-        except OSError as exc:
-            raise FileError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}") from exc
+        return self.local.put_file(path)
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         self.used = True
-        return _spool(self.spool, iter([data]))
-
-
-def _spool(spool: Path, pieces: Iterator[bytes]) -> tuple[str, int]:
-    """Copy content into the spool under its SHA-256 (written aside, then renamed: never half there)."""
-    spool.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=spool, prefix=".incoming-")
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for piece in pieces:
-                digest.update(piece)
-                out.write(piece)
-                size += len(piece)
-        os.replace(tmp, spool / digest.hexdigest())
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return digest.hexdigest(), size
+        return self.local.put_bytes(data)
 
 
 def blob_refs(batch: Batch) -> Iterator[tuple[str, str]]:
@@ -214,10 +197,14 @@ def upload_spooled(blobs: Any, spool: Path, batch: Batch) -> int:
     each is removed from the spool once stored.  Returns how many were uploaded."""
     from naiad.store.remote import RemoteBlobs
 
+    local = LocalBlobs(spool)
     count = 0
     for digest, name in dict(blob_refs(batch)).items():
-        path = spool / digest
-        if len(digest) != 64 or not path.is_file():
+        try:
+            path = local.path_of(digest)
+        except NotFoundError:  # not a blob hash: nothing of ours
+            continue
+        if not path.is_file():
             continue  # never spooled, or uploaded by another process since
         try:  # a progress bar shows the file's own name, not the spool's
             got, _ = (blobs.put_file(path, label=name) if isinstance(blobs, RemoteBlobs) else blobs.put_file(path))
@@ -242,8 +229,6 @@ class Writer:
     def __init__(self, store: Store | None, container: str, *, blobs: Any, oplog_dir: Path, flush_period: float,
                  heartbeat_period: float, fsync: bool, threaded: bool, raise_errors: bool) -> None:
         self.store = store  # None: offline, the op log is the only destination
-        from naiad.store.blobs import LocalBlobs
-
         # files go through the spool unless the blob store is a local folder (see SpoolingBlobs)
         self._spool = None if blobs is None or isinstance(blobs, LocalBlobs) else \
             SpoolingBlobs(blobs, oplog_dir.parent / "spool")

@@ -257,23 +257,9 @@ class PostgresStore(SqlStore):
     def _lock(self, conn: Any, space: int, key: int) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(?::int, ?::int)", (space, int(key) & 0x7FFFFFFF))
 
-    def _pid(self, conn: Any, path: str, create: bool = True) -> int:
+    def _create_paths(self, conn: Any, paths: list[str]) -> None:
         """Paths are a global dictionary: new ones are committed at once on a side connection, so
         transactions of different runs never wait on each other's new paths (nor deadlock)."""
-        pid = self._pids.get(path)
-        if pid is not None:
-            return pid
-        row = conn.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
-        if row is None:
-            if not create:
-                return -1
-            side = _PgConn(self._raw("side"))
-            side.execute("INSERT INTO paths(path) VALUES (?) ON CONFLICT DO NOTHING", (path,))
-            row = side.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
-        pid = self._pids[path] = int(row[0])
-        return pid
-
-    def _create_paths(self, conn: Any, paths: list[str]) -> None:
         side = _PgConn(self._raw("side"))
         side.executemany("INSERT INTO paths(path) VALUES (?) ON CONFLICT DO NOTHING", [(p,) for p in sorted(paths)])
         in_sql, in_params = self._in("path", paths)

@@ -327,16 +327,13 @@ class SqlStore:
         if staged and path in staged:
             return int(staged[path])
         row = conn.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
-        if row is None:
-            if not create:
-                return -1
-            conn.execute("INSERT INTO paths(path) VALUES (?) ON CONFLICT DO NOTHING", (path,))
-            row = conn.execute("SELECT pid FROM paths WHERE path=?", (path,)).fetchone()
-            if staged is not None:  # made in this transaction: cached once it commits
-                staged[path] = int(row[0])
-                return int(row[0])
-        pid = self._pids[path] = int(row[0])
-        return pid
+        if row is not None:
+            pid = self._pids[path] = int(row[0])
+            return pid
+        if not create:
+            return -1
+        self._create_paths(conn, [path])
+        return self._pids[path] if path in self._pids else int(self._local.new_pids[path])
 
     def _prefetch_pids(self, conn: Conn, paths: set[str]) -> None:
         """Resolve (and make) the pids of many paths in a few statements instead of two each."""
@@ -352,12 +349,13 @@ class SqlStore:
             self._create_paths(conn, new)
 
     def _create_paths(self, conn: Conn, paths: list[str]) -> None:
-        """Insert paths inside the current transaction; their ids are cached once it commits."""
+        """Insert paths; made inside a transaction, their ids are cached only once it commits."""
         conn.executemany("INSERT INTO paths(path) VALUES (?) ON CONFLICT DO NOTHING", [(p,) for p in paths])
         in_sql, in_params = self._in("path", paths)
-        staged = self._local.new_pids
+        staged = getattr(self._local, "new_pids", None)
+        cache = self._pids if staged is None else staged
         for path, pid in conn.execute(f"SELECT path, pid FROM paths WHERE {in_sql}", in_params).fetchall():
-            staged[path] = int(pid)
+            cache[path] = int(pid)
 
     # ------------------------------------------------------------------ writes
     def writer_seq(self, writer: str) -> int:
@@ -463,38 +461,10 @@ class SqlStore:
         return row[0] if row else None
 
     def _ensure_field(self, conn: Conn, cid: int, path: str, ftype: str, insert: bool = True) -> tuple[int, bool]:
-        """pid of ``path``, checking type and namespace conflicts; True if the field is new (its row is
-        inserted unless ``insert`` is false: the caller's upsert makes it)."""
-        fmap: _FieldMap | None = getattr(self._local, "fmap", None)
-        if fmap is not None and fmap.cid == cid:
-            return self._ensure_mapped(conn, fmap, path, ftype, insert)
-        pid = self._pid(conn, path)
-        existing = self._field_type(conn, cid, pid)
-        if existing is not None:
-            if existing != ftype:
-                raise FieldTypeError(
-                    f"field '{path}' is {existing}; a {ftype} write was refused. Delete the field "
-                    "first to change its type.")
-            return pid, False
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            prefix_pid = self._pid(conn, "/".join(parts[:i]), create=False)
-            if prefix_pid >= 0 and self._field_type(conn, cid, prefix_pid) is not None:
-                raise NamespaceConflictError(
-                    f"cannot create '{path}': '{'/'.join(parts[:i])}' is a field, not a namespace.")
-        # paths under this one (usually none) first, then a point lookup each: never a scan of the run
-        under = conn.execute(
-            "SELECT 1 FROM fields f WHERE f.cid = ? AND f.pid IN "
-            "(SELECT pid FROM paths WHERE path >= ? AND path < ?) LIMIT 1",
-            (cid, path + "/", path + "0")).fetchone()
-        if under:
-            raise NamespaceConflictError(f"cannot create field '{path}': it is a namespace with fields.")
-        if insert:
-            conn.execute("INSERT INTO fields(cid, pid, type) VALUES (?, ?, ?)", (cid, pid, ftype))
-        return pid, True
-
-    def _ensure_mapped(self, conn: Conn, fmap: _FieldMap, path: str, ftype: str,
-                       insert: bool) -> tuple[int, bool]:
+        """pid of ``path``, checking type and namespace conflicts against the batch's field map; True if
+        the field is new (its row is inserted unless ``insert`` is false: the caller's upsert makes it)."""
+        fmap: _FieldMap = self._local.fmap
+        assert fmap is not None and fmap.cid == cid, "fields are made only inside apply()"
         hit = fmap.types.get(path)
         if hit is None and not fmap.complete:
             self._flush_atoms(conn)
