@@ -13,6 +13,7 @@ from naiad import config, exceptions, types, utils
 from naiad.errors import NaiadError
 from naiad.files import File
 from naiad.handler import Handler
+from naiad.model import Model, ModelVersion, init_model, init_model_version, register_model_version
 from naiad.project import Project, Table, init_project
 from naiad.run import Run, init_run
 
@@ -24,6 +25,8 @@ __all__ = [
     "ANONYMOUS_API_TOKEN",
     "File",
     "Handler",
+    "Model",
+    "ModelVersion",
     "NaiadError",
     "Project",
     "Run",
@@ -31,8 +34,11 @@ __all__ = [
     "__version__",
     "config",
     "exceptions",
+    "init_model",
+    "init_model_version",
     "init_project",
     "init_run",
+    "register_model_version",
     "types",
     "utils",
 ]

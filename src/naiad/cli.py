@@ -5,6 +5,7 @@
     naiad runs show DEF-12           one run's fields
     naiad sync                       store what crashed or offline runs left in op logs
     naiad status                     the store, its projects and anything not yet stored
+    naiad models … / datasets …      the model registry and dataset versions (see naiad/cli_registry.py)
 """
 
 from __future__ import annotations
@@ -386,9 +387,11 @@ def projects_ls(uri: str | None) -> None:
 
 
 def _register_team_commands() -> None:
+    from naiad.cli_registry import register as register_registry
     from naiad.server.cli import register
 
     register(main)
+    register_registry(main)
 
 
 _register_team_commands()

@@ -34,6 +34,7 @@ from naiad.errors import (
     MissingProjectError,
     NamespaceConflictError,
     ProtectedPathError,
+    StageChangeError,
     StepOrderError,
 )
 from naiad.fields import warn_once
@@ -331,6 +332,9 @@ class Container:
             self._writer.check_errors()
 
     def _check_protected(self, path: str) -> None:
+        if path == "sys/stage":
+            raise StageChangeError("'sys/stage' cannot be written: move a model version with "
+                                   "version.change_stage(\"production\") (or `naiad models promote`).")
         if path in F.READ_ONLY_SYS:
             raise ProtectedPathError(f"'{path}' is maintained by naiad and cannot be written.")
 

@@ -7,11 +7,14 @@ into the same class).  Messages say what was wrong *and* what to do.
     NaiadError
     ├── ConfigError                   a setting or init argument is invalid
     │   ├── InvalidModeError
-    │   └── MissingProjectError
+    │   ├── MissingProjectError
+    │   └── ModelKeyTakenError        init_model(key=...) with a key the project already uses
     ├── NotFoundError                 (also KeyError)
     │   ├── ProjectNotFound
     │   ├── ContainerNotFound
-    │   │   └── RunNotFound
+    │   │   ├── RunNotFound
+    │   │   ├── ModelNotFound
+    │   │   └── ModelVersionNotFound
     │   └── MissingFieldError         (also AttributeError) reading a path with no field
     ├── FieldError                    a write or read the field cannot take
     │   ├── InvalidPathError          (also ValueError)
@@ -20,6 +23,7 @@ into the same class).  Messages say what was wrong *and* what to do.
     │   ├── StepOrderError            (also ValueError) a series step that does not increase
     │   ├── NamespaceConflictError    a field where a namespace is, or the reverse
     │   └── ProtectedPathError        writing a read-only sys/ field
+    │       └── StageChangeError      writing sys/stage (change_stage() moves a version)
     ├── InactiveContainerError        using a run after stop()
     ├── QueryError                    (also ValueError) a query that does not parse or type-check
     ├── StoreError                    the store could not do what was asked
@@ -67,6 +71,10 @@ class MissingProjectError(ConfigError):
     code = "missing_project"
 
 
+class ModelKeyTakenError(ConfigError):
+    code = "model_key_taken"
+
+
 class NotFoundError(NaiadError, KeyError):
     code = "not_found"
 
@@ -84,6 +92,14 @@ class ContainerNotFound(NotFoundError):
 
 class RunNotFound(ContainerNotFound):
     code = "run_not_found"
+
+
+class ModelNotFound(ContainerNotFound):
+    code = "model_not_found"
+
+
+class ModelVersionNotFound(ContainerNotFound):
+    code = "model_version_not_found"
 
 
 class MissingFieldError(NotFoundError, AttributeError):
@@ -116,6 +132,10 @@ class NamespaceConflictError(FieldError):
 
 class ProtectedPathError(FieldError):
     code = "protected_path"
+
+
+class StageChangeError(ProtectedPathError):
+    code = "stage_change"
 
 
 class InactiveContainerError(NaiadError):

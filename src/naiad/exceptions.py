@@ -16,12 +16,16 @@ from naiad.errors import (
     InvalidValueError,
     MissingFieldError,
     MissingProjectError,
+    ModelKeyTakenError,
+    ModelNotFound,
+    ModelVersionNotFound,
     NaiadError,
     NamespaceConflictError,
     ProjectNotFound,
     ProtectedPathError,
     QueryError,
     RunNotFound,
+    StageChangeError,
 )
 
 NeptuneException = NaiadError
@@ -44,14 +48,46 @@ NeptuneInvalidQueryException = QueryError
 FileNotFound = FileError
 FileUploadError = FileError
 NeptuneNamespaceConflict = NamespaceConflictError
+InactiveModelException = InactiveContainerError
+InactiveModelVersionException = InactiveContainerError
+NeptuneCannotChangeStageManually = StageChangeError
+NeptuneModelKeyAlreadyExistsError = ModelKeyTakenError
+NeptuneMissingRequiredInitParameter = ConfigError
+NeptuneOfflineModeChangeStageException = ConfigError
+NeedExistingModelForReadOnlyMode = ConfigError
+NeedExistingModelVersionForReadOnlyMode = ConfigError
 
 __all__ = [
-    "FetchAttributeNotFoundException", "FileNotFound", "FileUploadError", "InactiveContainerException",
-    "InactiveProjectException", "InactiveRunException", "MetadataContainerNotFound",
-    "MetadataInconsistency", "MissingFieldException", "NeedExistingRunForReadOnlyMode",
-    "NeptuneException", "NeptuneInvalidQueryException", "NeptuneMissingProjectNameException",
-    "NeptuneNamespaceConflict", "NeptuneOfflineModeFetchException", "NeptuneProtectedPathException",
-    "NeptuneRunResumeAndCustomIdCollision", "NeptuneUserApiInputException",
-    "NeptuneWrongInitParametersException", "ProjectNotFound", "RunNotFound",
+    "FetchAttributeNotFoundException",
+    "FileNotFound",
+    "FileUploadError",
+    "InactiveContainerException",
+    "InactiveModelException",
+    "InactiveModelVersionException",
+    "InactiveProjectException",
+    "InactiveRunException",
+    "MetadataContainerNotFound",
+    "MetadataInconsistency",
+    "MissingFieldException",
+    "ModelNotFound",
+    "ModelVersionNotFound",
+    "NeedExistingModelForReadOnlyMode",
+    "NeedExistingModelVersionForReadOnlyMode",
+    "NeedExistingRunForReadOnlyMode",
+    "NeptuneCannotChangeStageManually",
+    "NeptuneException",
+    "NeptuneInvalidQueryException",
+    "NeptuneMissingProjectNameException",
+    "NeptuneMissingRequiredInitParameter",
+    "NeptuneModelKeyAlreadyExistsError",
+    "NeptuneNamespaceConflict",
+    "NeptuneOfflineModeChangeStageException",
+    "NeptuneOfflineModeFetchException",
+    "NeptuneProtectedPathException",
+    "NeptuneRunResumeAndCustomIdCollision",
+    "NeptuneUserApiInputException",
+    "NeptuneWrongInitParametersException",
+    "ProjectNotFound",
+    "RunNotFound",
     "TypeDoesNotSupportAttributeException",
 ]

@@ -40,7 +40,7 @@ MAX_EXACT_INT = 2**53
 # Paths under sys/ that only naiad writes.
 READ_ONLY_SYS = frozenset({
     "sys/id", "sys/state", "sys/owner", "sys/creation_time", "sys/modification_time",
-    "sys/ping_time", "sys/custom_run_id", "sys/stage", "sys/model_id", "sys/errors",
+    "sys/ping_time", "sys/custom_run_id", "sys/stage", "sys/aliases", "sys/model_id", "sys/errors",
     "sys/dropped", "sys/trashed", "sys/hostname",
 })
 

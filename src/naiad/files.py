@@ -430,6 +430,34 @@ def download_s3_entry(client: Any, entry: dict[str, Any], target: str) -> None:
     os.replace(partial, target)
 
 
+def store_entries(blobs: Any, entries: list[dict[str, Any]]) -> None:
+    """Copy the bytes of tracked files into the blob store (``track_files(..., upload=True)``), each
+    content once: a file whose hash the store already holds is not sent again.  Each entry's metadata
+    gets ``blob`` (the SHA-256 the bytes are stored under), which is what ``download`` fetches."""
+    import tempfile
+
+    client = None
+    for e in entries:
+        meta = e["metadata"]
+        if e.get("type") == "S3":  # the ETag is no content hash: fetch the object, store it by SHA-256
+            if client is None:
+                client = s3_client()
+            with tempfile.TemporaryDirectory(prefix="naiad-track-") as tmp:
+                target = os.path.join(tmp, "object")
+                download_s3_entry(client, e, target)
+                meta["blob"], _size = blobs.put_file(target)
+            continue
+        source = str(meta.get("file_path", ""))
+        source = source[len("file://"):] if source.startswith("file://") else source
+        if blobs.exists(e["file_hash"]):
+            meta["blob"] = e["file_hash"]
+            continue
+        digest, size = blobs.put_file(source)
+        if digest != e["file_hash"]:  # changed since it was hashed: the manifest says what is stored
+            e["file_hash"], e["size"] = digest, size
+        meta["blob"] = digest
+
+
 def _remove(path: str) -> None:
     try:
         os.unlink(path)

@@ -22,6 +22,7 @@ from naiad import types as T
 from naiad.errors import (
     FieldTypeError,
     FileError,
+    IntegrityError,
     InvalidValueError,
 )
 from naiad.fields import warn_once
@@ -267,8 +268,10 @@ class Handler:
             c.wait()
 
     def track_files(self, path: str | os.PathLike[str], *, destination: str | None = None,
-                    wait: bool = False) -> None:
-        """Record a dataset version: every file's path, size and content hash, without copying it."""
+                    wait: bool = False, upload: bool = False) -> None:
+        """Record a dataset version: every file's path, size and content hash (a local file or folder, or
+        an ``s3://`` prefix).  Nothing is copied unless ``upload=True``: then the bytes go into naiad's
+        blob store too (each content once), so ``download()`` gets this exact version back anywhere."""
         c = self._container
         c._check_writable()
         location = os.fspath(path)
@@ -280,7 +283,7 @@ class Handler:
             # only cheap checks here; the listing talks to the network and runs in the writer thread
             check_s3_location(location)
             c._define(self._path, F.ARTIFACT)
-            c._submit((TRACK_FILES, self._path, location, destination, False))
+            c._submit((TRACK_FILES, self._path, location, destination, False, bool(upload)))
             if wait:
                 c.wait()
             return
@@ -288,7 +291,7 @@ class Handler:
         if not os.path.exists(local):
             raise FileError(f"cannot track {location!r}: no such file or folder.")
         c._define(self._path, F.ARTIFACT)
-        c._submit((TRACK_FILES, self._path, os.path.abspath(local), destination, False))
+        c._submit((TRACK_FILES, self._path, os.path.abspath(local), destination, False, bool(upload)))
         if wait:
             c.wait()
 
@@ -394,7 +397,7 @@ class Handler:
                 store.blobs.copy_to(ref["hash"], os.path.join(folder, f"{i}.{ref.get('ext') or 'bin'}"))
         else:
             value = c._read_values([self._path])[self._path].value
-            _download_artifact(value.get("files", []), destination or ".")
+            _download_artifact(value.get("files", []), destination or ".", store.blobs)
 
     def download_last(self, destination: str | None = None) -> None:
         import json
@@ -426,14 +429,31 @@ def _target(destination: str | None, default_name: str) -> str:
     return destination
 
 
-def _download_artifact(entries: list[dict[str, Any]], destination: str) -> None:
-    """Recreate a tracked folder: local entries are linked to their original files (as neptune does),
-    S3 entries are downloaded with boto3 (their size checked)."""
+def _download_artifact(entries: list[dict[str, Any]], destination: str, blobs: Any) -> None:
+    """Recreate a tracked folder: entries tracked with ``upload=True`` are copied from the blob store
+    (their hash checked), other local entries are linked to their original files (as neptune does),
+    other S3 entries are downloaded with boto3 (their size checked)."""
     from naiad.store.blobs import hash_file
 
     client = None
+    root = os.path.abspath(destination)
     for e in entries:
         target = os.path.join(destination, e["file_path"])
+        if not os.path.abspath(target).startswith(root + os.sep):
+            raise FileError(f"refusing to write {e['file_path']!r}: it points outside {destination}.")
+        stored = e.get("metadata", {}).get("blob")
+        if stored:
+            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+            partial = target + ".naiad-partial"
+            blobs.copy_to(stored, partial)
+            if hash_file(partial)[0] != stored:
+                os.unlink(partial)
+                raise IntegrityError(f"{e['file_path']}: the stored bytes do not match their hash {stored[:12]}…; "
+                                     "the blob store is damaged.")
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.replace(partial, target)
+            continue
         if e.get("type") == "S3":
             if client is None:
                 client = s3_client()

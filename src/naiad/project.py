@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 from naiad import fields as F
 from naiad.container import Container, check_str_list, resolve_mode, resolve_project, store_for
 from naiad.errors import ConfigError, InvalidValueError
-from naiad.store.base import RUN, FieldValue, TableResult
+from naiad.store.base import MODEL, RUN, FieldValue, TableResult
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from naiad.datasets import DatasetDiff
 
 
 class Project(Container):
@@ -101,6 +103,60 @@ class Project(Container):
                                    columns=None if columns is None else list(columns),
                                    sort_by=sort_by, ascending=ascending, limit=limit)
         return Table(result)
+
+
+    def fetch_models_table(
+        self, *, query: str | None = None, columns: list[str] | None = None, trashed: bool | None = False,
+        limit: int | None = None, sort_by: str = "sys/creation_time", ascending: bool = False,
+        progress_bar: Any = None,
+    ) -> Table:
+        """The project's models as a :class:`Table` (``sys/id`` is ``DEF-CLS``)."""
+        if limit is not None and (not isinstance(limit, int) or limit <= 0):
+            raise ValueError(f"limit must be a positive int (was {limit!r}).")
+        clauses = [f"({query})"] if query is not None and query.strip() else []
+        if trashed is not None:
+            clauses.append(f"(`sys/trashed`:bool = {'true' if trashed else 'false'})")
+        if self._state == "stopped":
+            self._raise_inactive()
+        result = self._table_store.query_table(self._project.name, MODEL, query=" AND ".join(clauses) or None,
+                                               columns=None if columns is None else list(columns),
+                                               sort_by=sort_by, ascending=ascending, limit=limit)
+        return Table(result)
+
+    # ------------------------------------------------------------------ datasets
+    def fetch_dataset_versions(self) -> pd.DataFrame:
+        """Every dataset version (tracked Artifact) seen in the project, oldest first: hash, files, size,
+        first_seen, roles, and the runs and model versions that used it."""
+        from naiad.datasets import versions_frame
+
+        return versions_frame(self._table_store.dataset_uses(self._project.name))
+
+    def fetch_dataset_uses(self, hash: str | None = None) -> pd.DataFrame:
+        """Each use of a dataset version (of those whose hash starts with ``hash``): which container, which
+        field, and in which role (train / validation / test / production sample)."""
+        from naiad.datasets import uses_frame
+
+        return uses_frame(self._table_store.dataset_uses(self._project.name, hash))
+
+    def diff_datasets(self, a: str, b: str) -> DatasetDiff:
+        """Files added, removed and changed from dataset version ``a`` to ``b``; each is a hash (prefix) or
+        ``RUN-ID:field/path``."""
+        from naiad.datasets import diff_manifests, resolve
+
+        hash_a, files_a = resolve(self._table_store, self._project.name, a)
+        hash_b, files_b = resolve(self._table_store, self._project.name, b)
+        return diff_manifests(files_a, files_b, name_a=hash_a, name_b=hash_b)
+
+    def download_dataset(self, ref: str, destination: str = ".") -> str:
+        """Recreate dataset version ``ref`` (hash prefix or ``RUN-ID:field/path``) in ``destination``:
+        files tracked with ``upload=True`` are copied from the store and hash-checked, others linked to (or,
+        on S3, downloaded from) where they were tracked.  Returns the full hash."""
+        from naiad.datasets import resolve
+        from naiad.handler import _download_artifact
+
+        digest, files = resolve(self._table_store, self._project.name, ref)
+        _download_artifact(files, destination, self._table_store.blobs)
+        return digest
 
 
 def _quoted(value: str) -> str:

@@ -46,7 +46,7 @@ from naiad.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
-from naiad.files import File, expand_globs, is_s3, local_manifest, s3_manifest
+from naiad.files import File, expand_globs, is_s3, local_manifest, s3_manifest, store_entries
 from naiad.oplog import OpLog
 from naiad.ops import Batch
 from naiad.store.base import Store
@@ -56,7 +56,7 @@ from naiad.store.blobs import LocalBlobs
 UPLOAD = "_upload"            # (UPLOAD, path, File)
 UPLOAD_POINTS = "_upload_pts"  # (UPLOAD_POINTS, path, [File], steps, ts)
 UPLOAD_FILES = "_upload_files"  # (UPLOAD_FILES, path, [abs glob], reset)
-TRACK_FILES = "_track"        # (TRACK_FILES, path, location, destination, reset)
+TRACK_FILES = "_track"        # (TRACK_FILES, path, location, destination, reset, upload)
 
 
 _FILE_OPS = frozenset({UPLOAD, UPLOAD_POINTS, UPLOAD_FILES, TRACK_FILES})
@@ -352,7 +352,10 @@ class Writer:
             return [(O.FILES, op[1], files, op[3])]
         if kind == TRACK_FILES:
             manifest = s3_manifest if is_s3(op[2]) else local_manifest  # both may be slow: files, network
-            return [(O.TRACK, op[1], manifest(op[2], op[3]), op[4])]
+            entries = manifest(op[2], op[3])
+            if op[5]:
+                store_entries(blobs, entries)
+            return [(O.TRACK, op[1], entries, op[4])]
         raise NaiadError(f"unknown internal op {kind}")
 
     def flush(self) -> None:

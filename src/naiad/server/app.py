@@ -142,6 +142,21 @@ class TableIn(BaseModel):
     limit: int | None = Field(default=None, ge=0)
 
 
+class StageIn(BaseModel):
+    version: str = Field(min_length=1, max_length=200)
+    stage: str = Field(max_length=20)
+    reason: str = Field(default="", max_length=2000)
+    actor: str = Field(default="", max_length=200)  # kept only from anonymous callers: others are who they are
+
+
+class AliasIn(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+    alias: str = Field(min_length=1, max_length=100)
+    version: str | None = Field(default=None, max_length=200)
+    reason: str = Field(default="", max_length=2000)
+    actor: str = Field(default="", max_length=200)
+
+
 class UploadIn(BaseModel):
     digest: str = Field(pattern="^[0-9a-f]{64}$")
     size: int = Field(ge=0)
@@ -454,6 +469,77 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
                 ascending=body.ascending, limit=body.limit), body.project)
 
         return wire.table_to_json(await call(work))
+
+    # ---------------------------------------------------------------------- registry and datasets
+    def actor_of(p: Principal, claimed: str) -> str:
+        return (f"anonymous ({claimed})" if claimed else "anonymous") if p.anonymous else p.name
+
+    def require_short_id(p: Principal, short_id: str, role: str) -> None:
+        info = discreet(p, lambda: store.get_container(short_id=short_id), short_id)
+        if not p.can_see(info.project):
+            raise unseen(short_id)
+        p.require(info.project, role)
+
+    @app.post(f"{API}/registry/stage", tags=["registry"])
+    async def change_stage(body: StageIn, request: Request) -> list[dict[str, Any]]:
+        """Move a model version to a stage (production archives the version there before); the
+        events recorded.  Needs contributor."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            require_short_id(p, body.version, "contributor")
+            return store.change_stage(body.version, body.stage, actor=actor_of(p, body.actor), reason=body.reason)
+
+        return [wire.event_to_json(e) for e in await call(work)]
+
+    @app.post(f"{API}/registry/alias", tags=["registry"])
+    async def set_alias(body: AliasIn, request: Request) -> list[dict[str, Any]]:
+        """Point a model's alias at a version (``version: null`` removes it).  Needs contributor."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            require_short_id(p, body.model, "contributor")
+            return store.set_alias(body.model, body.alias, body.version, actor=actor_of(p, body.actor),
+                                   reason=body.reason)
+
+        return [wire.event_to_json(e) for e in await call(work)]
+
+    @app.get(f"{API}/registry/events", tags=["registry"])
+    async def registry_events(request: Request, project: str = Query(..., max_length=200),
+                              model: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
+        """The append-only history of stage and alias changes (of one model, or of the project)."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            p.require(canonical(project), "viewer")
+            return discreet(p, lambda: store.registry_events(project, model), model or project)
+
+        return [wire.event_to_json(e) for e in await call(work)]
+
+    @app.get(f"{API}/datasets/uses", tags=["datasets"])
+    async def dataset_uses(request: Request, project: str = Query(..., max_length=200),
+                           digest: str | None = Query(None, max_length=64)) -> list[dict[str, Any]]:
+        """Every tracked dataset version of the project's runs and model versions, one row per field."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            p.require(canonical(project), "viewer")
+            return discreet(p, lambda: store.dataset_uses(project, digest), project)
+
+        return [wire.use_to_json(u) for u in await call(work)]
+
+    @app.get(f"{API}/datasets/manifest", tags=["datasets"])
+    async def dataset_manifest(request: Request, project: str = Query(..., max_length=200),
+                               digest: str = Query(..., pattern="^[0-9a-f]{64}$")) -> list[dict[str, Any]]:
+        """The file list (path, size, content hash) of one dataset version."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            p.require(canonical(project), "viewer")
+            return discreet(p, lambda: store.dataset_manifest(project, digest), project)
+
+        result: list[dict[str, Any]] = await call(work)
+        return result
 
     # ---------------------------------------------------------------------- blobs
     def digest_of(digest: str) -> str:

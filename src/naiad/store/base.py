@@ -19,6 +19,8 @@ from naiad.ops import Batch
 RUN = "run"
 MODEL = "model"
 MODEL_VERSION = "model_version"
+STAGES = ("none", "staging", "production", "archived")
+"""The stages of a model version; at most one version of a model is in ``production``."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,39 @@ class TableResult:
     columns: list[str]
     rows: list[dict[str, FieldValue]]
     ids: list[str]
+
+
+@dataclass(frozen=True)
+class RegistryEvent:
+    """One change in the model registry, as the append-only history keeps it.
+
+    ``kind`` is ``stage`` (``before``/``after`` are stages of ``version``) or ``alias`` (``name`` is the
+    alias; ``before``/``after`` are the versions that held it before and hold it now, None for nobody).
+    """
+
+    id: int
+    model: str
+    version: str
+    kind: str
+    name: str
+    before: str | None
+    after: str | None
+    actor: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class DatasetUse:
+    """A dataset version (an Artifact field's manifest hash) as one field of one container holds it."""
+
+    hash: str
+    files: int
+    size: int
+    container: str
+    kind: str
+    path: str
+    created: float
 
 
 PART_SIZE = 8 << 20
@@ -172,4 +207,21 @@ class Store(Protocol):
         self, project: str, kind: str, *, query: str | None = None, columns: list[str] | None = None,
         sort_by: str = "sys/creation_time", ascending: bool = False, limit: int | None = None,
     ) -> TableResult: ...
+
+    # model registry and datasets
+    def change_stage(self, version: str, stage: str, *, actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        """Move model version ``version`` to ``stage``, atomically; promoting to production archives the
+        version there before.  Returns the events recorded (none if it already was in that stage)."""
+        ...
+    def set_alias(self, model: str, alias: str, version: str | None, *, actor: str = "",
+                  reason: str = "") -> list[RegistryEvent]:
+        """Point ``alias`` of ``model`` at ``version`` (taking it from the version holding it), or remove it
+        (``version=None``)."""
+        ...
+    def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]: ...
+    def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
+        """Every Artifact field of the project's containers, with its dataset version (``digest``: only
+        versions whose hash starts with it)."""
+        ...
+    def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]: ...
     def close(self) -> None: ...

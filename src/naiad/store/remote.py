@@ -39,8 +39,10 @@ from naiad.store.base import (
     ApplyResult,
     Buckets,
     ContainerInfo,
+    DatasetUse,
     FieldValue,
     ProjectInfo,
+    RegistryEvent,
     SeriesData,
     TableResult,
 )
@@ -191,6 +193,29 @@ class RemoteStore:
         body = {"project": project, "kind": kind, "query": query, "columns": columns, "sort_by": sort_by,
                 "ascending": ascending, "limit": limit}
         return wire.table_from_json(self.json("POST", "/table", json=body))
+
+    # ------------------------------------------------------------------ registry and datasets
+    def change_stage(self, version: str, stage: str, *, actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        body = {"version": version, "stage": stage, "actor": actor, "reason": reason}
+        return [wire.event_from_json(e) for e in self.json("POST", "/registry/stage", json=body)]
+
+    def set_alias(self, model: str, alias: str, version: str | None, *, actor: str = "",
+                  reason: str = "") -> list[RegistryEvent]:
+        body = {"model": model, "alias": alias, "version": version, "actor": actor, "reason": reason}
+        return [wire.event_from_json(e) for e in self.json("POST", "/registry/alias", json=body)]
+
+    def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]:
+        params = {"project": project} | ({"model": model} if model else {})
+        return [wire.event_from_json(e) for e in self.json("GET", "/registry/events", params=params)]
+
+    def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
+        params = {"project": project} | ({"digest": digest} if digest else {})
+        return [wire.use_from_json(u) for u in self.json("GET", "/datasets/uses", params=params)]
+
+    def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]:
+        files: list[dict[str, Any]] = self.json("GET", "/datasets/manifest", params={"project": project,
+                                                                                    "digest": digest})
+        return files
 
 
 def _seg(text: str) -> str:

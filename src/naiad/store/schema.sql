@@ -127,3 +127,33 @@ CREATE TABLE IF NOT EXISTS project_roles (
     role     TEXT NOT NULL,               -- viewer | contributor | maintainer | owner
     PRIMARY KEY (account, project)
 );
+
+-- model registry: every stage or alias change, append-only (who, when, from, to, why).  The current
+-- state is also kept in the version's sys/stage and sys/aliases fields, and this table is the history
+-- that answers "which version held production at time T".
+CREATE TABLE IF NOT EXISTS registry_events (
+    id           INTEGER PRIMARY KEY,
+    project_id   INTEGER NOT NULL,
+    model_cid    INTEGER NOT NULL,
+    version_cid  INTEGER NOT NULL,     -- the version whose stage changed / that gained (or lost) the alias
+    kind         TEXT NOT NULL,        -- stage | alias
+    name         TEXT NOT NULL,        -- the alias ('' for a stage change)
+    from_value   TEXT,                 -- stage before, or the version that held the alias before
+    to_value     TEXT,                 -- stage after, or the version holding the alias now (NULL: removed)
+    actor        TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    occurred     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS registry_events_by_model ON registry_events(model_cid, id);
+CREATE INDEX IF NOT EXISTS registry_events_by_project ON registry_events(project_id, id);
+
+-- datasets: which Artifact field holds which dataset version (the manifest itself stays in the field)
+CREATE TABLE IF NOT EXISTS dataset_uses (
+    cid    INTEGER NOT NULL,
+    pid    INTEGER NOT NULL,
+    hash   TEXT NOT NULL,
+    files  INTEGER NOT NULL,
+    bytes  INTEGER NOT NULL,
+    PRIMARY KEY (cid, pid)
+);
+CREATE INDEX IF NOT EXISTS dataset_uses_by_hash ON dataset_uses(hash);

@@ -29,12 +29,15 @@ from naiad.errors import (
     ContainerNotFound,
     FieldError,
     FieldTypeError,
+    ModelKeyTakenError,
+    ModelNotFound,
     NamespaceConflictError,
     ProjectNotFound,
     StepOrderError,
     StoreError,
 )
 from naiad.ops import Batch
+from naiad.store import lineage
 from naiad.store.base import (
     MODEL,
     MODEL_VERSION,
@@ -43,8 +46,10 @@ from naiad.store.base import (
     BlobStore,
     Buckets,
     ContainerInfo,
+    DatasetUse,
     FieldValue,
     ProjectInfo,
+    RegistryEvent,
     SeriesData,
     TableResult,
 )
@@ -234,7 +239,7 @@ class SqlStore:
                               "e.g. init_model(key=\"CLS\").")
         short_id = f"{proj.key}-{key}"
         if conn.execute("SELECT 1 FROM containers WHERE short_id=?", (short_id,)).fetchone():
-            raise ConfigError(f"project {proj.name!r} already has a model with key {key} ({short_id}); open it "
+            raise ModelKeyTakenError(f"project {proj.name!r} already has a model with key {key} ({short_id}); open it "
                               f"with init_model(with_id=\"{short_id}\") or choose another key.")
         return short_id
 
@@ -243,7 +248,7 @@ class SqlStore:
             "SELECT short_id FROM containers WHERE kind=? AND project_id=? AND (short_id=? OR uuid=?)",
             (MODEL, proj.id, parent, parent)).fetchone()
         if row is None:
-            raise ContainerNotFound(f"no model {parent!r} in project {proj.name!r} to add a version to; "
+            raise ModelNotFound(f"no model {parent!r} in project {proj.name!r} to add a version to; "
                                     "make it with init_model(key=...) first.")
         model_id = str(row[0])
         conn.execute("INSERT INTO counters(scope, next) VALUES (?, 1) ON CONFLICT DO NOTHING", (model_id,))
@@ -302,6 +307,9 @@ class SqlStore:
             sys_fields += [("sys/model_id", F.STRING, model_id), ("sys/stage", F.STRING, "none")]
         for path, ftype, value in sys_fields:
             self._put_atom(conn, cid, self._pid(conn, path), ftype, value)
+        if kind == MODEL_VERSION:  # aliases (champion, shadow…) are moved by set_alias only
+            conn.execute("INSERT INTO fields(cid, pid, type) VALUES (?, ?, ?)",
+                         (cid, self._pid(conn, "sys/aliases"), F.STRING_SET))
         return ContainerInfo(uuid, short_id, kind, proj.name, custom_run_id or None, created, True)
 
     def _cid(self, conn: Conn, uuid: str) -> int:
@@ -523,6 +531,8 @@ class SqlStore:
             ftype, value = op[2], op[3]
             pid, _ = self._ensure_field(conn, cid, path, ftype, insert=False)
             self._local.atoms.append(self._atom_row(cid, pid, ftype, value))  # written by _flush_atoms
+            if ftype == F.ARTIFACT:
+                lineage.note_dataset(conn, cid, pid, value)
         elif kind == O.POINTS:
             self._append_points(conn, cid, path, op[2], op[3], op[4], op[5])
         elif kind in (O.ADD, O.REMOVE):
@@ -556,9 +566,28 @@ class SqlStore:
             entries = {e["file_path"]: e for e in old.get("files", [])}
             entries.update({e["file_path"]: e for e in op[2]})
             listed = sorted(entries.values(), key=lambda e: e["file_path"])
-            self._put_atom(conn, cid, pid, F.ARTIFACT, {"hash": artifact_hash(listed), "files": listed})
+            value = {"hash": artifact_hash(listed), "files": listed}
+            self._put_atom(conn, cid, pid, F.ARTIFACT, value)
+            lineage.note_dataset(conn, cid, pid, value)
         else:
             raise StoreError(f"unknown operation {kind!r}")
+
+    # ------------------------------------------------------------------ registry and datasets
+    def change_stage(self, version: str, stage: str, *, actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        return lineage.change_stage(self, version, stage, actor, reason)
+
+    def set_alias(self, model: str, alias: str, version: str | None, *, actor: str = "",
+                  reason: str = "") -> list[RegistryEvent]:
+        return lineage.set_alias(self, model, alias, version, actor, reason)
+
+    def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]:
+        return lineage.registry_events(self, project, model)
+
+    def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
+        return lineage.dataset_uses(self, project, digest)
+
+    def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]:
+        return lineage.dataset_manifest(self, project, digest)
 
     def _json_value(self, conn: Conn, cid: int, pid: int) -> Any:
         row = conn.execute("SELECT txt FROM fields WHERE cid=? AND pid=?", (cid, pid)).fetchone()
@@ -579,6 +608,7 @@ class SqlStore:
             self._clear_pid(conn, cid, pid)
             conn.execute("DELETE FROM series WHERE cid=? AND pid=?", (cid, pid))
             conn.execute("DELETE FROM fields WHERE cid=? AND pid=?", (cid, pid))
+            conn.execute("DELETE FROM dataset_uses WHERE cid=? AND pid=?", (cid, pid))
 
     def _clear(self, conn: Conn, cid: int, path: str) -> None:
         pid = self._pid(conn, path)

@@ -24,6 +24,7 @@ from pathlib import Path
 from naiad import query as Q
 from naiad.errors import SchemaVersionError, StoreLockedError
 from naiad.store.blobs import LocalBlobs
+from naiad.store.lineage import index_datasets
 from naiad.store.sql import (  # re-exported: older imports name them here
     SqlStore,
     artifact_hash,
@@ -127,6 +128,9 @@ class SqliteStore(SqlStore):
                 conn.execute(stmt)
             conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
                          (str(SCHEMA_VERSION),))
+            if conn.execute("SELECT 1 FROM meta WHERE key='dataset_uses'").fetchone() is None:
+                index_datasets(conn)  # a store made before the datasets index: fill it once
+                conn.execute("INSERT INTO meta(key, value) VALUES ('dataset_uses', '1')")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -17,7 +17,16 @@ import numpy as np
 from naiad import fields as F
 from naiad import ops as O
 from naiad.ops import Batch
-from naiad.store.base import Buckets, ContainerInfo, FieldValue, ProjectInfo, SeriesData, TableResult
+from naiad.store.base import (
+    Buckets,
+    ContainerInfo,
+    DatasetUse,
+    FieldValue,
+    ProjectInfo,
+    RegistryEvent,
+    SeriesData,
+    TableResult,
+)
 
 BATCH_MEDIA_TYPE = "application/x-naiad-batch"
 _NUMERIC = (F.FLOAT, F.INTEGER, F.DATETIME, F.FLOAT_SERIES)
@@ -109,3 +118,22 @@ def series_from_bytes(raw: bytes) -> SeriesData:
     values = op[5]
     return SeriesData(np.asarray(op[3], dtype=np.float64), np.asarray(op[4], dtype=np.float64),
                       values if isinstance(values, list) else np.asarray(values, dtype=np.float64))
+
+
+def event_to_json(e: RegistryEvent) -> dict[str, Any]:
+    return dataclasses.asdict(e)
+
+
+def event_from_json(data: dict[str, Any]) -> RegistryEvent:
+    return RegistryEvent(int(data["id"]), data["model"], data["version"], data["kind"], data["name"],
+                         data.get("before"), data.get("after"), data.get("actor", ""), data.get("reason", ""),
+                         float(data["at"]))
+
+
+def use_to_json(u: DatasetUse) -> dict[str, Any]:
+    return dataclasses.asdict(u)
+
+
+def use_from_json(data: dict[str, Any]) -> DatasetUse:
+    return DatasetUse(data["hash"], int(data["files"]), int(data["size"]), data["container"], data["kind"],
+                      data["path"], float(data["created"]))
