@@ -40,6 +40,33 @@ def test_demo_tracks_runs_and_says_where_to_look(tmp_path: Path) -> None:
     assert (tmp_path / ".naiad" / "naiad.db").exists()
 
 
+def test_demo_registers_its_best_run_and_the_bundle_serves_predictions(demo_dir: Path, tmp_path: Path) -> None:
+    versions = [json.loads(line) for line in
+                naiad_cli("models", "show", "DEM-DIGITS", "--json", cwd=demo_dir).stdout.splitlines()]
+    assert [v["id"] for v in versions] == ["DEM-DIGITS-1"]
+    assert versions[0]["sys/stage"] == "production"
+    listed = naiad_cli("runs", "ls", "--project", "demo", "--columns", "val/best_acc,val/acc", "--json", cwd=demo_dir)
+    runs = [json.loads(line) for line in listed.stdout.splitlines()]
+    best = max(runs, key=lambda r: r["val/best_acc"])
+    assert versions[0]["run/id"] == best["id"]
+
+    serve = tmp_path / "serve"
+    naiad_cli("models", "download", "DEM-DIGITS", str(serve), cwd=demo_dir)
+    assert "OK DEM-DIGITS-1" in naiad_cli("models", "verify", str(serve), cwd=demo_dir).stdout
+    manifest = json.loads((serve / "naiad-manifest.json").read_text())
+    assert manifest["run"] == best["id"] and manifest["stage"] == "production"
+    assert sorted(f["path"] for f in manifest["files"]) == ["inference/predict.py", "weights/weights.pkl"]
+    # the backend team's view: the inference code and the weights, nothing else, give the model's accuracy
+    validation = (demo_dir / "naiad-demo-data" / "digits" / "validation.csv").read_text().splitlines()[1:]
+    rows = "\n".join(line.rsplit(",", 1)[0] for line in validation) + "\n"
+    labels = [int(float(line.rsplit(",", 1)[1])) for line in validation]
+    served = subprocess.run([sys.executable, "inference/predict.py", "weights/weights.pkl"], cwd=serve, input=rows,
+                            capture_output=True, text=True, timeout=60, check=True)
+    predicted = [int(p) for p in served.stdout.split()]
+    accuracy = sum(p == t for p, t in zip(predicted, labels, strict=True)) / len(labels)
+    assert abs(accuracy - best["val/acc"]) < 0.02
+
+
 def test_runs_ls_json_lists_every_demo_run_with_its_metrics(demo_dir: Path) -> None:
     proc = naiad_cli("runs", "ls", "--project", "demo", "--columns", "val/acc,parameters/alpha", "--json",
                      cwd=demo_dir)

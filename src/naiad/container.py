@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from naiad.store.base import ContainerInfo, FieldValue, Store
 from naiad.writer import UPLOAD_POINTS, SeriesBuffer, Writer
 
 MODES = ("async", "sync", "offline", "read-only", "debug")
+_C = TypeVar("_C", bound="Container")
 
 
 class SeriesState:
@@ -193,7 +194,7 @@ class Container:
     def __delitem__(self, key: str) -> None:
         self.pop(key)
 
-    def __enter__(self) -> Container:
+    def __enter__(self: _C) -> _C:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

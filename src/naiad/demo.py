@@ -101,6 +101,8 @@ def run_demo(project: str = "demo", epochs: int = 15, configs: int = 4, console:
             run["model/weights"].upload(naiad.File.from_content(pickle.dumps(model), extension="pkl"))
             ids.append(run["sys/id"].fetch())
             say(f"  {ids[-1]}  {params['learning_rate']:<10} alpha={cfg['alpha']:<7g} val/acc={val_acc:.3f}")
+    version = _register_best(project, data_dir, ids)
+    say(f"  {version} registered from the best run and promoted to production")
     say("")
     say(f"Tracked {len(ids)} runs into [bold]{naiad.config.SETTINGS.uri.get()}[/bold] (project {project!r}).")
     say("Look at them:")
@@ -108,6 +110,48 @@ def run_demo(project: str = "demo", epochs: int = 15, configs: int = 4, console:
         "--sort-by val/best_acc")
     say(f"  naiad runs ls --project {project} --query 'last(val/acc) > 0.9'")
     say(f"  naiad runs show {ids[0]}")
+    model_id = version.rsplit("-", 1)[0]
+    say(f"  naiad models show {model_id}            (versions, stages, the runs that trained them)")
+    say(f"  naiad models download {model_id} ./serve  (weights + inference code, hash-checked)")
     say(f"or in Python: naiad.init_project(project={project!r}, mode='read-only')"
         ".fetch_runs_table().to_pandas()")
     return ids
+
+
+_PREDICT = """\
+\"\"\"Serve the digits classifier: python inference/predict.py weights/weights.pkl < rows.csv\"\"\"
+import pickle
+import sys
+
+import numpy as np
+
+model = pickle.load(open(sys.argv[1], "rb"))
+rows = np.loadtxt(sys.stdin, delimiter=",", ndmin=2)
+print("\\n".join(str(int(p)) for p in model.predict(rows)))
+"""
+
+
+def _register_best(project: str, data_dir: str, ids: list[str]) -> str:
+    """Register the run with the best validation accuracy as a new version of the DIGITS model and
+    promote it to production (the version there before is archived); returns the version id."""
+    from naiad.errors import ModelKeyTakenError
+
+    table = naiad.init_project(project=project, mode="read-only").fetch_runs_table(
+        id=ids, columns=["val/best_acc"], sort_by="val/best_acc", limit=1)
+    best = next(iter(table)).id
+    try:
+        model = naiad.init_model(key="DIGITS", name="digits classifier", project=project)
+    except ModelKeyTakenError:  # the demo ran before: add a version to the same model
+        key = naiad.init_project(project=project, mode="read-only").key
+        model = naiad.init_model(with_id=f"{key}-DIGITS", project=project)
+    serve = os.path.join(os.path.dirname(data_dir), "serve")
+    os.makedirs(serve, exist_ok=True)
+    with open(os.path.join(serve, "predict.py"), "w") as fh:
+        fh.write(_PREDICT)
+    with naiad.register_model_version(best, model=model["sys/id"].fetch(), weights="model/weights",
+                                      inference=[os.path.join(serve, "predict.py")],
+                                      metrics=["val/best_acc"]) as mv:
+        mv.change_stage("production", reason=f"best val/acc of the demo runs ({best})")
+        version = str(mv["sys/id"].fetch())
+    model.stop()
+    return version

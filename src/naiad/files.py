@@ -198,11 +198,11 @@ def check_readable(file: File) -> None:
                         f"are taken from the working directory {os.getcwd()!r}).")
 
 
-def expand_globs(patterns: list[str]) -> dict[str, str]:
+def expand_globs(patterns: list[str], *, common_root: bool = False) -> dict[str, str]:
     """Map stored name → absolute path for FileSet globs (directories walked recursively).
 
     Names are relative to the common root of the matches, or to the working directory when the
-    matches lie inside it.
+    matches lie inside it (unless ``common_root``: then always to the common root).
     """
     found: list[str] = []
     for pattern in patterns:
@@ -217,7 +217,7 @@ def expand_globs(patterns: list[str]) -> dict[str, str]:
         return {}
     cwd = os.getcwd()
     root = os.path.commonpath([os.path.dirname(f) for f in found])
-    if root == cwd or root.startswith(cwd + os.sep):
+    if not common_root and (root == cwd or root.startswith(cwd + os.sep)):
         root = cwd
     return {os.path.relpath(f, root).replace(os.sep, "/"): f for f in sorted(set(found))}
 

@@ -21,6 +21,7 @@ from naiad.container import Container, default_owner, new_uuid, resolve_mode, re
 from naiad.errors import (
     ConfigError,
     ContainerNotFound,
+    FileError,
     InvalidValueError,
     MissingFieldError,
     ModelNotFound,
@@ -353,7 +354,8 @@ def register_model_version(
     - ``weights``: the run's field with the weights (File, FileSet, Artifact or FileSeries: the last file),
       copied to the version's ``weights`` by reference — nothing is uploaded again.
     - ``inference``: the run's FileSet with the inference/preprocessing code, or local paths / glob
-      patterns to upload; stored as the version's ``inference``.
+      patterns to upload (named relative to their common folder); stored as the version's ``inference``.
+    - ``name``: default the run's name.
     - ``datasets``: ``{role: run field}`` (or a list of run fields) of tracked datasets; default: every
       Artifact field of the run.  Stored as ``datasets/<role>``.
     - ``metrics``: run fields to copy to ``metrics/...`` (series give their last value).
@@ -379,18 +381,19 @@ def register_model_version(
         if weights and run_obj._read_type(weights) is None:
             raise InvalidValueError(f"'{weights}' of {run_obj._label()} is a namespace; name the weights field.")
         artifacts = _dataset_fields(run_obj, datasets)
-        mv = ModelVersion(model=model, name=name, project=project or run_obj._info.project)
+        found = run_obj._read_values(["sys/name"]).get("sys/name") if "sys/name" in run_obj._types else None
+        run_name = str(found.value) if found is not None and found.value else None
+        mv = ModelVersion(model=model, name=name or run_name, project=project or run_obj._info.project)
         try:
             mv["run/id"] = run_obj._info.short_id
-            run_name = run_obj._read_values(["sys/name"]).get("sys/name") if "sys/name" in run_obj._types else None
-            if run_name is not None and run_name.value:
-                mv["run/name"] = run_name.value
+            if run_name:
+                mv["run/name"] = run_name
             if weights:
                 _copy_field(run_obj, mv, weights, "weights")
             if isinstance(inference, str) and run_obj._types.get(inference) == F.FILE_SET:
                 _copy_field(run_obj, mv, inference, "inference")
             elif inference:
-                mv["inference"].upload_files(inference)
+                _upload_code(mv, [inference] if isinstance(inference, str) else list(inference))
             for role, path in artifacts.items():
                 _copy_field(run_obj, mv, path, f"datasets/{role}")
             for path in metrics or []:
@@ -407,6 +410,24 @@ def register_model_version(
     finally:
         if opened is not None:
             opened.stop()
+
+
+def _upload_code(mv: ModelVersion, patterns: list[str]) -> None:
+    """Store local files as the version's ``inference`` FileSet, named relative to their common folder
+    (``serve/predict.py`` → ``predict.py``), so a bundle has them where the serving code expects."""
+    from naiad.files import expand_globs
+
+    found = expand_globs(patterns, common_root=True)
+    if not found:
+        raise FileError(f"inference={patterns!r}: no file matches; give paths or glob patterns of the "
+                        "inference code (or a FileSet field of the run).")
+    store = mv._store_read()
+    files = {}
+    for name, full in found.items():
+        digest, size = store.blobs.put_file(full)
+        files[name] = {"hash": digest, "size": size, "mtime": os.stat(full).st_mtime}
+    mv._define("inference", F.FILE_SET)
+    mv._submit((O.FILES, "inference", files, True))
 
 
 def _dataset_fields(run: Run, datasets: dict[str, str] | list[str] | None) -> dict[str, str]:
