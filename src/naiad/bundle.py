@@ -7,8 +7,9 @@
     DEST/naiad-manifest.json    version, model, stage, aliases, training run, dataset hashes, and the
                                 path, size and SHA-256 of every file above
 
-Every file is written to a temporary name, checked against its content hash and only then renamed,
-so a bundle on disk is either complete and verified or reported broken.  ``verify_bundle`` checks a
+Every file is written into a staging folder and checked against its content hash; only when all are
+in do ``weights/`` and ``inference/`` replace what an earlier bundle left there (no stale file
+survives), so a bundle on disk is either complete and verified or the download fails.  ``verify_bundle`` checks a
 bundle again later (before a deployment, say).
 """
 
@@ -18,6 +19,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from naiad.store.base import ContainerInfo, Store
 from naiad.store.blobs import hash_file
 
 MANIFEST = "naiad-manifest.json"
+PARTS = ("weights", "inference")
 FORMAT = "naiad-model-bundle/1"
 
 
@@ -87,14 +90,28 @@ def download_bundle(store: Store, info: ContainerInfo, destination: Path) -> dic
         raise InvalidValueError(f"{info.short_id} has no 'weights' and no 'inference' field: nothing to deploy. "
                                 "Register it with naiad.register_model_version(run, weights=...).")
     destination.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".naiad-bundle-", dir=destination))
     files = []
-    for field in ("weights", "inference"):
-        fv = values.get(field)
-        if fv is None:
-            continue
-        for rel, digest, size, source in _files_of(fv.type, fv.value, field):
-            _write_checked(store, digest, size, _inside(destination, rel), source)
-            files.append({"path": rel, "sha256": digest, "size": size})
+    try:
+        for field in PARTS:
+            fv = values.get(field)
+            if fv is None:
+                continue
+            for rel, digest, size, source in _files_of(fv.type, fv.value, field):
+                _write_checked(store, digest, size, _inside(staging, rel), source)
+                files.append({"path": rel, "sha256": digest, "size": size})
+        # every file is in and checked: replace what an earlier bundle left (no stale file survives)
+        (destination / MANIFEST).unlink(missing_ok=True)
+        for part in PARTS:
+            old = destination / part
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            elif old.exists() or old.is_symlink():
+                old.unlink()
+            if (staging / part).exists():
+                os.replace(staging / part, old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
     def atom(path: str) -> Any:
         fv = values.get(path)
@@ -133,6 +150,12 @@ def verify_bundle(destination: str | os.PathLike[str]) -> list[str]:
     except json.JSONDecodeError as exc:
         raise FileError(f"{root / MANIFEST} is not valid JSON ({exc}).") from None
     problems = []
+    listed = {entry["path"] for entry in manifest.get("files", [])}
+    for part in PARTS:
+        for extra in sorted(p for p in (root / part).rglob("*") if p.is_file() or p.is_symlink()):
+            rel = extra.relative_to(root).as_posix()
+            if rel not in listed:
+                problems.append(f"{rel}: not in the manifest")
     for entry in manifest.get("files", []):
         path = root / entry["path"]
         if not path.is_file():

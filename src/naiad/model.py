@@ -253,12 +253,15 @@ class ModelVersion(_RegistryContainer):
 
         def create(store: Store) -> ContainerInfo:
             assert model is not None
-            proj = project or SETTINGS.project.get()
-            if not proj:  # the model's id says which project it is in
+            proj = project
+            if not proj:  # the model's id says which project it is in (NAIAD_PROJECT only if it has none)
                 try:
                     proj = store.get_container(short_id=model).project
                 except ContainerNotFound:
-                    raise ModelNotFound(f"no model {model!r}; create it with init_model(key=...) first.") from None
+                    proj = SETTINGS.project.get()
+                    if not proj:
+                        raise ModelNotFound(f"no model {model!r}; create it with init_model(key=...) "
+                                            "first.") from None
             return store.create_container(proj, MODEL_VERSION, new_uuid(), parent=model, owner=default_owner())
 
         is_new = self._open_registry(MODEL_VERSION, with_id, project, mode, flush_period, create)
@@ -366,21 +369,39 @@ def register_model_version(
     from naiad.run import Run
 
     opened = None
+    if isinstance(run, Run):
+        if run._info is None:
+            raise ConfigError(f"{run._label()} is offline; run `naiad sync` first, then register it.")
+        if run._state == "started":
+            run.wait()
+            run_obj = run
+        else:  # stopped: read it again by its id
+            run = run._info.short_id
+    elif not isinstance(run, str):
+        raise TypeError(f"run must be a Run or a run id like \"DEF-12\" (was {type(run).__name__})")
     if isinstance(run, str):
         opened = run_obj = Run(with_id=run, project=project, mode="read-only")
-    elif isinstance(run, Run):
-        run_obj = run
-        if run_obj._state == "started":
-            run_obj.wait()
-    else:
-        raise TypeError(f"run must be a Run or a run id like \"DEF-12\" (was {type(run).__name__})")
-    if run_obj._info is None:
-        raise ConfigError(f"{run_obj._label()} is offline; run `naiad sync` first, then register it.")
+    assert run_obj._info is not None
     try:
         run_obj.sync(wait=False)
-        if weights and run_obj._read_type(weights) is None:
-            raise InvalidValueError(f"'{weights}' of {run_obj._label()} is a namespace; name the weights field.")
+        # everything is checked before the version exists: a mistake leaves no half-made version behind
+        if weights:
+            wtype = run_obj._read_type(weights)
+            if wtype not in (F.FILE, F.FILE_SET, F.ARTIFACT, F.FILE_SERIES):
+                raise InvalidValueError(f"'{weights}' of {run_obj._label()} is "
+                                        f"{'a namespace' if wtype is None else 'a ' + wtype}; name the File, "
+                                        "FileSet, Artifact or FileSeries field that holds the weights.")
         artifacts = _dataset_fields(run_obj, datasets)
+        for path in metrics or []:
+            mtype = run_obj._read_type(path)
+            if mtype not in F.ATOMS and mtype != F.FLOAT_SERIES:
+                raise InvalidValueError(f"metric '{path}' of {run_obj._label()} is "
+                                        f"{'a namespace' if mtype is None else 'a ' + mtype}; metrics are "
+                                        "numbers, strings or float series.")
+        code_files: dict[str, str] = {}
+        code_field = isinstance(inference, str) and run_obj._types.get(inference) == F.FILE_SET
+        if inference and not code_field:
+            code_files = _code_files([inference] if isinstance(inference, str) else list(inference))
         found = run_obj._read_values(["sys/name"]).get("sys/name") if "sys/name" in run_obj._types else None
         run_name = str(found.value) if found is not None and found.value else None
         mv = ModelVersion(model=model, name=name or run_name, project=project or run_obj._info.project)
@@ -390,10 +411,11 @@ def register_model_version(
                 mv["run/name"] = run_name
             if weights:
                 _copy_field(run_obj, mv, weights, "weights")
-            if isinstance(inference, str) and run_obj._types.get(inference) == F.FILE_SET:
+            if code_field:
+                assert isinstance(inference, str)
                 _copy_field(run_obj, mv, inference, "inference")
-            elif inference:
-                _upload_code(mv, [inference] if isinstance(inference, str) else list(inference))
+            elif code_files:
+                _upload_code(mv, code_files)
             for role, path in artifacts.items():
                 _copy_field(run_obj, mv, path, f"datasets/{role}")
             for path in metrics or []:
@@ -412,15 +434,19 @@ def register_model_version(
             opened.stop()
 
 
-def _upload_code(mv: ModelVersion, patterns: list[str]) -> None:
-    """Store local files as the version's ``inference`` FileSet, named relative to their common folder
-    (``serve/predict.py`` → ``predict.py``), so a bundle has them where the serving code expects."""
+def _code_files(patterns: list[str]) -> dict[str, str]:
+    """The local inference files, named relative to their common folder (``serve/predict.py`` →
+    ``predict.py``), so a bundle has them where the serving code expects."""
     from naiad.files import expand_globs
 
     found = expand_globs(patterns, common_root=True)
     if not found:
         raise FileError(f"inference={patterns!r}: no file matches; give paths or glob patterns of the "
                         "inference code (or a FileSet field of the run).")
+    return found
+
+
+def _upload_code(mv: ModelVersion, found: dict[str, str]) -> None:
     store = mv._store_read()
     files = {}
     for name, full in found.items():

@@ -173,6 +173,10 @@ class SpoolingBlobs:
         self.used = True
         return self.local.put_bytes(data)
 
+    def exists(self, digest: str) -> bool:
+        """In the spool already (the logger never asks the network; uploading skips what the store has)."""
+        return self.local.exists(digest)
+
 
 def blob_refs(batch: Batch) -> Iterator[tuple[str, str]]:
     """``(hash, name)`` of the blobs the ops of ``batch`` refer to (files, file series, file sets)."""
@@ -190,6 +194,14 @@ def blob_refs(batch: Batch) -> Iterator[tuple[str, str]]:
             for name, ref in op[2].items():
                 if isinstance(ref, dict):
                     yield str(ref.get("hash")), str(name)
+        elif op[0] == O.TRACK:  # dataset bytes stored with track_files(upload=True)
+            for entry in op[2]:
+                blob = entry.get("metadata", {}).get("blob") if isinstance(entry, dict) else None
+                if blob:
+                    yield str(blob), str(entry.get("file_path"))
+
+
+_ASK_FIRST = 1 << 20  # bigger spooled files are sent only if the store lacks them (one HEAD request)
 
 
 def upload_spooled(blobs: Any, spool: Path, batch: Batch) -> int:
@@ -206,6 +218,9 @@ def upload_spooled(blobs: Any, spool: Path, batch: Batch) -> int:
             continue
         if not path.is_file():
             continue  # never spooled, or uploaded by another process since
+        if path.stat().st_size > _ASK_FIRST and blobs.exists(digest):  # stored already: not sent again
+            path.unlink(missing_ok=True)
+            continue
         try:  # a progress bar shows the file's own name, not the spool's
             got, _ = (blobs.put_file(path, label=name) if isinstance(blobs, RemoteBlobs) else blobs.put_file(path))
         except FileError:

@@ -151,7 +151,7 @@ class StageIn(BaseModel):
 
 class AliasIn(BaseModel):
     model: str = Field(min_length=1, max_length=200)
-    alias: str = Field(min_length=1, max_length=100)
+    alias: str = Field(max_length=200)  # the store says what an alias may be
     version: str | None = Field(default=None, max_length=200)
     reason: str = Field(default="", max_length=2000)
     actor: str = Field(default="", max_length=200)
@@ -474,10 +474,15 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     def actor_of(p: Principal, claimed: str) -> str:
         return (f"anonymous ({claimed})" if claimed else "anonymous") if p.anonymous else p.name
 
-    def require_short_id(p: Principal, short_id: str, role: str) -> None:
-        info = discreet(p, lambda: store.get_container(short_id=short_id), short_id)
+    def require_short_id(p: Principal, short_id: str, role: str, missing: type[E.ContainerNotFound]) -> None:
+        """``role`` in the project of ``short_id``; a missing one (or one the caller cannot see) is
+        ``missing`` (ModelNotFound, ModelVersionNotFound), as the store itself would say."""
+        try:
+            info = discreet(p, lambda: store.get_container(short_id=short_id), short_id)
+        except E.ContainerNotFound as exc:
+            raise missing(str(exc)) from None
         if not p.can_see(info.project):
-            raise unseen(short_id)
+            raise missing(str(unseen(short_id)))
         p.require(info.project, role)
 
     @app.post(f"{API}/registry/stage", tags=["registry"])
@@ -487,7 +492,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         p = await call(who, request)
 
         def work() -> Any:
-            require_short_id(p, body.version, "contributor")
+            require_short_id(p, body.version, "contributor", E.ModelVersionNotFound)
             return store.change_stage(body.version, body.stage, actor=actor_of(p, body.actor), reason=body.reason)
 
         return [wire.event_to_json(e) for e in await call(work)]
@@ -498,7 +503,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         p = await call(who, request)
 
         def work() -> Any:
-            require_short_id(p, body.model, "contributor")
+            require_short_id(p, body.model, "contributor", E.ModelNotFound)
             return store.set_alias(body.model, body.alias, body.version, actor=actor_of(p, body.actor),
                                    reason=body.reason)
 
@@ -518,7 +523,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
 
     @app.get(f"{API}/datasets/uses", tags=["datasets"])
     async def dataset_uses(request: Request, project: str = Query(..., max_length=200),
-                           digest: str | None = Query(None, max_length=64)) -> list[dict[str, Any]]:
+                           digest: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
         """Every tracked dataset version of the project's runs and model versions, one row per field."""
         p = await call(who, request)
 
