@@ -61,8 +61,8 @@ def uses_frame(uses: list[DatasetUse]) -> pd.DataFrame:
 
 
 def versions_frame(uses: list[DatasetUse]) -> pd.DataFrame:
-    """One row per dataset version, oldest first: hash, files, size, first_seen, roles, runs,
-    model_versions (ids joined by ", ")."""
+    """One row per dataset version, oldest first: hash, files, size, first_seen (the creation time of
+    the first run or model version that used it), roles, runs, model_versions (ids joined by ", ")."""
     import pandas as pd
 
     rows: dict[str, dict[str, Any]] = {}

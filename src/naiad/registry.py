@@ -103,8 +103,8 @@ def history_frame(events: list[RegistryEvent]) -> pd.DataFrame:
         "version": [e.version for e in events],
         "kind": [e.kind for e in events],
         "name": [e.name for e in events],
-        "from": [e.before for e in events],
-        "to": [e.after for e in events],
+        "from": pd.Series([e.before for e in events], dtype=object),  # None stays None (nobody held it)
+        "to": pd.Series([e.after for e in events], dtype=object),
         "actor": [e.actor for e in events],
         "reason": [e.reason for e in events],
     }, columns=["time", "model", "version", "kind", "name", "from", "to", "actor", "reason"])

@@ -210,15 +210,24 @@ def upload_spooled(blobs: Any, spool: Path, batch: Batch) -> int:
     from naiad.store.remote import RemoteBlobs
 
     local = LocalBlobs(spool)
-    count = 0
+    spooled: dict[str, tuple[str, Path]] = {}
     for digest, name in dict(blob_refs(batch)).items():
         try:
             path = local.path_of(digest)
         except NotFoundError:  # not a blob hash: nothing of ours
             continue
-        if not path.is_file():
-            continue  # never spooled, or uploaded by another process since
-        if path.stat().st_size > _ASK_FIRST and blobs.exists(digest):  # stored already: not sent again
+        if path.is_file():  # else never spooled, or uploaded by another process since
+            spooled[digest] = (name, path)
+    if not spooled:
+        return 0
+    ask = getattr(blobs, "missing", None)  # a server answers for all of them in one request
+    if ask is not None:
+        absent = set(ask(list(spooled)))
+    else:  # ask about big files only: a HEAD per small file would cost what sending it costs
+        absent = {d for d, (_, p) in spooled.items() if p.stat().st_size <= _ASK_FIRST or not blobs.exists(d)}
+    count = 0
+    for digest, (name, path) in spooled.items():
+        if digest not in absent:  # stored already: not sent again
             path.unlink(missing_ok=True)
             continue
         try:  # a progress bar shows the file's own name, not the spool's

@@ -157,6 +157,10 @@ class AliasIn(BaseModel):
     actor: str = Field(default="", max_length=200)
 
 
+class DigestsIn(BaseModel):
+    digests: list[str] = Field(max_length=10_000)
+
+
 class UploadIn(BaseModel):
     digest: str = Field(pattern="^[0-9a-f]{64}$")
     size: int = Field(ge=0)
@@ -551,6 +555,18 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         if not _HEX64.fullmatch(digest):
             raise E.RequestError(f"{digest[:80]!r} is not a blob hash (64 lowercase hex digits)")
         return digest
+
+    @app.post(f"{API}/blobs/missing", tags=["blobs"])
+    async def blobs_missing(body: DigestsIn, request: Request) -> dict[str, list[str]]:
+        """Which of these blobs the server lacks: a client sends only those (one request, not one per file)."""
+        p = await call(who, request)
+        require_any(p)
+        wanted = [digest_of(d) for d in dict.fromkeys(body.digests)]
+
+        def work() -> list[str]:
+            return [d for d in wanted if not store.blobs.exists(d)]
+
+        return {"missing": await call(work)}
 
     @app.head(f"{API}/blobs/{{digest}}", tags=["blobs"])
     async def blob_head(digest: str, request: Request) -> Response:

@@ -206,10 +206,12 @@ def dataset_uses(store: SqlStore, project: str, digest: str | None) -> list[Data
 def dataset_manifest(store: SqlStore, project: str, digest: str) -> list[dict[str, Any]]:
     """The manifest of dataset version ``digest`` (a full hash) as one of its fields holds it."""
     proj = store.get_project(project)
+    # the same hash is the same files; a use that stored the bytes (upload=True) says where they are
     row = store.conn().execute(
         "SELECT f.txt FROM dataset_uses d JOIN containers c ON c.cid = d.cid "
-        "JOIN fields f ON f.cid = d.cid AND f.pid = d.pid WHERE c.project_id = ? AND d.hash = ? LIMIT 1",
-        (proj.id, digest)).fetchone()
+        "JOIN fields f ON f.cid = d.cid AND f.pid = d.pid WHERE c.project_id = ? AND d.hash = ? "
+        "ORDER BY CASE WHEN f.txt LIKE ? THEN 0 ELSE 1 END LIMIT 1",
+        (proj.id, digest, '%"blob":%')).fetchone()
     if row is None:
         raise NotFoundError(f"no dataset version {digest[:12]} in project {proj.name!r}; list them with "
                                 f"`naiad datasets ls --project {proj.name}`.")
