@@ -10,10 +10,10 @@ def test_all_names_exist():
 
 def test_no_public_name_outside_all():
     public = {n for n in dir(naiad) if not n.startswith("_")}
-    submodules = {"bundle", "capture", "cli", "cli_registry", "config", "container", "datasets", "errors",
-                  "exceptions", "fields", "files", "handler", "hashcache", "importers", "integrations", "model",
-                  "oplog", "ops", "project", "query", "registry", "run", "store", "types", "server", "utils",
-                  "writer"}
+    submodules = {"bundle", "capture", "cli", "cli_monitor", "cli_registry", "config", "container", "datasets",
+                  "errors", "evaluation", "exceptions", "fields", "files", "handler", "hashcache", "importers",
+                  "integrations", "metrics", "model", "monitor", "oplog", "ops", "plots", "project", "query",
+                  "registry", "run", "store", "types", "server", "utils", "writer"}
     leaked = public - set(naiad.__all__) - submodules
     assert not leaked, f"public names not in __all__: {sorted(leaked)}"
 

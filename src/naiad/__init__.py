@@ -11,9 +11,11 @@
 
 from naiad import config, exceptions, types, utils
 from naiad.errors import NaiadError
+from naiad.evaluation import Evaluation, evaluate
 from naiad.files import File
 from naiad.handler import Handler
 from naiad.model import Model, ModelVersion, init_model, init_model_version, register_model_version
+from naiad.monitor import fetch_evaluations, get_degradation_rule, set_degradation_rule
 from naiad.project import Project, Table, init_project
 from naiad.run import Run, init_run
 
@@ -23,6 +25,7 @@ ANONYMOUS_API_TOKEN = "ANONYMOUS"
 
 __all__ = [
     "ANONYMOUS_API_TOKEN",
+    "Evaluation",
     "File",
     "Handler",
     "Model",
@@ -33,12 +36,16 @@ __all__ = [
     "Table",
     "__version__",
     "config",
+    "evaluate",
     "exceptions",
+    "fetch_evaluations",
+    "get_degradation_rule",
     "init_model",
     "init_model_version",
     "init_project",
     "init_run",
     "register_model_version",
+    "set_degradation_rule",
     "types",
     "utils",
 ]

@@ -6,6 +6,7 @@
     naiad sync                       store what crashed or offline runs left in op logs
     naiad status                     the store, its projects and anything not yet stored
     naiad models … / datasets …      the model registry and dataset versions (see naiad/cli_registry.py)
+    naiad monitor run|timeline|rule  production re-evaluation and degradation (see naiad/cli_monitor.py)
 """
 
 from __future__ import annotations
@@ -387,11 +388,13 @@ def projects_ls(uri: str | None) -> None:
 
 
 def _register_team_commands() -> None:
+    from naiad.cli_monitor import register as register_monitor
     from naiad.cli_registry import register as register_registry
     from naiad.server.cli import register
 
     register(main)
     register_registry(main)
+    register_monitor(main)
 
 
 _register_team_commands()

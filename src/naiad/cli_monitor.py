@@ -1,0 +1,171 @@
+"""``naiad monitor …``: the cron / CI entry point of production monitoring.
+
+    naiad monitor run --model DEF-CLS --data samples/2026-11.parquet --target label --predictions served
+    naiad monitor timeline --model DEF-CLS [--metric accuracy] [--json]
+    naiad monitor rule DEF-CLS [--metric accuracy --floor 0.85 --sigmas 3 --min-rows 50]
+
+``monitor run`` exits 0 when the evaluation is fine, 1 when it is degraded, 2 when there is not
+enough data for a verdict (and 1 with a message for anything that went wrong).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import sys
+from typing import Any
+
+import click
+
+from naiad.cli import _console
+
+_URI = click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
+EXIT_OK, EXIT_DEGRADED, EXIT_INSUFFICIENT = 0, 1, 2
+
+
+def _use_uri(uri: str | None) -> None:
+    if uri:
+        os.environ["NAIAD_URI"] = uri
+
+
+def _predict_fn(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise click.BadParameter("write it as module:function (the function takes the features DataFrame and "
+                                 "returns labels or class probabilities).", param_hint="--predict")
+    sys.path.insert(0, os.getcwd())
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot load {spec}: {exc}", param_hint="--predict") from None
+    return fn
+
+
+@click.group()
+def monitor() -> None:
+    """Production monitoring: evaluate the production model on fresh data, keep the timeline, flag decay."""
+
+
+@monitor.command("run")
+@click.option("--model", "-m", required=True, help="the model, e.g. DEF-CLS")
+@click.option("--stage", type=click.Choice(["production", "staging"]), help="evaluate the version in this stage "
+              "(default: production)")
+@click.option("--alias", help="evaluate the version holding this alias")
+@click.option("--version", "version", help="evaluate this version")
+@click.option("--data", required=True, type=click.Path(exists=True), help="CSV / Parquet file or folder")
+@click.option("--target", required=True, help="the column with the true values")
+@click.option("--predictions", help="column with the predictions the service made (default: 'prediction')")
+@click.option("--proba", help="comma-separated probability columns, in class order")
+@click.option("--predict", "predict", help="module:function computing predictions from the features")
+@click.option("--task", type=click.Choice(["classification", "regression"]))
+@click.option("--role", "role", default="production sample", show_default=True,
+              help="the dataset's role, e.g. production-2026-11")
+@click.option("--slices", help="comma-separated columns to compute metrics per value of")
+@click.option("--force", is_flag=True, help="evaluate again even if this version saw this exact data before")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@_URI
+def monitor_run(model: str, stage: str | None, alias: str | None, version: str | None, data: str, target: str,
+                predictions: str | None, proba: str | None, predict: str | None, task: str | None, role: str,
+                slices: str | None, force: bool, as_json: bool, uri: str | None) -> None:
+    """Evaluate MODEL's production version on --data, record it, judge it by the model's rule."""
+    import naiad
+    from naiad.monitor import DEGRADED, INSUFFICIENT, get_degradation_rule, judge, list_evaluations, resolve_version
+
+    _use_uri(uri)
+    given = [x for x in (predictions, proba, predict) if x]
+    if len(given) > 1:
+        raise click.UsageError("give one of --predictions, --proba and --predict.")
+    pred: Any = predictions or (proba.split(",") if proba else None) or (_predict_fn(predict) if predict else None)
+    chosen = resolve_version(model, stage=stage, alias=alias, version=version)
+    rule = get_degradation_rule(model)
+    ev = naiad.evaluate(chosen, data, target, pred, task=task, dataset_role=role.replace(" ", "-"),
+                        slices=[s.strip() for s in slices.split(",") if s.strip()] if slices else None, force=force)
+    from naiad.container import store_for
+
+    store, _ = store_for("read-only")
+    history = [e for e in list_evaluations(store, store.get_container(short_id=model).project, model)
+               if e.model_version == chosen]
+    verdict = judge(ev, rule, history[0] if history else None)
+    if as_json:
+        click.echo(json.dumps({"model": model, "version": chosen, "run": ev.run, "reused": ev.reused,
+                               "dataset_hash": ev.dataset_hash, "n": ev.n, "status": verdict.status,
+                               "reason": verdict.reason, "metric": verdict.metric, "value": verdict.value,
+                               "reference": verdict.reference,
+                               "metrics": {k: {"value": x.value, "low": x.low, "high": x.high}
+                                           for k, x in ev.metrics.items()}}, indent=2))
+    else:
+        click.echo(f"{chosen} on {ev.dataset_role} ({ev.n} rows, dataset {ev.dataset_hash[:12]}): evaluation "
+                   f"{ev.run}{' (stored earlier; --force to redo)' if ev.reused else ''}")
+        for name, x in sorted(ev.metrics.items()):
+            ci = f"  [{x.low:.4g}, {x.high:.4g}]" if math.isfinite(x.low) else ""
+            click.echo(f"  {name:<10} {x.value:.4g}{ci}")
+        click.echo(f"{verdict.status.upper()}: {verdict.reason}")
+    raise SystemExit(EXIT_DEGRADED if verdict.status == DEGRADED else
+                     EXIT_INSUFFICIENT if verdict.status == INSUFFICIENT else EXIT_OK)
+
+
+@monitor.command("timeline")
+@click.option("--model", "-m", required=True, help="the model, e.g. DEF-CLS")
+@click.option("--metric", help="the metric to show (default: the rule's)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON lines")
+@_URI
+def monitor_timeline(model: str, metric: str | None, as_json: bool, uri: str | None) -> None:
+    """MODEL's evaluations over time: the metric with its CI, the version in production then, the verdict."""
+    import naiad
+
+    _use_uri(uri)
+    frame = naiad.fetch_evaluations(model, metric=metric)
+    if as_json:
+        for rec in frame.to_dict("records"):
+            rec["time"] = rec["time"].isoformat()
+            click.echo(json.dumps(rec))
+        return
+    if frame.empty:
+        click.echo(f"{model} has no evaluations yet; record one with `naiad monitor run` or naiad.evaluate().")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{model} — {len(frame)} evaluation(s), {frame['metric'].iloc[0]}")
+    for col in ("time", "run", "version", "in production", "data", "rows", "value", "95% CI", "status"):
+        table.add_column(col, overflow="fold")
+    for rec in frame.to_dict("records"):
+        ci = f"[{rec['ci_low']:.4g}, {rec['ci_high']:.4g}]" if math.isfinite(rec["ci_low"]) else "-"
+        status = rec["status"] if rec["status"] != "degraded" else "[bold red]degraded[/bold red]"
+        table.add_row(rec["time"].strftime("%Y-%m-%d %H:%M"), rec["run"], rec["version"],
+                      rec["production_then"] or "-", rec["dataset_role"], str(rec["n"]), f"{rec['value']:.4g}", ci,
+                      status)
+    _console().print(table)
+
+
+@monitor.command("rule")
+@click.argument("model")
+@click.option("--metric", help="the metric to watch (default: accuracy / rmse by task)")
+@click.option("--floor", type=float, help="degraded past this value, whatever the reference")
+@click.option("--sigmas", type=float, help="degraded when worse than the reference by more than this many "
+              "standard errors (default 3)")
+@click.option("--reference", type=float, help="a fixed reference level (default: the version's first evaluation)")
+@click.option("--min-rows", type=int, help="fewer rows give 'insufficient data' (default 30)")
+@_URI
+def monitor_rule(model: str, metric: str | None, floor: float | None, sigmas: float | None, reference: float | None,
+                 min_rows: int | None, uri: str | None) -> None:
+    """Show MODEL's degradation rule, or change the parts given as options."""
+    import naiad
+
+    _use_uri(uri)
+    rule = naiad.get_degradation_rule(model)
+    if any(v is not None for v in (metric, floor, sigmas, reference, min_rows)):  # change what was given
+        rule = naiad.set_degradation_rule(
+            model, metric=metric or rule.metric, floor=rule.floor if floor is None else floor,
+            sigmas=rule.sigmas if sigmas is None else sigmas,
+            reference=rule.reference if reference is None else reference,
+            min_rows=rule.min_rows if min_rows is None else min_rows)
+    click.echo(f"{model}: metric {rule.metric or 'accuracy (classifiers) / rmse (regressors)'}, "
+               f"floor {rule.floor if rule.floor is not None else '-'}, {rule.sigmas:g}σ below "
+               f"{rule.reference if rule.reference is not None else 'the version’s first evaluation'}, "
+               f"at least {rule.min_rows} rows")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(monitor)
