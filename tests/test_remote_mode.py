@@ -637,8 +637,15 @@ class RssSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> int:
-        procs = [self.proc, *self.proc.children(recursive=True)]
-        return sum(p.memory_info().rss for p in procs)
+        import psutil
+
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):  # a child that just ended
+                pass
+        return total
 
     def _run(self) -> None:
         while not self._stop.wait(0.005):
