@@ -10,10 +10,10 @@ def test_all_names_exist():
 
 def test_no_public_name_outside_all():
     public = {n for n in dir(naiad) if not n.startswith("_")}
-    submodules = {"bundle", "capture", "cli", "cli_monitor", "cli_registry", "config", "container", "datasets",
+    submodules = {"bundle", "capture", "cli", "cli_monitor", "cli_registry", "config", "container", "datasets", "drift",
                   "errors", "evaluation", "exceptions", "fields", "files", "handler", "hashcache", "importers",
-                  "integrations", "metrics", "model", "monitor", "oplog", "ops", "plots", "project", "query",
-                  "registry", "run", "store", "types", "server", "utils", "writer"}
+                  "integrations", "metrics", "model", "monitor", "oplog", "ops", "plots", "profile", "project", "query",
+                  "registry", "run", "skew", "store", "types", "server", "utils", "writer"}
     leaked = public - set(naiad.__all__) - submodules
     assert not leaked, f"public names not in __all__: {sorted(leaked)}"
 

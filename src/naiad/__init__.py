@@ -18,6 +18,7 @@ from naiad.model import Model, ModelVersion, init_model, init_model_version, reg
 from naiad.monitor import fetch_evaluations, get_degradation_rule, set_degradation_rule
 from naiad.project import Project, Table, init_project
 from naiad.run import Run, init_run
+from naiad.skew import code_skew, distribution_skew, feature_skew, log_profile, read_profile
 
 __version__ = "0.1.0"
 
@@ -35,15 +36,20 @@ __all__ = [
     "Run",
     "Table",
     "__version__",
+    "code_skew",
     "config",
+    "distribution_skew",
     "evaluate",
     "exceptions",
+    "feature_skew",
     "fetch_evaluations",
     "get_degradation_rule",
     "init_model",
     "init_model_version",
     "init_project",
     "init_run",
+    "log_profile",
+    "read_profile",
     "register_model_version",
     "set_degradation_rule",
     "types",

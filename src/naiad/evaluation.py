@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from naiad import metrics as M
-from naiad.errors import ConfigError, FileError, InvalidValueError
+from naiad.errors import ConfigError, FileError, InvalidValueError, MissingFieldError
 from naiad.store.base import MODEL_VERSION, RUN, Store
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def evaluate(
     model_version: str, data: Any, target: str, predictions: Any = None, *, task: str | None = None,
     slices: Sequence[str] | None = None, dataset_role: str = "evaluation", classes: Sequence[Any] | None = None,
     n_boot: int = 1000, level: float = 0.95, seed: int = 0, upload: bool = True, force: bool = False,
-    plots: bool = True, name: str | None = None, min_rows: int = 1,
+    plots: bool = True, name: str | None = None, min_rows: int = 1, drift: bool = True,
 ) -> Evaluation:
     """Evaluate ``model_version`` on ``data`` and record an evaluation run linked to both.
 
@@ -174,7 +174,9 @@ def evaluate(
     ``task``: ``classification`` or ``regression`` (default: regression for a non-integral float target).
     ``slices``: columns whose values each get their own metrics.  ``upload``: store the dataset's bytes
     with its version (so the evaluation can be reproduced).  ``force``: evaluate again even if this
-    version was already evaluated on this dataset hash.
+    version was already evaluated on this dataset hash.  ``drift``: when the version has a training
+    profile (``profiles/train``), test every shared column (the target too) for drift against it and the
+    predictions against the version's first evaluation (:mod:`naiad.drift`; results in ``drift/…``).
     """
     import naiad
 
@@ -200,6 +202,7 @@ def evaluate(
         values = store.read_fields(info.uuid, ["sys/model_id", "sys/stage"])
         model = str(values["sys/model_id"].value)
         stage = str(values["sys/stage"].value) if "sys/stage" in values else "none"
+        reference = _training_profile(mv) if drift else None
     finally:
         mv.stop()
     if info.kind != MODEL_VERSION:
@@ -220,6 +223,8 @@ def evaluate(
         raw = _predictions(predictions, df, target)
         task = task or _infer_task(np.asarray(y_raw))
         result = _compute(task, y_raw, raw, classes, df, slices or [], n_boot, level, seed)
+        if drift:
+            result.drift = _drift(store, info.project, model_version, reference, df, result)
         return _record(naiad, info.project, model, model_version, stage, digest, dataset_role, path, upload, df,
                        target, task, result, plots, name, n_boot, level, seed, Path(tmp))
 
@@ -233,6 +238,54 @@ class _Computed:
     y: np.ndarray
     pred: np.ndarray
     proba: np.ndarray | None
+    drift: _Drift | None = None
+
+
+@dataclass
+class _Drift:
+    data_profile: Any  # Profile of the evaluation data
+    predictions_profile: Any
+    columns: Any = None  # DriftReport of the data against the training profile
+    predictions: Any = None  # DriftReport of the predictions against the version's first evaluation
+
+
+def _training_profile(mv: Any) -> Any:
+    from naiad.skew import _read
+
+    if not mv.exists("profiles/train"):
+        return None
+    try:
+        return _read(mv, "train")
+    except ConfigError:  # no datasketches: drift is skipped, the metrics are not
+        return None
+
+
+def _drift(store: Store, project: str, version: str, reference: Any, df: pd.DataFrame,
+           result: _Computed) -> _Drift | None:
+    from naiad.drift import compare
+    from naiad.profile import profile
+    from naiad.skew import read_profile
+
+    try:
+        current = profile(df)
+        preds = profile(result.frame[["prediction"]])
+    except ConfigError as exc:
+        from naiad.fields import warn_once
+
+        warn_once(f"drift was not measured: {exc}")
+        return None
+    out = _Drift(current, preds)
+    if reference is not None:
+        out.columns = compare(reference, current)
+    first = store.query_table(project, RUN, query=f'`eval/model_version`:string = "{version}" AND '
+                              '`sys/trashed`:bool = false', columns=["sys/id"], sort_by="sys/creation_time",
+                              ascending=True, limit=1)
+    if first.ids:  # the predictions against those of the version's first evaluation
+        try:
+            out.predictions = compare(read_profile(first.ids[0], "predictions"), preds)
+        except MissingFieldError:  # an evaluation made without drift has no predictions profile
+            out.predictions = None
+    return out
 
 
 def _metrics_for(task: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, k: int, n_boot: int,
@@ -317,6 +370,8 @@ def _record(naiad: Any, project: str, model: str, version: str, stage: str, dige
         pred_path = tmp / "predictions.parquet"
         _to_parquet(result.frame, pred_path)
         run["predictions"].upload(os.fspath(pred_path))
+        if result.drift is not None:
+            _write_drift(naiad, run, result.drift)
         if plots:
             from naiad.plots import evaluation_plots
 
@@ -329,6 +384,27 @@ def _record(naiad: Any, project: str, model: str, version: str, stage: str, dige
         run.stop()
     return Evaluation(run_id, version, model, digest, role, task, len(df), result.metrics, result.slices, stage,
                       created, False)
+
+
+def _write_drift(naiad: Any, run: Any, found: _Drift) -> None:
+    for role, prof in (("data", found.data_profile), ("predictions", found.predictions_profile)):
+        run[f"profiles/{role}"].upload(naiad.File.from_content(json.dumps(prof.to_json()), extension="json"))
+    for prefix, report in (("drift", found.columns), ("drift/predictions", found.predictions)):
+        if report is None:
+            continue
+        run[f"{prefix}/summary"] = {"verdict": report.verdict, "share_drifted": report.share_drifted,
+                                    "columns_drifted": len(report.drifted), "columns_tested": len(report.tested),
+                                    "alpha": report.alpha, "share": report.share}
+        for c in report.columns:
+            key = f"{prefix}/columns/{c.column.replace('/', '_')}"
+            run[key] = {"test": c.test, "effect": c.effect, "verdict": c.verdict, "n_reference": c.n_reference,
+                        "n_current": c.n_current}
+            for name, value in (("statistic", c.statistic), ("p_value", c.p_value), ("p_adjusted", c.p_adjusted),
+                                ("effect_size", c.effect_size), ("floor", c.floor)):
+                if math.isfinite(value):
+                    run[f"{key}/{name}"] = float(value)
+            if c.conventions:
+                run[f"{key}/convention"] = "; ".join(f"{k}: {v}" for k, v in c.conventions.items())
 
 
 def _write_metrics(run: Any, prefix: str, metrics: dict[str, M.Metric]) -> None:

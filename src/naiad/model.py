@@ -28,6 +28,7 @@ from naiad.errors import (
     ModelVersionNotFound,
     NotFoundError,
 )
+from naiad.files import File
 from naiad.registry import RegistryState, history_frame, state_at
 from naiad.store.base import MODEL, MODEL_VERSION, STAGES, ContainerInfo, RegistryEvent, Store
 
@@ -350,6 +351,7 @@ def register_model_version(
     run: Run | str, *, model: str, weights: str = "model/weights", inference: str | list[str] | None = None,
     datasets: dict[str, str] | list[str] | None = None, metrics: list[str] | None = None, name: str | None = None,
     stage: str | None = None, aliases: list[str] | None = None, reason: str = "", project: str | None = None,
+    training_data: Any = None,
 ) -> ModelVersion:
     """Make a new version of ``model`` from a finished run, in one call, and return it (open: add more,
     then ``stop()``; it is stopped at exit otherwise).
@@ -362,6 +364,8 @@ def register_model_version(
     - ``datasets``: ``{role: run field}`` (or a list of run fields) of tracked datasets; default: every
       Artifact field of the run.  Stored as ``datasets/<role>``.
     - ``metrics``: run fields to copy to ``metrics/...`` (series give their last value).
+    - ``training_data``: a DataFrame or CSV/Parquet path to profile as ``profiles/train`` (what drift is
+      measured against); default: the CSV/Parquet files of the linked ``train`` dataset, if they are here.
     - ``stage`` / ``aliases``: applied once everything above is stored (``reason`` goes in the history).
 
     The version records ``run/id`` (and ``run/name``), so the run that trained it is one click away.
@@ -420,6 +424,7 @@ def register_model_version(
                 _copy_field(run_obj, mv, path, f"datasets/{role}")
             for path in metrics or []:
                 _copy_field(run_obj, mv, path, f"metrics/{path}")
+            _store_training_profile(run_obj, mv, artifacts, training_data)
             mv.wait()
             for alias in aliases or []:
                 mv.set_alias(alias, reason=reason)
@@ -432,6 +437,43 @@ def register_model_version(
     finally:
         if opened is not None:
             opened.stop()
+
+
+def _store_training_profile(run: Run, mv: ModelVersion, artifacts: dict[str, str], training_data: Any) -> None:
+    """``profiles/train`` of the version: of ``training_data`` if given (errors raise), else of the train
+    dataset's CSV/Parquet files where they are readable here (anything missing: no profile, a notice)."""
+    from naiad.datasets import role_of
+    from naiad.skew import log_profile
+
+    if training_data is not None:
+        log_profile(mv, training_data, role="train", merge=False)
+        return
+    sources = []
+    for role, path in artifacts.items():
+        if role_of(role) != "train":
+            continue
+        value = run._read_values([path])[path].value or {}
+        for entry in value.get("files", []):
+            local = str(entry.get("metadata", {}).get("file_path", ""))
+            local = local[len("file://"):] if local.startswith("file://") else ""
+            if local.lower().endswith((".csv", ".tsv", ".parquet", ".pq")) and os.path.isfile(local):
+                sources.append(local)
+    if not sources:
+        return
+    try:
+        from naiad.profile import profile
+
+        combined = profile(sources[0])
+        for extra in sources[1:]:
+            combined.merge(profile(extra))
+        import json
+
+        mv["profiles/train"].upload(File.from_content(json.dumps(combined.to_json()), extension="json"))
+    except (ConfigError, FileError, ValueError, OSError) as exc:
+        from naiad.fields import warn_once
+
+        warn_once(f"{mv._label()}: the training data was not profiled ({exc}); drift checks need "
+                  "profiles/train — pass training_data= to register_model_version.")
 
 
 def _code_files(patterns: list[str]) -> dict[str, str]:

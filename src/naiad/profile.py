@@ -1,0 +1,258 @@
+"""Data profiles: what drift is measured against, small enough to store with a model version.
+
+A :class:`Profile` holds, per column: the count, the missing count and either (numeric) the exact
+mean and variance plus a KLL quantile sketch (Apache DataSketches, k=400: ranks within about 0.7 %),
+or (categorical) a frequent-items sketch (exact up to about 750 distinct values).  Profiles are built
+in one streaming pass — a DataFrame, a CSV read in chunks, Parquet read batch by batch — and two
+profiles of the same columns merge into the profile of both (``a.merge(b)``), so a service can
+profile each batch it serves and a large file never has to fit in memory.
+
+Stored as JSON (``naiad-profile/1``) with the sketches in base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from naiad.errors import ConfigError, FileError, InvalidValueError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMAT = "naiad-profile/1"
+KLL_K = 400
+FREQ_LG_MAP = 10  # frequent items: a map of 2^10 slots, exact while distinct values ≤ 0.75 × 1024
+CHUNK_ROWS = 200_000
+
+
+def _ds() -> Any:
+    try:
+        import datasketches
+    except ImportError:
+        raise ConfigError("profiles and drift need Apache DataSketches: pip install \"naiad[monitor]\"") from None
+    return datasketches
+
+
+@dataclass
+class ColumnProfile:
+    name: str
+    kind: str  # numeric | categorical
+    count: int = 0  # non-missing values
+    missing: int = 0
+    mean: float = 0.0
+    m2: float = 0.0  # sum of squared deviations (Chan et al.'s mergeable form)
+    sketch: Any = None
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+
+    def update(self, values: pd.Series) -> None:
+        import pandas as pd
+
+        ds = _ds()
+        isna = values.isna().to_numpy()
+        self.missing += int(isna.sum())
+        present = values[~isna]
+        if not len(present):
+            return
+        if self.kind == "numeric":
+            arr = _as_float(present)
+            n_b, mean_b = len(arr), float(arr.mean())
+            m2_b = float(((arr - mean_b) ** 2).sum())
+            n = self.count + n_b
+            delta = mean_b - self.mean
+            self.mean += delta * n_b / n
+            self.m2 += m2_b + delta * delta * self.count * n_b / n
+            self.count = n
+            if self.sketch is None:
+                self.sketch = ds.kll_doubles_sketch(KLL_K)
+            self.sketch.update(np.require(arr, dtype=np.float64, requirements=["C", "W"]))
+        else:
+            if self.sketch is None:
+                self.sketch = ds.frequent_strings_sketch(FREQ_LG_MAP)
+            counts = pd.Series(present.astype(str)).value_counts()
+            for value, c in counts.items():
+                self.sketch.update(str(value), int(c))
+            self.count += len(present)
+
+    def merge(self, other: ColumnProfile) -> None:
+        if other.kind != self.kind:
+            raise InvalidValueError(f"column {self.name!r} is {self.kind} in one profile and {other.kind} in the "
+                                    "other; profiles merge only column by column of the same kind.")
+        self.missing += other.missing
+        if other.count == 0:
+            return
+        if self.kind == "numeric":
+            n = self.count + other.count
+            delta = other.mean - self.mean
+            self.m2 += other.m2 + delta * delta * self.count * other.count / n
+            self.mean += delta * other.count / n
+        self.count += other.count
+        if self.sketch is None:
+            self.sketch = _copy_sketch(self.kind, other.sketch)
+        else:
+            self.sketch.merge(other.sketch)
+
+    # ------------------------------------------------------------------ reads
+    def rank_error(self) -> float:
+        """The sketch's bound on the error of a rank (0 while it still holds every value)."""
+        if self.sketch is None or not self.sketch.is_estimation_mode():
+            return 0.0
+        return float(self.sketch.normalized_rank_error(False))
+
+    def quantiles(self, qs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.sketch.get_quantiles(list(map(float, qs))), dtype=float)
+
+    def cdf(self, points: np.ndarray) -> np.ndarray:
+        """F(x) = share of values ≤ x at each (sorted) point."""
+        return np.asarray(self.sketch.get_cdf(list(map(float, points)), True)[:-1], dtype=float)
+
+    def frequencies(self) -> dict[str, int]:
+        ds = _ds()
+        if self.sketch is None:
+            return {}
+        items = self.sketch.get_frequent_items(ds.frequent_items_error_type.NO_FALSE_NEGATIVES)
+        return {str(item): int(est) for item, est, *_ in items}
+
+    # ------------------------------------------------------------------ storage
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "count": self.count, "missing": self.missing}
+        if self.kind == "numeric":
+            out.update(mean=self.mean, m2=self.m2)
+            if self.sketch is not None:
+                qs = self.quantiles(np.linspace(0.1, 0.9, 9))
+                out["deciles"] = [float(q) for q in qs]
+        else:
+            top = sorted(self.frequencies().items(), key=lambda kv: -kv[1])[:20]
+            out["top"] = dict(top)
+        if self.sketch is not None:
+            out["sketch"] = base64.b64encode(self.sketch.serialize()).decode()
+        return out
+
+    @classmethod
+    def from_json(cls, name: str, data: dict[str, Any]) -> ColumnProfile:
+        ds = _ds()
+        col = cls(name, data["kind"], int(data["count"]), int(data["missing"]), float(data.get("mean", 0.0)),
+                  float(data.get("m2", 0.0)))
+        raw = data.get("sketch")
+        if raw:
+            kind = ds.kll_doubles_sketch if col.kind == "numeric" else ds.frequent_strings_sketch
+            col.sketch = kind.deserialize(base64.b64decode(raw))
+        return col
+
+
+def _copy_sketch(kind: str, sketch: Any) -> Any:
+    ds = _ds()
+    cls = ds.kll_doubles_sketch if kind == "numeric" else ds.frequent_strings_sketch
+    return cls.deserialize(sketch.serialize())
+
+
+def _as_float(values: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("int64").to_numpy(dtype=float) / 1e9
+    return values.to_numpy(dtype=float)
+
+
+def column_kind(values: pd.Series) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return "numeric"
+    return "categorical"
+
+
+@dataclass
+class Profile:
+    """Per-column profiles of a dataset (or of many batches of one)."""
+
+    rows: int = 0
+    columns: dict[str, ColumnProfile] = field(default_factory=dict)
+
+    def update(self, frame: pd.DataFrame) -> Profile:
+        """Add a batch of rows (columns not seen before are added)."""
+        for name in frame.columns:
+            key = str(name)
+            values = frame[name]
+            if key not in self.columns:
+                self.columns[key] = ColumnProfile(key, column_kind(values))
+                self.columns[key].missing += self.rows  # rows before the column appeared lacked it
+            col = self.columns[key]
+            if col.kind == "numeric" and column_kind(values) != "numeric":
+                raise InvalidValueError(f"column {key!r} was numeric and now holds {values.dtype} values.")
+            col.update(values)
+        for key, col in self.columns.items():
+            if key not in {str(c) for c in frame.columns}:
+                col.missing += len(frame)
+        self.rows += len(frame)
+        return self
+
+    def merge(self, other: Profile) -> Profile:
+        """Fold ``other`` in: the result profiles the rows of both."""
+        for key, col in other.columns.items():
+            if key in self.columns:
+                self.columns[key].merge(col)
+            else:
+                mine = ColumnProfile(key, col.kind, missing=self.rows)
+                mine.merge(col)
+                self.columns[key] = mine
+        for key, col in self.columns.items():
+            if key not in other.columns:
+                col.missing += other.rows
+        self.rows += other.rows
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "rows": self.rows,
+                "columns": {k: c.to_json() for k, c in self.columns.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Profile:
+        if data.get("format") != FORMAT:
+            raise InvalidValueError(f"not a naiad profile (format {data.get('format')!r}, expected {FORMAT}).")
+        return cls(int(data["rows"]), {k: ColumnProfile.from_json(k, v) for k, v in data["columns"].items()})
+
+
+def _batches(data: Any, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        yield data if columns is None else data[columns]
+        return
+    if not isinstance(data, (str, os.PathLike)):
+        raise InvalidValueError(f"data must be a DataFrame or a CSV/Parquet path (was {type(data).__name__}).")
+    path = Path(data)
+    if not path.exists():
+        raise FileError(f"{os.fspath(path)!r}: no such file or folder.")
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=CHUNK_ROWS, columns=columns):
+                yield batch.to_pandas()
+        elif suffix in (".csv", ".tsv"):
+            yield from pd.read_csv(f, sep="\t" if suffix == ".tsv" else ",", chunksize=CHUNK_ROWS, usecols=columns)
+        elif not path.is_dir():
+            raise FileError(f"{os.fspath(f)!r}: only .csv, .tsv and .parquet files can be profiled.")
+
+
+def profile(data: Any, columns: list[str] | None = None) -> Profile:
+    """The profile of a DataFrame or of CSV / Parquet files (one streaming pass, bounded memory)."""
+    out = Profile()
+    for batch in _batches(data, columns):
+        out.update(batch)
+    return out
