@@ -15,7 +15,7 @@ from naiad.evaluation import Evaluation, evaluate
 from naiad.files import File
 from naiad.handler import Handler
 from naiad.model import Model, ModelVersion, init_model, init_model_version, register_model_version
-from naiad.monitor import fetch_evaluations, get_degradation_rule, set_degradation_rule
+from naiad.monitor import fetch_drift, fetch_evaluations, get_degradation_rule, set_degradation_rule
 from naiad.project import Project, Table, init_project
 from naiad.run import Run, init_run
 from naiad.skew import code_skew, distribution_skew, feature_skew, log_profile, read_profile
@@ -42,6 +42,7 @@ __all__ = [
     "evaluate",
     "exceptions",
     "feature_skew",
+    "fetch_drift",
     "fetch_evaluations",
     "get_degradation_rule",
     "init_model",

@@ -3,6 +3,8 @@
     naiad monitor run --model DEF-CLS --data samples/2026-11.parquet --target label --predictions served
     naiad monitor timeline --model DEF-CLS [--metric accuracy] [--json]
     naiad monitor rule DEF-CLS [--metric accuracy --floor 0.85 --sigmas 3 --min-rows 50]
+    naiad monitor drift --model DEF-CLS             column drift per evaluation
+    naiad monitor skew DEF-CLS-3 [--code /srv/app/inference]   training–serving skew
 
 ``monitor run`` exits 0 when the evaluation is fine, 1 when it is degraded, 2 when there is not
 enough data for a verdict (and 1 with a message for anything that went wrong).
@@ -64,11 +66,12 @@ def monitor() -> None:
               help="the dataset's role, e.g. production-2026-11")
 @click.option("--slices", help="comma-separated columns to compute metrics per value of")
 @click.option("--force", is_flag=True, help="evaluate again even if this version saw this exact data before")
+@click.option("--fail-on-drift", is_flag=True, help="exit 1 when the data drifted from the training data too")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @_URI
 def monitor_run(model: str, stage: str | None, alias: str | None, version: str | None, data: str, target: str,
                 predictions: str | None, proba: str | None, predict: str | None, task: str | None, role: str,
-                slices: str | None, force: bool, as_json: bool, uri: str | None) -> None:
+                slices: str | None, force: bool, fail_on_drift: bool, as_json: bool, uri: str | None) -> None:
     """Evaluate MODEL's production version on --data, record it, judge it by the model's rule."""
     import naiad
     from naiad.monitor import DEGRADED, INSUFFICIENT, get_degradation_rule, judge, list_evaluations, resolve_version
@@ -92,7 +95,7 @@ def monitor_run(model: str, stage: str | None, alias: str | None, version: str |
         click.echo(json.dumps({"model": model, "version": chosen, "run": ev.run, "reused": ev.reused,
                                "dataset_hash": ev.dataset_hash, "n": ev.n, "status": verdict.status,
                                "reason": verdict.reason, "metric": verdict.metric, "value": verdict.value,
-                               "reference": verdict.reference,
+                               "reference": verdict.reference, "drift": ev.drift,
                                "metrics": {k: {"value": x.value, "low": x.low, "high": x.high}
                                            for k, x in ev.metrics.items()}}, indent=2))
     else:
@@ -101,9 +104,17 @@ def monitor_run(model: str, stage: str | None, alias: str | None, version: str |
         for name, x in sorted(ev.metrics.items()):
             ci = f"  [{x.low:.4g}, {x.high:.4g}]" if math.isfinite(x.low) else ""
             click.echo(f"  {name:<10} {x.value:.4g}{ci}")
+        if ev.drift:
+            drifted = ev.drift.get("drifted") or []
+            click.echo(f"drift against the training data: {ev.drift.get('verdict')} — "
+                       f"{ev.drift.get('columns_drifted', len(drifted))} of {ev.drift.get('columns_tested', '?')} "
+                       f"columns drifted" + (f" ({', '.join(map(str, drifted[:10]))})" if drifted else ""))
+        else:
+            click.echo("drift: not measured (the version has no training profile: register it with training data)")
         click.echo(f"{verdict.status.upper()}: {verdict.reason}")
-    raise SystemExit(EXIT_DEGRADED if verdict.status == DEGRADED else
-                     EXIT_INSUFFICIENT if verdict.status == INSUFFICIENT else EXIT_OK)
+    if verdict.status == DEGRADED or (fail_on_drift and ev.drift.get("verdict") == "drift"):
+        raise SystemExit(EXIT_DEGRADED)
+    raise SystemExit(EXIT_INSUFFICIENT if verdict.status == INSUFFICIENT else EXIT_OK)
 
 
 @monitor.command("timeline")
@@ -137,6 +148,75 @@ def monitor_timeline(model: str, metric: str | None, as_json: bool, uri: str | N
                       rec["production_then"] or "-", rec["dataset_role"], str(rec["n"]), f"{rec['value']:.4g}", ci,
                       status)
     _console().print(table)
+
+
+@monitor.command("drift")
+@click.option("--model", "-m", required=True, help="the model, e.g. DEF-CLS")
+@click.option("--json", "as_json", is_flag=True, help="print JSON lines")
+@_URI
+def monitor_drift(model: str, as_json: bool, uri: str | None) -> None:
+    """Column drift of each evaluation of MODEL against its version's training data (a heat-map in text:
+    the effect size per column and evaluation, * where the column drifted)."""
+    import naiad
+
+    _use_uri(uri)
+    frame = naiad.fetch_drift(model)
+    if as_json:
+        for rec in frame.to_dict("records"):
+            rec["time"] = rec["time"].isoformat()
+            click.echo(json.dumps(rec, default=str))
+        return
+    if frame.empty:
+        click.echo(f"{model} has no drift results yet (evaluations of versions with a training profile have them).")
+        return
+    from rich.table import Table
+
+    runs = list(dict.fromkeys(frame["run"]))
+    table = Table(title=f"{model} — drift effect size per column (* drifted)")
+    table.add_column("column")
+    for run in runs:
+        table.add_column(run, justify="right")
+    for column, rows in frame.groupby("column", sort=True):
+        cells = {r["run"]: r for r in rows.to_dict("records")}
+        table.add_row(str(column), *[
+            "" if run not in cells or not math.isfinite(cells[run]["effect_size"])
+            else f"{cells[run]['effect_size']:.3f}{' *' if cells[run]['verdict'] == 'drift' else ''}" for run in runs])
+    _console().print(table)
+
+
+@monitor.command("skew")
+@click.argument("version")
+@click.option("--code", "code", type=click.Path(exists=True, file_okay=False),
+              help="the folder of inference code the service runs, to compare with the version's")
+@click.option("--serving", default="serving", show_default=True, help="the role of the serving profile")
+@_URI
+def monitor_skew(version: str, code: str | None, serving: str, uri: str | None) -> None:
+    """Training–serving skew of VERSION: its serving profile (naiad.log_profile) against its training
+    profile, and with --code the inference files whose content differs.  Exit 1 when any column or file
+    differs (one skewed feature is enough to serve wrong answers)."""
+    import naiad
+    from naiad.errors import MissingFieldError
+
+    _use_uri(uri)
+    skewed = False
+    try:
+        report = naiad.distribution_skew(version, serving=serving)
+    except MissingFieldError as exc:
+        click.echo(f"distribution skew: not measured ({exc})")
+    else:
+        click.echo(f"distribution skew: {len(report.drifted)} of {len(report.tested)} columns differ from training "
+                   f"(dataset verdict: {report.verdict})")
+        for c in report.drifted:
+            click.echo(f"  {c.column}: {c.effect} {c.effect_size:.3f} (p adj. {c.p_adjusted:.2g})")
+        skewed = report.verdict == "drift" or bool(report.drifted)
+    if code:
+        differ = naiad.code_skew(version, code)
+        click.echo(f"code skew: {len(differ)} file(s) differ" if differ else "code skew: none (every file matches)")
+        for name, hashes in differ.items():
+            reg, run = hashes["registered"], hashes["running"]
+            click.echo(f"  {name}: registered {reg[:12] if reg else 'absent'}, running {run[:12] if run else 'absent'}")
+        skewed = skewed or bool(differ)
+    raise SystemExit(1 if skewed else 0)
 
 
 @monitor.command("rule")

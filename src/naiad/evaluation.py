@@ -53,6 +53,7 @@ class Evaluation:
     stage: str = "none"
     created: float = 0.0
     reused: bool = False
+    drift: dict[str, Any] = field(default_factory=dict)  # drift/summary: verdict, share_drifted, columns_drifted…
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -382,8 +383,14 @@ def _record(naiad: Any, project: str, model: str, version: str, stage: str, dige
         created = run["sys/creation_time"].fetch().timestamp()
     finally:
         run.stop()
+    summary: dict[str, Any] = {}
+    if result.drift is not None and result.drift.columns is not None:
+        report = result.drift.columns
+        summary = {"verdict": report.verdict, "share_drifted": report.share_drifted,
+                   "columns_drifted": len(report.drifted), "columns_tested": len(report.tested),
+                   "drifted": [c.column for c in report.drifted]}
     return Evaluation(run_id, version, model, digest, role, task, len(df), result.metrics, result.slices, stage,
-                      created, False)
+                      created, False, summary)
 
 
 def _write_drift(naiad: Any, run: Any, found: _Drift) -> None:
@@ -420,7 +427,7 @@ def _write_metrics(run: Any, prefix: str, metrics: dict[str, M.Metric]) -> None:
 
 
 # ------------------------------------------------------------------------------------------ stored results
-EVAL_COLUMNS = ["eval", "metrics", "ci", "slices", "sys/creation_time"]
+EVAL_COLUMNS = ["eval", "metrics", "ci", "slices", "drift/summary", "sys/creation_time"]
 
 
 def stored_evaluation(store: Store, project: str, version: str, digest: str) -> Evaluation | None:
@@ -457,8 +464,9 @@ def evaluation_from_row(run_id: str, row: dict[str, Any], *, reused: bool = Fals
             slices[label] = {"n": int(value), "metrics": sub}
     created = row.get("sys/creation_time")
     created_ts = created if isinstance(created, (int, float)) else (created.timestamp() if created else 0.0)
+    drift = {p[len("drift/summary/"):]: v for p, v in row.items() if p.startswith("drift/summary/")}
     return Evaluation(run_id, str(row.get("eval/model_version")), str(row.get("eval/model")),
                       str(row.get("eval/dataset_hash")), str(row.get("eval/dataset_role")), str(row.get("eval/task")),
                       int(row.get("eval/n_rows") or 0), metrics, slices, str(row.get("eval/stage") or "none"),
-                      float(created_ts), reused)
+                      float(created_ts), reused, drift)
 

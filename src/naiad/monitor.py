@@ -172,10 +172,41 @@ def fetch_evaluations(model: str, *, metric: str | None = None) -> pd.DataFrame:
             "dataset_role": ev.dataset_role, "dataset_hash": ev.dataset_hash, "n": ev.n, "metric": verdict.metric,
             "value": verdict.value, "ci_low": m.low if m else math.nan, "ci_high": m.high if m else math.nan,
             "status": verdict.status, "reason": verdict.reason,
+            "drift": ev.drift.get("verdict"), "drift_share": ev.drift.get("share_drifted"),
         })
     columns = ["time", "run", "version", "production_then", "dataset_role", "dataset_hash", "n", "metric", "value",
-               "ci_low", "ci_high", "status", "reason"]
+               "ci_low", "ci_high", "status", "reason", "drift", "drift_share"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def fetch_drift(model: str) -> pd.DataFrame:
+    """Column drift of every evaluation of ``model`` (long form: one row per evaluation and column) —
+    the data of a drift heat-map: time, run, version, column, test, statistic, p_adjusted, effect,
+    effect_size, verdict."""
+    import pandas as pd
+
+    store, info = _model_store(model)
+    table = store.query_table(info.project, RUN, query=f'`eval/model`:string = "{model}" AND '
+                              '`sys/trashed`:bool = false', columns=["eval/model_version", "drift/columns",
+                                                                     "sys/creation_time"],
+                              sort_by="sys/creation_time", ascending=True)
+    rows = []
+    for run_id, row in zip(table.ids, table.rows, strict=True):
+        values = {p: fv.value for p, fv in row.items()}
+        created = values.get("sys/creation_time") or 0.0
+        per_column: dict[str, dict[str, Any]] = {}
+        for path, value in values.items():
+            if path.startswith("drift/columns/"):
+                column, _, key = path[len("drift/columns/"):].rpartition("/")
+                per_column.setdefault(column, {})[key] = value
+        for column, found in sorted(per_column.items()):
+            rows.append({"time": pd.Timestamp(created, unit="s", tz="UTC"), "run": run_id,
+                         "version": values.get("eval/model_version"), "column": column, "test": found.get("test"),
+                         "statistic": found.get("statistic", math.nan), "p_adjusted": found.get("p_adjusted", math.nan),
+                         "effect": found.get("effect"), "effect_size": found.get("effect_size", math.nan),
+                         "verdict": found.get("verdict")})
+    return pd.DataFrame(rows, columns=["time", "run", "version", "column", "test", "statistic", "p_adjusted", "effect",
+                                       "effect_size", "verdict"])
 
 
 def resolve_version(model: str, *, stage: str | None = None, alias: str | None = None,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,8 @@ if TYPE_CHECKING:
 FORMAT = "naiad-profile/1"
 KLL_K = 400
 FREQ_LG_MAP = 10  # frequent items: a map of 2^10 slots, exact while distinct values ≤ 0.75 × 1024
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 200_000  # CSV rows per chunk
+COLUMN_GROUP = 16  # Parquet columns read together
 
 
 def _ds() -> Any:
@@ -183,6 +183,19 @@ class Profile:
 
     def update(self, frame: pd.DataFrame) -> Profile:
         """Add a batch of rows (columns not seen before are added)."""
+        self._add_columns(frame)
+        self._count_rows(len(frame), {str(c) for c in frame.columns})
+        return self
+
+    def _count_rows(self, n: int, present: set[str]) -> None:
+        """``n`` more rows were added, with values for the columns in ``present`` only."""
+        for key, col in self.columns.items():
+            if key not in present:
+                col.missing += n
+        self.rows += n
+
+    def _add_columns(self, frame: pd.DataFrame) -> None:
+        """The values of some columns of a batch (its rows are counted by ``_count_rows``)."""
         for name in frame.columns:
             key = str(name)
             values = frame[name]
@@ -193,11 +206,6 @@ class Profile:
             if col.kind == "numeric" and column_kind(values) != "numeric":
                 raise InvalidValueError(f"column {key!r} was numeric and now holds {values.dtype} values.")
             col.update(values)
-        for key, col in self.columns.items():
-            if key not in {str(c) for c in frame.columns}:
-                col.missing += len(frame)
-        self.rows += len(frame)
-        return self
 
     def merge(self, other: Profile) -> Profile:
         """Fold ``other`` in: the result profiles the rows of both."""
@@ -225,34 +233,49 @@ class Profile:
         return cls(int(data["rows"]), {k: ColumnProfile.from_json(k, v) for k, v in data["columns"].items()})
 
 
-def _batches(data: Any, columns: list[str] | None) -> Iterator[pd.DataFrame]:
-    import pandas as pd
-
-    if isinstance(data, pd.DataFrame):
-        yield data if columns is None else data[columns]
-        return
+def _files(data: Any) -> list[Path]:
     if not isinstance(data, (str, os.PathLike)):
         raise InvalidValueError(f"data must be a DataFrame or a CSV/Parquet path (was {type(data).__name__}).")
     path = Path(data)
     if not path.exists():
         raise FileError(f"{os.fspath(path)!r}: no such file or folder.")
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        suffix = f.suffix.lower()
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
+    usable = [f for f in files if f.suffix.lower() in (".parquet", ".pq", ".csv", ".tsv")]
+    if not path.is_dir() and not usable:
+        raise FileError(f"{os.fspath(path)!r}: only .csv, .tsv and .parquet files can be profiled.")
+    return usable
 
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=CHUNK_ROWS, columns=columns):
-                yield batch.to_pandas()
-        elif suffix in (".csv", ".tsv"):
-            yield from pd.read_csv(f, sep="\t" if suffix == ".tsv" else ",", chunksize=CHUNK_ROWS, usecols=columns)
-        elif not path.is_dir():
-            raise FileError(f"{os.fspath(f)!r}: only .csv, .tsv and .parquet files can be profiled.")
+
+def _parquet(out: Profile, path: Path, columns: list[str] | None) -> None:
+    """Row group by row group, a few columns at a time, handing memory back after each row group: the
+    peak stays near one row group's share of a column group, whatever the file's size."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pool = pa.default_memory_pool()
+    f = pq.ParquetFile(path, pre_buffer=False)
+    names = [n for n in f.schema_arrow.names if columns is None or n in columns]
+    for group in range(f.num_row_groups):
+        for start in range(0, len(names), COLUMN_GROUP):
+            table = f.read_row_group(group, columns=names[start:start + COLUMN_GROUP])
+            out._add_columns(table.to_pandas(split_blocks=True, self_destruct=True))
+            del table
+        out._count_rows(f.metadata.row_group(group).num_rows, set(names))
+        pool.release_unused()
 
 
 def profile(data: Any, columns: list[str] | None = None) -> Profile:
     """The profile of a DataFrame or of CSV / Parquet files (one streaming pass, bounded memory)."""
+    import pandas as pd
+
     out = Profile()
-    for batch in _batches(data, columns):
-        out.update(batch)
+    if isinstance(data, pd.DataFrame):
+        return out.update(data if columns is None else data[columns])
+    for f in _files(data):
+        if f.suffix.lower() in (".parquet", ".pq"):
+            _parquet(out, f, columns)
+        else:
+            for chunk in pd.read_csv(f, sep="\t" if f.suffix.lower() == ".tsv" else ",", chunksize=CHUNK_ROWS,
+                                     usecols=columns):
+                out.update(chunk)
     return out
