@@ -150,6 +150,8 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, k: int, n_boot: int, level: 
     z = _z(level)
     if k == 2:
         auc, var = delong(proba[:, 1], y_true == 1)
+        if not math.isfinite(auc):
+            return Metric("roc_auc", math.nan, math.nan, math.nan, level, "undefined: one class only")
         half = z * math.sqrt(var) if math.isfinite(var) else math.nan
         return Metric("roc_auc", auc, max(0.0, auc - half), min(1.0, auc + half), level,
                       "DeLong variance, normal interval")
@@ -215,26 +217,29 @@ def regression(y_true: np.ndarray, y_pred: np.ndarray, *, n_boot: int = 1000, le
     err = y_pred - y_true
     n = len(y_true)
     mae, mse = float(np.abs(err).mean()), float((err ** 2).mean())
-    spread = float(((y_true - y_true.mean()) ** 2).mean())
-    point = {"mae": mae, "rmse": math.sqrt(mse), "r2": 1 - mse / spread if spread > 0 else math.nan}
+    centred = y_true - y_true.mean()  # centred first: no cancellation for targets far from zero
+    constant = bool(np.ptp(y_true) == 0) if n else True
+    spread = 0.0 if constant else float((centred ** 2).mean())
+    point = {"mae": mae, "rmse": math.sqrt(mse), "r2": math.nan if constant else 1 - mse / spread}
     out = {}
     if n <= EXACT_ROWS:
-        table = np.column_stack([np.abs(err), err ** 2, y_true, y_true ** 2])
+        table = np.column_stack([np.abs(err), err ** 2, centred, centred ** 2])
         sums, totals = _poisson_sums(table, n_boot, seed)
         b_mse = _safe_div(sums[:, 1], totals)
         b_spread = _safe_div(sums[:, 3], totals) - _safe_div(sums[:, 2], totals) ** 2
-        boot = {"mae": _safe_div(sums[:, 0], totals), "rmse": np.sqrt(b_mse), "r2": 1 - _safe_div(b_mse, b_spread)}
+        b_r2 = np.full(n_boot, np.nan) if constant else 1 - _safe_div(b_mse, b_spread)
+        boot = {"mae": _safe_div(sums[:, 0], totals), "rmse": np.sqrt(b_mse), "r2": b_r2}
         for name in ("mae", "rmse", "r2"):
             low, high = _interval(boot[name], level)
             out[name] = Metric(name, point[name], low, high, level, _boot_method(n_boot, seed))
         return out
     z = _z(level)
     sq = err ** 2
-    dev = (y_true - y_true.mean()) ** 2
+    dev = centred ** 2
     influence = {
         "mae": np.abs(err) - mae,
         "rmse": (sq - mse) / (2 * math.sqrt(mse)) if mse > 0 else np.zeros(n),
-        "r2": -(sq - mse) / spread + mse * (dev - spread) / spread ** 2 if spread > 0 else np.full(n, np.nan),
+        "r2": np.full(n, np.nan) if constant else -(sq - mse) / spread + mse * (dev - spread) / spread ** 2,
     }
     for name, inf in influence.items():
         half = z * float(np.std(inf, ddof=1)) / math.sqrt(n)
