@@ -47,7 +47,7 @@ def test_demo_registers_its_best_run_and_the_bundle_serves_predictions(demo_dir:
     assert versions[0]["sys/stage"] == "production"
     listed = naiad_cli("runs", "ls", "--project", "demo", "--columns", "val/best_acc,val/acc", "--json", cwd=demo_dir)
     runs = [json.loads(line) for line in listed.stdout.splitlines()]
-    best = max(runs, key=lambda r: r["val/best_acc"])
+    best = max((r for r in runs if "val/best_acc" in r), key=lambda r: r["val/best_acc"])
     assert versions[0]["run/id"] == best["id"]
 
     serve = tmp_path / "serve"
@@ -65,13 +65,25 @@ def test_demo_registers_its_best_run_and_the_bundle_serves_predictions(demo_dir:
     predicted = [int(p) for p in served.stdout.split()]
     accuracy = sum(p == t for p, t in zip(predicted, labels, strict=True)) / len(labels)
     assert abs(accuracy - best["val/acc"]) < 0.02
+    # the test team's view: the demo evaluated the production version on the same split, recorded as a run
+    timeline = [json.loads(line) for line in
+                naiad_cli("monitor", "timeline", "--model", "DEM-DIGITS", "--json", cwd=demo_dir).stdout.splitlines()]
+    assert len(timeline) == 1
+    evaluation = timeline[0]
+    assert evaluation["version"] == evaluation["production_then"] == "DEM-DIGITS-1"
+    assert evaluation["metric"] == "accuracy" and evaluation["status"] == "ok" and evaluation["n"] == len(labels)
+    assert abs(evaluation["value"] - accuracy) < 0.02
+    assert evaluation["ci_low"] < evaluation["value"] < evaluation["ci_high"]
+    assert evaluation["drift"] == "no drift"  # the validation split comes from the training data's distribution
 
 
 def test_runs_ls_json_lists_every_demo_run_with_its_metrics(demo_dir: Path) -> None:
     proc = naiad_cli("runs", "ls", "--project", "demo", "--columns", "val/acc,parameters/alpha", "--json",
                      cwd=demo_dir)
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    listed = [json.loads(line) for line in proc.stdout.splitlines()]
+    rows = [r for r in listed if "demo" in r["sys/tags"]]
     assert sorted(r["id"] for r in rows) == ["DEM-1", "DEM-2"]
+    assert [r["sys/tags"] for r in listed if r not in rows] == [["evaluation", "validation"]]
     for row in rows:
         assert 0.0 < row["val/acc"] <= 1.0
         assert row["sys/state"] == "finished"

@@ -103,6 +103,11 @@ def run_demo(project: str = "demo", epochs: int = 15, configs: int = 4, console:
             say(f"  {ids[-1]}  {params['learning_rate']:<10} alpha={cfg['alpha']:<7g} val/acc={val_acc:.3f}")
     version = _register_best(project, data_dir, ids)
     say(f"  {version} registered from the best run and promoted to production")
+    evaluation = _evaluate(version, data_dir)
+    if evaluation is not None:
+        m = evaluation.metrics["accuracy"]
+        say(f"  {evaluation.run}  evaluation of {version} on the validation split: accuracy {m.value:.3f} "
+            f"(95% CI {m.low:.3f}–{m.high:.3f}), drift: {evaluation.drift.get('verdict', 'not measured')}")
     say("")
     say(f"Tracked {len(ids)} runs into [bold]{naiad.config.SETTINGS.uri.get()}[/bold] (project {project!r}).")
     say("Look at them:")
@@ -113,6 +118,7 @@ def run_demo(project: str = "demo", epochs: int = 15, configs: int = 4, console:
     model_id = version.rsplit("-", 1)[0]
     say(f"  naiad models show {model_id}            (versions, stages, the runs that trained them)")
     say(f"  naiad models download {model_id} ./serve  (weights + inference code, hash-checked)")
+    say(f"  naiad monitor timeline --model {model_id}   (evaluations over time, judged by the model's rule)")
     say(f"or in Python: naiad.init_project(project={project!r}, mode='read-only')"
         ".fetch_runs_table().to_pandas()")
     return ids
@@ -129,6 +135,14 @@ model = pickle.load(open(sys.argv[1], "rb"))
 rows = np.loadtxt(sys.stdin, delimiter=",", ndmin=2)
 print("\\n".join(str(int(p)) for p in model.predict(rows)))
 """
+
+
+def _has_sketches() -> bool:
+    try:
+        import datasketches  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _register_best(project: str, data_dir: str, ids: list[str]) -> str:
@@ -149,9 +163,37 @@ def _register_best(project: str, data_dir: str, ids: list[str]) -> str:
     with open(os.path.join(serve, "predict.py"), "w") as fh:
         fh.write(_PREDICT)
     with naiad.register_model_version(best, model=model["sys/id"].fetch(), weights="model/weights",
-                                      inference=[os.path.join(serve, "predict.py")],
-                                      metrics=["val/best_acc"]) as mv:
+                                      inference=[os.path.join(serve, "predict.py")], metrics=["val/best_acc"],
+                                      training_data=os.path.join(data_dir, "train.csv")
+                                      if _has_sketches() else None) as mv:
         mv.change_stage("production", reason=f"best val/acc of the demo runs ({best})")
         version = str(mv["sys/id"].fetch())
     model.stop()
     return version
+
+
+def _evaluate(version: str, data_dir: str) -> Any:
+    """Evaluate the production version on the validation split, as the test team would each month."""
+    import pandas as pd
+
+    from naiad.model import ModelVersion
+
+    try:
+        import pyarrow  # noqa: F401  (the evaluation stores its data and predictions as Parquet)
+    except ImportError:
+        return None
+    validation = pd.read_csv(os.path.join(data_dir, "validation.csv"))
+    mv = ModelVersion(with_id=version, mode="read-only")
+    try:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="naiad-demo-") as tmp:
+            weights = os.path.join(tmp, "weights.pkl")
+            mv["weights"].download(weights)
+            with open(weights, "rb") as fh:
+                model = pickle.load(fh)
+    finally:
+        mv.stop()
+    return naiad.evaluate(version, validation, target="label",
+                          predictions=lambda features: model.predict_proba(features.to_numpy()),
+                          classes=list(range(10)), dataset_role="validation")
