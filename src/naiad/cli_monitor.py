@@ -7,7 +7,8 @@
     naiad monitor skew DEF-CLS-3 [--code /srv/app/inference]   training–serving skew
 
 ``monitor run`` exits 0 when the evaluation is fine, 1 when it is degraded, 2 when there is not
-enough data for a verdict (and 1 with a message for anything that went wrong).
+enough data for a verdict, and 3 with a message when it could not evaluate at all (a usage mistake,
+a missing file, an unknown model).
 """
 
 from __future__ import annotations
@@ -24,7 +25,32 @@ import click
 from naiad.cli import _console
 
 _URI = click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
-EXIT_OK, EXIT_DEGRADED, EXIT_INSUFFICIENT = 0, 1, 2
+EXIT_OK, EXIT_DEGRADED, EXIT_INSUFFICIENT, EXIT_ERROR = 0, 1, 2, 3
+
+
+class _Verdict(click.Command):
+    """A command whose exit status is a verdict: anything that stops it from reaching one (a usage
+    mistake, a missing file, an unknown model) exits 3, never 1 or 2, so a cron job can tell them apart."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from naiad.errors import NaiadError
+
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
+        except NaiadError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            raise SystemExit(EXIT_ERROR) from None
 
 
 def _use_uri(uri: str | None) -> None:
@@ -37,7 +63,8 @@ def _predict_fn(spec: str) -> Any:
     if not module or not name:
         raise click.BadParameter("write it as module:function (the function takes the features DataFrame and "
                                  "returns labels or class probabilities).", param_hint="--predict")
-    sys.path.insert(0, os.getcwd())
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
@@ -50,7 +77,7 @@ def monitor() -> None:
     """Production monitoring: evaluate the production model on fresh data, keep the timeline, flag decay."""
 
 
-@monitor.command("run")
+@monitor.command("run", cls=_Verdict)
 @click.option("--model", "-m", required=True, help="the model, e.g. DEF-CLS")
 @click.option("--stage", type=click.Choice(["production", "staging"]), help="evaluate the version in this stage "
               "(default: production)")

@@ -154,9 +154,17 @@ def _classes_and_codes(y_raw: np.ndarray, pred: np.ndarray, classes: Sequence[An
     return classes, y, codes(pred, "prediction"), None
 
 
-def _infer_task(y: np.ndarray) -> str:
-    if y.dtype.kind == "f" and not np.all(np.isclose(y, np.round(y))):
+def _infer_task(y: np.ndarray, raw: Any) -> str:
+    """Regression for a non-integral float target, or for fractional predictions that are not
+    probabilities (a regressor on a whole-number target: counts, prices in whole units…)."""
+    if y.dtype.kind == "f" and not np.all(np.isclose(y[np.isfinite(y)], np.round(y[np.isfinite(y)]))):
         return "regression"
+    pred = np.asarray(raw)
+    if pred.ndim == 1 and pred.dtype.kind == "f" and len(pred):
+        fractional = not np.all(np.isclose(pred, np.round(pred)))
+        probabilities = bool(np.nanmin(pred) >= 0 and np.nanmax(pred) <= 1) and len(np.unique(y)) <= 2
+        if fractional and not probabilities:
+            return "regression"
     return "classification"
 
 
@@ -216,13 +224,15 @@ def evaluate(
             _to_parquet(df, path)
             path = path.parent
         digest = dataset_hash(path)
+        if isinstance(predictions, (str, list, tuple)):  # a column typo is never hidden by a stored result
+            _predictions(predictions, df, target)
         if not force:
             found = stored_evaluation(store, info.project, model_version, digest)
             if found is not None:
                 return found
         y_raw = df[target].to_numpy()
         raw = _predictions(predictions, df, target)
-        task = task or _infer_task(np.asarray(y_raw))
+        task = task or _infer_task(np.asarray(y_raw), raw)
         result = _compute(task, y_raw, raw, classes, df, slices or [], n_boot, level, seed)
         if drift:
             result.drift = _drift(store, info.project, model_version, reference, df, result)
@@ -303,6 +313,9 @@ def _compute(task: str, y_raw: np.ndarray, raw: Any, classes: Sequence[Any] | No
     raw = np.asarray(raw)
     if len(raw) != len(y_raw):
         raise InvalidValueError(f"{len(raw)} predictions for {len(y_raw)} rows.")
+    if pd.isna(y_raw).any() or (raw.dtype.kind in "fO" and pd.isna(raw).any()):
+        raise InvalidValueError("the target and the predictions must not contain NaN or infinity (missing "
+                                "values); drop or fill those rows first.")
     frame = pd.DataFrame({"row": np.arange(len(y_raw)), "target": y_raw})
     if task == "classification":
         class_list, y, pred, proba = _classes_and_codes(np.asarray(y_raw), raw, classes)

@@ -225,7 +225,7 @@ def _choose_version(model: Model, stage: str | None, alias: str | None, version:
         stage = "production"
     found = model.version(stage=stage, alias=alias)
     if found is None:
-        what = f"alias {alias!r}" if alias else f"a version in {stage}"
+        what = f"alias {alias!r}" if alias else f"version in {stage}"
         raise NotFoundError(f"{model._short_id} has no {what}; promote one with `naiad models promote "
                             f"{model._short_id}-N --stage production` (or name a version).")
     return found
