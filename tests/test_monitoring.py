@@ -9,6 +9,7 @@ and a cron job's ``naiad monitor run|timeline|rule`` — on the embedded store a
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import pickle
@@ -704,6 +705,26 @@ def test_sigma_rule_on_exactly_known_accuracies() -> None:
     se94 = evs[1].metrics["accuracy"].stderr
     naiad.set_degradation_rule("DEF-SIG", sigmas=0.01 / se94 * 0.9)
     assert list(naiad.fetch_evaluations("DEF-SIG")["status"]) == ["ok", "degraded", "degraded", "ok"]
+
+
+def test_each_evaluation_is_a_point_of_the_versions_monitoring_series() -> None:
+    """The version's own page charts its evaluations: monitoring/<metric> gets one point per new evaluation,
+    stamped with the evaluation's time; a reused result adds none."""
+    [v] = new_model("SER")
+    first = naiad.evaluate(v, controlled(1000, 0.95, 40), "label", "served", dataset_role="oct", plots=False)
+    second = naiad.evaluate(v, controlled(1000, 0.90, 41), "label", "served", dataset_role="nov", plots=False)
+    again = naiad.evaluate(v, controlled(1000, 0.90, 41), "label", "served", dataset_role="nov", plots=False)
+    assert again.reused
+    mv = naiad.init_model_version(with_id=v, mode="read-only")
+    points = mv["monitoring/accuracy"].fetch_values()
+    assert list(points["value"]) == pytest.approx([0.95, 0.90])
+    # fetch_values gives naive local times (as neptune did): the evaluations' own times, to the millisecond
+    expected = [datetime.datetime.fromtimestamp(e.created) for e in (first, second)]
+    got = list(points["timestamp"].dt.to_pydatetime())
+    assert [abs((g - e).total_seconds()) < 0.002 for g, e in zip(got, expected, strict=True)] == [True, True]
+    assert list(mv["monitoring/f1"].fetch_values()["value"]) == pytest.approx(
+        [first.metrics["f1"].value, second.metrics["f1"].value])
+    mv.stop()
 
 
 def test_floor_and_fixed_reference_rules() -> None:

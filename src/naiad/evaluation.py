@@ -186,6 +186,8 @@ def evaluate(
     version was already evaluated on this dataset hash.  ``drift``: when the version has a training
     profile (``profiles/train``), test every shared column (the target too) for drift against it and the
     predictions against the version's first evaluation (:mod:`naiad.drift`; results in ``drift/…``).
+    Each new evaluation also appends its metrics and column drift to series of the model version
+    (``monitoring/<metric>``, ``monitoring/drift/<column>/<effect>``), stamped with its time.
     """
     import naiad
 
@@ -396,6 +398,7 @@ def _record(naiad: Any, project: str, model: str, version: str, stage: str, dige
         created = run["sys/creation_time"].fetch().timestamp()
     finally:
         run.stop()
+    _append_series(naiad, version, result, created)
     summary: dict[str, Any] = {}
     if result.drift is not None and result.drift.columns is not None:
         report = result.drift.columns
@@ -404,6 +407,29 @@ def _record(naiad: Any, project: str, model: str, version: str, stage: str, dige
                    "drifted": [c.column for c in report.drifted]}
     return Evaluation(run_id, version, model, digest, role, task, len(df), result.metrics, result.slices, stage,
                       created, False, summary)
+
+
+def _append_series(naiad: Any, version: str, result: _Computed, at: float) -> None:
+    """The evaluation as points of series on the model version — ``monitoring/<metric>`` and
+    ``monitoring/drift/<column>/<effect>`` — so the version's page charts them over time like any metric."""
+    from naiad.errors import NaiadError
+
+    try:
+        with naiad.init_model_version(with_id=version) as mv:
+            for name, m in result.metrics.items():
+                if math.isfinite(m.value):
+                    mv[f"monitoring/{name}"].append(m.value, timestamp=at)
+            report = result.drift.columns if result.drift is not None else None
+            if report is not None:
+                mv["monitoring/drift/share_drifted"].append(report.share_drifted, timestamp=at)
+                for c in report.columns:
+                    if math.isfinite(c.effect_size) and c.test != "type":
+                        mv[f"monitoring/drift/{c.column.replace('/', '_')}/{c.effect}"].append(c.effect_size,
+                                                                                              timestamp=at)
+    except NaiadError as exc:  # the evaluation run holds everything; the series are a view of it
+        from naiad.fields import warn_once
+
+        warn_once(f"{version}: the evaluation was recorded, but its series on the version were not ({exc}).")
 
 
 def _write_drift(naiad: Any, run: Any, found: _Drift) -> None:
