@@ -5,6 +5,7 @@
     naiad monitor rule DEF-CLS [--metric accuracy --floor 0.85 --sigmas 3 --min-rows 50]
     naiad monitor drift --model DEF-CLS             column drift per evaluation
     naiad monitor skew DEF-CLS-3 [--code /srv/app/inference]   training–serving skew
+    naiad monitor feature-skew served.parquet recomputed.parquet --key request_id
 
 ``monitor run`` exits 0 when the evaluation is fine, 1 when it is degraded, 2 when there is not
 enough data for a verdict, and 3 with a message when it could not evaluate at all (a usage mistake,
@@ -244,6 +245,33 @@ def monitor_skew(version: str, code: str | None, serving: str, uri: str | None) 
             click.echo(f"  {name}: registered {reg[:12] if reg else 'absent'}, running {run[:12] if run else 'absent'}")
         skewed = skewed or bool(differ)
     raise SystemExit(1 if skewed else 0)
+
+
+@monitor.command("feature-skew")
+@click.argument("serving", type=click.Path(exists=True))
+@click.argument("recomputed", type=click.Path(exists=True))
+@click.option("--key", required=True, help="the column that matches rows (a request id)")
+@click.option("--features", help="comma-separated features to compare (default: every shared column)")
+@click.option("--tolerance", type=float, default=1e-9, show_default=True, help="relative tolerance for numbers")
+@click.option("--max-rate", type=float, default=0.0, show_default=True,
+              help="exit 1 when a feature's mismatch rate is above this")
+def monitor_feature_skew(serving: str, recomputed: str, key: str, features: str | None, tolerance: float,
+                         max_rate: float) -> None:
+    """Features the service computed (SERVING) against the training pipeline's values for the same requests
+    (RECOMPUTED), both CSV/Parquet: the share of rows that differ, per feature."""
+    import naiad
+    from naiad.evaluation import load_data
+
+    frame = naiad.feature_skew(load_data(serving)[0], load_data(recomputed)[0], key=key,
+                               features=[f.strip() for f in features.split(",")] if features else None,
+                               tolerance=tolerance)
+    worst = 0.0
+    for rec in frame.to_dict("records"):
+        click.echo(f"  {rec['feature']:<30} {rec['mismatches']:>8} of {rec['rows']:<8} differ "
+                   f"({rec['mismatch_rate']:.2%})")
+        worst = max(worst, rec["mismatch_rate"] if math.isfinite(rec["mismatch_rate"]) else 0.0)
+    click.echo(f"feature skew: worst mismatch rate {worst:.2%} (allowed {max_rate:.2%})")
+    raise SystemExit(1 if worst > max_rate else 0)
 
 
 @monitor.command("rule")
