@@ -1160,3 +1160,26 @@ def test_monitoring_flow_on_a_server(server: Server, binary: Task, tmp_path: Pat
     assert [r["status"] for r in rows] == ["ok", "ok", "ok", "degraded"]
     assert cli("monitor", "rule", "DEF-SRV", "--floor", "0.9", *uri).exit_code == 0
     assert naiad.get_degradation_rule("DEF-SRV") == DegradationRule(None, 0.9, 3.0, None, 30)
+
+
+def test_cli_feature_skew_counts_mismatching_rows_per_feature(tmp_path: Path) -> None:
+    """The service's logged features against the training pipeline's, matched on the request id (rows in
+    another order, one request only on one side, numbers within tolerance, a missing value on one side)."""
+    served = pd.DataFrame({"request_id": [1, 2, 3, 4, 5], "age": [30.0, 41.0, 52.0, 63.0, 70.0],
+                           "city": ["Oslo", "Rome", "Lima", "Pune", "Oslo"], "score": [0.5, 0.25, None, 1.0, 0.1]})
+    recomputed = pd.DataFrame({"request_id": [4, 3, 2, 1, 9], "age": [63.0, 52.0, 41.0 + 1e-12, 31.0, 0.0],
+                               "city": ["Pune", "Lima", "Roma", "Oslo", "Oslo"], "score": [1.0, None, 0.25, 0.7, 0.0]})
+    served.to_parquet(tmp_path / "served.parquet")
+    recomputed.to_csv(tmp_path / "recomputed.csv", index=False)
+    result = cli("monitor", "feature-skew", str(tmp_path / "served.parquet"), str(tmp_path / "recomputed.csv"),
+                 "--key", "request_id")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert [line.split()[:4] for line in lines[:3]] == [["age", "1", "of", "4"], ["city", "1", "of", "4"],
+                                                       ["score", "1", "of", "4"]]
+    assert lines[-1] == "feature skew: worst mismatch rate 25.00% (allowed 0.00%)"
+    frame = naiad.feature_skew(served, recomputed, key="request_id", features=["age"], tolerance=1e-3)
+    assert frame.to_dict("records") == [{"feature": "age", "rows": 4, "mismatches": 1, "mismatch_rate": 0.25}]
+    allowed = cli("monitor", "feature-skew", str(tmp_path / "served.parquet"), str(tmp_path / "recomputed.csv"),
+                  "--key", "request_id", "--max-rate", "0.3")
+    assert allowed.exit_code == 0
