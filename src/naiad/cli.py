@@ -7,6 +7,7 @@
     naiad status                     the store, its projects and anything not yet stored
     naiad models … / datasets …      the model registry and dataset versions (see naiad/cli_registry.py)
     naiad monitor run|timeline|rule  production re-evaluation and degradation (see naiad/cli_monitor.py)
+    naiad gate …                     promote a candidate only on evidence (see naiad/cli_gate.py)
 """
 
 from __future__ import annotations
@@ -388,6 +389,7 @@ def projects_ls(uri: str | None) -> None:
 
 
 def _register_team_commands() -> None:
+    from naiad.cli_gate import register as register_gate
     from naiad.cli_monitor import register as register_monitor
     from naiad.cli_registry import register as register_registry
     from naiad.server.cli import register
@@ -395,6 +397,7 @@ def _register_team_commands() -> None:
     register(main)
     register_registry(main)
     register_monitor(main)
+    register_gate(main)
 
 
 _register_team_commands()

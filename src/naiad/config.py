@@ -135,6 +135,10 @@ class Settings:
         "credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID, AWS_PROFILE…)",
         fallbacks=("S3_ENDPOINT_URL",),
     )
+    ui_url = Setting(
+        "NAIAD_UI_URL", str, "",
+        "base URL of the naiad web UI (https://naiad.internal), for links in gate reports (empty: ids only)",
+    )
 
 
 SETTINGS = Settings()
