@@ -13,6 +13,7 @@ from naiad import config, exceptions, types, utils
 from naiad.errors import NaiadError
 from naiad.evaluation import Evaluation, evaluate
 from naiad.files import File
+from naiad.gate import fetch_gate_decisions
 from naiad.handler import Handler
 from naiad.model import Model, ModelVersion, init_model, init_model_version, register_model_version
 from naiad.monitor import fetch_drift, fetch_evaluations, get_degradation_rule, set_degradation_rule
@@ -44,6 +45,7 @@ __all__ = [
     "feature_skew",
     "fetch_drift",
     "fetch_evaluations",
+    "fetch_gate_decisions",
     "get_degradation_rule",
     "init_model",
     "init_model_version",

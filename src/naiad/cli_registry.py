@@ -163,6 +163,28 @@ def models_alias(model: str, alias: str, version: str | None, remove: bool, reas
         click.echo(describe(e))
 
 
+@models.command("policy")
+@click.argument("model")
+@click.option("--require-gate/--no-require-gate", default=None,
+              help="require a passing `naiad gate` decision before a version goes to production")
+@click.option("--reason", "-r", default="", help="why: kept in the history")
+@_URI
+def models_policy(model: str, require_gate: bool | None, reason: str, uri: str | None) -> None:
+    """Show MODEL's promotion policy, or change it (a maintainer's call on a server)."""
+    from naiad.registry import describe
+
+    store = _store(uri)
+    info = _model_info(store, model)
+    if require_gate is not None:
+        events = store.set_policy(model, require_gate=require_gate, actor=default_owner(), reason=reason)
+        for e in events:
+            click.echo(describe(e))
+    fv = store.read_fields(info.uuid, ["sys/policy/require_gate"]).get("sys/policy/require_gate")
+    required = bool(fv.value) if fv is not None else False
+    click.echo(f"{model}: " + ("a version goes to production only with a passing gate decision" if required
+                               else "no promotion policy (any contributor may promote)"))
+
+
 @models.command("history")
 @click.argument("model")
 @click.option("--at", "at", help="show the registry as it was at this time (2026-03-01, 2026-03-01T12:00, "

@@ -32,6 +32,7 @@ into the same class).  Messages say what was wrong *and* what to do.
     │   └── StoreUnavailableError     the server cannot be reached now (retried; the op log keeps data)
     ├── AuthError                     no / an unknown / an expired API token (HTTP 401)
     │   └── PermissionDeniedError     the token's role does not allow this (HTTP 403)
+    │       └── PolicyError           a model's promotion policy refuses the move (no passing gate)
     ├── RequestError                  a request the server refuses as malformed or too large (HTTP 400/413)
     └── FileError                     a file to upload / track / download is missing or unreadable
         └── IntegrityError            bytes whose size or SHA-256 differs from what was announced
@@ -178,6 +179,10 @@ class AuthError(NaiadError):
 
 class PermissionDeniedError(AuthError):
     code = "permission_denied"
+
+
+class PolicyError(PermissionDeniedError):
+    code = "policy_refused"
 
 
 class RequestError(NaiadError, ValueError):

@@ -537,3 +537,28 @@ def _spec_text(spec: dict[str, Any]) -> str:
         return str(yaml.safe_dump(spec, sort_keys=False)).rstrip()
     except ImportError:
         return json.dumps(spec, indent=2)
+
+
+def fetch_gate_decisions(model: str) -> Any:
+    """Every gate decision about ``model``'s versions, oldest first: time, run, candidate, baseline, verdict,
+    reason, rows, dataset hash, commit, CI run, who ran it."""
+    import pandas as pd
+
+    from naiad.container import store_for
+    from naiad.store.base import RUN
+
+    store, _ = store_for("read-only")
+    info = store.get_container(short_id=model)
+    table = store.query_table(info.project, RUN, query=f'`gate/model`:string = "{model}" AND '
+                              '`sys/trashed`:bool = false', columns=["gate", "sys/creation_time"],
+                              sort_by="sys/creation_time", ascending=True)
+    rows = []
+    for run_id, row in zip(table.ids, table.rows, strict=True):
+        v = {p: fv.value for p, fv in row.items()}
+        rows.append({"time": pd.Timestamp(v.get("sys/creation_time") or 0.0, unit="s", tz="UTC"), "run": run_id,
+                     "candidate": v.get("gate/candidate"), "baseline": v.get("gate/baseline") or None,
+                     "verdict": v.get("gate/verdict"), "reason": v.get("gate/reason"), "n": v.get("gate/n_rows"),
+                     "dataset_hash": v.get("gate/dataset_hash"), "commit": v.get("gate/commit") or None,
+                     "ci_url": v.get("gate/ci_url") or None, "actor": v.get("gate/actor") or None})
+    return pd.DataFrame(rows, columns=["time", "run", "candidate", "baseline", "verdict", "reason", "n", "dataset_hash",
+                                       "commit", "ci_url", "actor"])

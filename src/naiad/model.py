@@ -197,6 +197,13 @@ class Model(_RegistryContainer):
     def remove_alias(self, alias: str, *, reason: str = "") -> None:
         self._change_allowed().set_alias(self._short_id, alias, None, actor=default_owner(), reason=reason)
 
+    def set_promotion_policy(self, *, require_gate: bool, reason: str = "") -> None:
+        """With ``require_gate``, no version moves to production without a passing ``naiad gate`` decision
+        (on a server this takes the maintainer role)."""
+        self._change_allowed().set_policy(self._short_id, require_gate=require_gate, actor=default_owner(),
+                                          reason=reason)
+        self._types.setdefault("sys/policy/require_gate", F.BOOLEAN)
+
     def download(self, destination: str | os.PathLike[str], *, stage: str | None = None, alias: str | None = None,
                  version: str | None = None, progress_bar: Any = None) -> dict[str, Any]:
         """Write the deployment bundle of the version in ``stage`` / holding ``alias`` / named ``version``

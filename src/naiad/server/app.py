@@ -161,6 +161,13 @@ class DigestsIn(BaseModel):
     digests: list[str] = Field(max_length=10_000)
 
 
+class PolicyIn(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+    require_gate: bool
+    reason: str = Field(default="", max_length=2000)
+    actor: str = Field(default="", max_length=200)
+
+
 class UploadIn(BaseModel):
     digest: str = Field(pattern="^[0-9a-f]{64}$")
     size: int = Field(ge=0)
@@ -510,6 +517,18 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
             require_short_id(p, body.model, "contributor", E.ModelNotFound)
             return store.set_alias(body.model, body.alias, body.version, actor=actor_of(p, body.actor),
                                    reason=body.reason)
+
+        return [wire.event_to_json(e) for e in await call(work)]
+
+    @app.post(f"{API}/registry/policy", tags=["registry"])
+    async def set_policy(body: PolicyIn, request: Request) -> list[dict[str, Any]]:
+        """Require (or not) a passing gate decision before a version goes to production.  Needs maintainer."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            require_short_id(p, body.model, "maintainer", E.ModelNotFound)
+            return store.set_policy(body.model, require_gate=body.require_gate, actor=actor_of(p, body.actor),
+                                    reason=body.reason)
 
         return [wire.event_to_json(e) for e in await call(work)]
 

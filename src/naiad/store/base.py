@@ -97,8 +97,9 @@ class TableResult:
 class RegistryEvent:
     """One change in the model registry, as the append-only history keeps it.
 
-    ``kind`` is ``stage`` (``before``/``after`` are stages of ``version``) or ``alias`` (``name`` is the
-    alias; ``before``/``after`` are the versions that held it before and hold it now, None for nobody).
+    ``kind`` is ``stage`` (``before``/``after`` are stages of ``version``), ``alias`` (``name`` is the
+    alias; ``before``/``after`` are the versions that held it before and hold it now, None for nobody) or
+    ``policy`` (``name`` is the policy, ``version`` the model itself, ``before``/``after`` "true"/"false").
     """
 
     id: int
@@ -219,6 +220,10 @@ class Store(Protocol):
         (``version=None``)."""
         ...
     def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]: ...
+    def set_policy(self, model: str, *, require_gate: bool, actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        """Require a passing gate decision (a run with ``gate/candidate`` = the version and ``gate/verdict`` =
+        pass) before any version of ``model`` moves to production; change_stage refuses otherwise."""
+        ...
     def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
         """Every Artifact field of the project's containers, with its dataset version (``digest``: only
         versions whose hash starts with it)."""

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from naiad import fields as F
-from naiad.errors import InvalidValueError, ModelNotFound, ModelVersionNotFound, NotFoundError
+from naiad.errors import InvalidValueError, ModelNotFound, ModelVersionNotFound, NotFoundError, PolicyError
 from naiad.store.base import MODEL, MODEL_VERSION, STAGES, DatasetUse, RegistryEvent
 
 if TYPE_CHECKING:
@@ -93,6 +93,11 @@ def change_stage(store: SqlStore, version: str, stage: str, actor: str, reason: 
         current = str(row[0]) if row and row[0] else "none"
         if current == stage:
             return []
+        if stage == "production" and _requires_gate(store, conn, mcid) and not _gate_passed(store, conn, project_id,
+                                                                                              version):
+            raise PolicyError(f"{model} requires a passing `naiad gate` decision before a version goes to production, "
+                              f"and {version} has none. Run `naiad gate --model {model} --candidate {version} …` "
+                              f"(a maintainer can lift the policy: `naiad models policy {model} --no-require-gate`).")
         now = time.time()
         ids = []
         if stage == "production":  # at most one version in production: the one there now is archived
@@ -107,6 +112,38 @@ def change_stage(store: SqlStore, version: str, stage: str, actor: str, reason: 
         _touch(store, conn, vcid, now)
         ids.append(_event(conn, project_id, mcid, vcid, "stage", "", current, stage, actor, reason, now))
     return _events(store, "e.id IN (" + ",".join("?" * len(ids)) + ")", ids)
+
+
+def _requires_gate(store: SqlStore, conn: Conn, model_cid: int) -> bool:
+    row = conn.execute("SELECT num FROM fields WHERE cid=? AND pid=?",
+                       (model_cid, store._pid(conn, "sys/policy/require_gate"))).fetchone()
+    return bool(row and row[0])
+
+
+def _gate_passed(store: SqlStore, conn: Conn, project_id: int, version: str) -> bool:
+    """A gate run of this project judged ``version`` and passed it."""
+    row = conn.execute(
+        "SELECT 1 FROM fields a JOIN fields v ON v.cid = a.cid AND v.pid = ? AND v.txt = ? "
+        "JOIN containers c ON c.cid = a.cid WHERE a.pid = ? AND a.txt = ? AND c.project_id = ? LIMIT 1",
+        (store._pid(conn, "gate/verdict"), "pass", store._pid(conn, "gate/candidate"), version,
+         project_id)).fetchone()
+    return row is not None
+
+
+def set_policy(store: SqlStore, model: str, require_gate: bool, actor: str, reason: str) -> list[RegistryEvent]:
+    """Require (or stop requiring) a passing gate decision before a version of ``model`` goes to production."""
+    with store._tx() as conn:
+        mcid, project_id = _container(conn, model, MODEL)
+        store._lock(conn, store.LOCK_CONTAINER, mcid)
+        before = _requires_gate(store, conn, mcid)
+        if before == require_gate:
+            return []
+        now = time.time()
+        store._put_atom(conn, mcid, store._pid(conn, "sys/policy/require_gate"), F.BOOLEAN, require_gate)
+        _touch(store, conn, mcid, now)
+        eid = _event(conn, project_id, mcid, mcid, "policy", "require_gate", str(before).lower(),
+                     str(require_gate).lower(), actor, reason, now)
+    return _events(store, "e.id = ?", [eid])
 
 
 def set_alias(store: SqlStore, model: str, alias: str, version: str | None, actor: str,

@@ -204,6 +204,10 @@ class RemoteStore:
         body = {"model": model, "alias": alias, "version": version, "actor": actor, "reason": reason}
         return [wire.event_from_json(e) for e in self.json("POST", "/registry/alias", json=body)]
 
+    def set_policy(self, model: str, *, require_gate: bool, actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        body = {"model": model, "require_gate": require_gate, "actor": actor, "reason": reason}
+        return [wire.event_from_json(e) for e in self.json("POST", "/registry/policy", json=body)]
+
     def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]:
         params = {"project": project} | ({"model": model} if model else {})
         return [wire.event_from_json(e) for e in self.json("GET", "/registry/events", params=params)]

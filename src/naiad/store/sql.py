@@ -33,6 +33,7 @@ from naiad.errors import (
     ModelNotFound,
     NamespaceConflictError,
     ProjectNotFound,
+    ProtectedPathError,
     StepOrderError,
     StoreError,
 )
@@ -527,6 +528,9 @@ class SqlStore:
 
     def _apply_op(self, conn: Conn, cid: int, op: O.Op) -> None:
         kind, path = op[0], op[1]
+        if path in F.REGISTRY_PATHS or (kind == O.DELETE and (not path or path == "sys" or path == "sys/policy")):
+            raise ProtectedPathError(f"'{path or '(everything)'}' is moved by the registry only (change_stage, "
+                                     "set_alias, the promotion policy), with its history; the write was refused.")
         if kind == O.ASSIGN:
             ftype, value = op[2], op[3]
             pid, _ = self._ensure_field(conn, cid, path, ftype, insert=False)
@@ -582,6 +586,9 @@ class SqlStore:
 
     def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]:
         return lineage.registry_events(self, project, model)
+
+    def set_policy(self, model: str, *, require_gate: bool, actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        return lineage.set_policy(self, model, require_gate, actor, reason)
 
     def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
         return lineage.dataset_uses(self, project, digest)
