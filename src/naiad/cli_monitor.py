@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from naiad.cli import _console
+from naiad.cli_common import _console
 
 _URI = click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
 EXIT_OK, EXIT_DEGRADED, EXIT_INSUFFICIENT, EXIT_ERROR = 0, 1, 2, 3

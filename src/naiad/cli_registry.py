@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from naiad.cli import _console, _json_value, _project_name, _store
+from naiad.cli_common import _console, _json_value, _project_name, _store
 from naiad.container import default_owner
 from naiad.store.base import MODEL, MODEL_VERSION, RegistryEvent
 
