@@ -121,10 +121,15 @@ def _categorical(ref: ColumnProfile, cur: ColumnProfile, floor: float) -> Column
     from scipy.stats import chi2
 
     fr, fc = ref.frequencies(), cur.frequencies()
-    cats = sorted(set(fr) | set(fc))
+    # a sketch that lists every value (exact) says a category it lacks has count 0; one past its capacity
+    # lists only the frequent ones, so a category it lacks may still be there.  Categories known on both
+    # sides get a cell each; the rest (the long tail a full sketch no longer lists) is one "other" cell per
+    # side — two sketches listing different parts of a long tail are not read as drift, and a category
+    # that is new (or gone) still shows.
+    exact_a, exact_b = sum(fr.values()) == ref.count, sum(fc.values()) == cur.count
+    cats = sorted(c for c in set(fr) | set(fc) if (c in fr or exact_a) and (c in fc or exact_b))
     a = np.array([fr.get(c, 0) for c in cats], dtype=float)
     b = np.array([fc.get(c, 0) for c in cats], dtype=float)
-    # the rest (values the sketches no longer list one by one) as one category
     rest_a, rest_b = max(ref.count - a.sum(), 0.0), max(cur.count - b.sum(), 0.0)
     if rest_a or rest_b:
         a, b = np.append(a, rest_a), np.append(b, rest_b)
@@ -164,6 +169,12 @@ def compare(reference: Profile, current: Profile, *, columns: list[str] | None =
     for name in names:
         ref, cur = reference.columns.get(name), current.columns.get(name)
         if ref is None or cur is None:
+            continue
+        if ref.count == 0 or cur.count == 0:
+            kind = ref.kind if ref.count else cur.kind
+            results.append(ColumnDrift(name, kind, ref.count, cur.count, "ks" if kind == "numeric" else "chi2",
+                                       math.nan, math.nan, "wasserstein_norm" if kind == "numeric" else "js_distance",
+                                       math.nan, numeric_floor if kind == "numeric" else categorical_floor))
             continue
         if ref.kind != cur.kind:  # numbers became text (or the reverse): drift, whatever the values
             results.append(ColumnDrift(name, cur.kind, ref.count, cur.count, "type", math.nan, 0.0, "type_changed",

@@ -281,7 +281,10 @@ def _drift(store: Store, project: str, version: str, reference: Any, df: pd.Data
 
     try:
         current = profile(df)
-        preds = profile(result.frame[["prediction"]])
+        predicted = result.frame[["prediction"]]
+        if result.classes is not None:  # class labels are categories, whatever their type
+            predicted = predicted.astype(str)
+        preds = profile(predicted)
     except ConfigError as exc:
         from naiad.fields import warn_once
 

@@ -85,6 +85,11 @@ class ColumnProfile:
             self.count += len(present)
 
     def merge(self, other: ColumnProfile) -> None:
+        if self.count == 0 and self.sketch is None:  # nothing but missing values so far: the other says the kind
+            self.kind = other.kind
+        if other.count == 0 and other.sketch is None:
+            self.missing += other.missing
+            return
         if other.kind != self.kind:
             raise InvalidValueError(f"column {self.name!r} is {self.kind} in one profile and {other.kind} in the "
                                     "other; profiles merge only column by column of the same kind.")
@@ -104,8 +109,8 @@ class ColumnProfile:
 
     # ------------------------------------------------------------------ reads
     def rank_error(self) -> float:
-        """The sketch's bound on the error of a rank (0 while it still holds every value)."""
-        if self.sketch is None or not self.sketch.is_estimation_mode():
+        """The sketch's bound on the error of a rank (0 while it still holds every value; 0 for categories)."""
+        if self.kind != "numeric" or self.sketch is None or not self.sketch.is_estimation_mode():
             return 0.0
         return float(self.sketch.normalized_rank_error(False))
 
@@ -159,8 +164,8 @@ def _copy_sketch(kind: str, sketch: Any) -> Any:
 def _as_float(values: pd.Series) -> np.ndarray:
     import pandas as pd
 
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.astype("int64").to_numpy(dtype=float) / 1e9
+    if pd.api.types.is_datetime64_any_dtype(values):  # any resolution (ns, us, ms, s), with or without a zone
+        return (values - pd.Timestamp(0, tz=values.dt.tz)).dt.total_seconds().to_numpy(dtype=float)
     return values.to_numpy(dtype=float)
 
 
@@ -203,7 +208,14 @@ class Profile:
                 self.columns[key] = ColumnProfile(key, column_kind(values))
                 self.columns[key].missing += self.rows  # rows before the column appeared lacked it
             col = self.columns[key]
-            if col.kind == "numeric" and column_kind(values) != "numeric":
+            present = int(values.notna().sum())
+            if present == 0:  # a batch with no values here (all None) says nothing of the column's kind
+                col.missing += len(values)
+                continue
+            kind = column_kind(values.dropna().infer_objects() if values.dtype == object else values)
+            if col.count == 0 and col.sketch is None:
+                col.kind = kind
+            elif col.kind == "numeric" and kind != "numeric":
                 raise InvalidValueError(f"column {key!r} was numeric and now holds {values.dtype} values.")
             col.update(values)
 

@@ -151,8 +151,18 @@ def code_skew(version: Any, running: str | os.PathLike[str] | dict[str, str]) ->
         root = Path(running)
         actual = {p.relative_to(root).as_posix(): hash_file(p)[0] for p in sorted(root.rglob("*"))
                   if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    stored, actual = _relative(stored), _relative(actual)
     out: dict[str, dict[str, str | None]] = {}
     for name in sorted(set(stored) | set(actual)):
         if stored.get(name) != actual.get(name):
             out[name] = {"registered": stored.get(name), "running": actual.get(name)}
     return out
+
+
+def _relative(files: dict[str, str]) -> dict[str, str]:
+    """Names without the folders all of them share (``serve/predict.py`` and ``predict.py`` compare equal)."""
+    parts = [name.split("/") for name in files]
+    common = 0
+    while parts and all(len(p) > common + 1 for p in parts) and len({p[common] for p in parts}) == 1:
+        common += 1
+    return {"/".join(p[common:]): digest for p, digest in zip(parts, files.values(), strict=True)}
