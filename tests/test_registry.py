@@ -594,7 +594,7 @@ def test_download_bundles_verified_against_hashes(tmp_path: Path) -> None:
     flow = promotion_flow(tmp_path)
     empty = naiad.init_model(key="NEW", project=PROJECT)
     naiad.init_model_version(model="DEF-NEW").stop()
-    with pytest.raises(E.NotFoundError, match="DEF-NEW has no a version in production"):
+    with pytest.raises(E.NotFoundError, match="DEF-NEW has no version in production"):
         empty.download(tmp_path / "none")
     assert not (tmp_path / "none").exists()
     empty.stop()
@@ -661,7 +661,9 @@ def test_cli_download_and_verify(tmp_path: Path) -> None:
         assert got.exit_code == 0 and got.output.startswith(f"{version} ("), got.output
         assert json.loads((other / MANIFEST).read_text())["version"] == version
     missing = cli("models", "download", "DEF-CLS", str(tmp_path / "nope"), "--stage", "staging")
-    assert missing.exit_code == 1 and "DEF-CLS has no a version in staging" in missing.output
+    assert missing.exit_code == 1
+    assert "DEF-CLS has no version in staging; promote one with `naiad models promote DEF-CLS-N --stage staging`" \
+        in missing.output
 
     with open(dest / "weights" / "weights.npy", "ab") as fh:
         fh.write(b"\0")

@@ -232,9 +232,11 @@ def _choose_version(model: Model, stage: str | None, alias: str | None, version:
         stage = "production"
     found = model.version(stage=stage, alias=alias)
     if found is None:
-        what = f"alias {alias!r}" if alias else f"version in {stage}"
-        raise NotFoundError(f"{model._short_id} has no {what}; promote one with `naiad models promote "
-                            f"{model._short_id}-N --stage production` (or name a version).")
+        if alias:
+            raise NotFoundError(f"{model._short_id} has no alias {alias!r}; set it with `naiad models alias "
+                                f"{model._short_id} {alias} {model._short_id}-N` (or name a version).")
+        raise NotFoundError(f"{model._short_id} has no version in {stage}; promote one with `naiad models promote "
+                            f"{model._short_id}-N --stage {stage}` (or name a version).")
     return found
 
 
