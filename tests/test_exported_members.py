@@ -10,11 +10,11 @@ def test_all_names_exist():
 
 def test_no_public_name_outside_all():
     public = {n for n in dir(naiad) if not n.startswith("_")}
-    submodules = {"bundle", "capture", "cli", "cli_common", "cli_gate", "cli_monitor", "cli_registry", "config",
-                  "container", "datasets", "drift", "errors", "evaluation", "exceptions", "fields", "files",
-                  "gate", "handler", "hashcache", "importers", "integrations", "metrics", "model", "monitor",
-                  "oplog", "ops", "paired", "plots", "profile", "project", "query", "registry", "run", "skew",
-                  "store", "types", "server", "utils", "writer"}
+    submodules = {"bundle", "capture", "cli", "cli_common", "cli_gate", "cli_monitor", "cli_registry",
+                  "cli_webhooks", "config", "container", "datasets", "drift", "errors", "evaluation", "exceptions",
+                  "fields", "files", "gate", "handler", "hashcache", "importers", "integrations", "metrics",
+                  "model", "monitor", "oplog", "ops", "paired", "plots", "profile", "project", "query", "registry",
+                  "run", "skew", "store", "types", "server", "utils", "webhooks", "writer"}
     leaked = public - set(naiad.__all__) - submodules
     assert not leaked, f"public names not in __all__: {sorted(leaked)}"
 

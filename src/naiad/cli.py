@@ -335,12 +335,14 @@ def _register_team_commands() -> None:
     from naiad.cli_gate import register as register_gate
     from naiad.cli_monitor import register as register_monitor
     from naiad.cli_registry import register as register_registry
+    from naiad.cli_webhooks import register as register_webhooks
     from naiad.server.cli import register
 
     register(main)
     register_registry(main)
     register_monitor(main)
     register_gate(main)
+    register_webhooks(main)
 
 
 _register_team_commands()

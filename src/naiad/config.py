@@ -135,6 +135,9 @@ class Settings:
         "credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID, AWS_PROFILE…)",
         fallbacks=("S3_ENDPOINT_URL",),
     )
+    webhook_interval = Setting(
+        "NAIAD_WEBHOOK_INTERVAL", float, 2.0, "seconds between a server's passes over due webhook deliveries",
+    )
     ui_url = Setting(
         "NAIAD_UI_URL", str, "",
         "base URL of the naiad web UI (https://naiad.internal), for links in gate reports (empty: ids only)",

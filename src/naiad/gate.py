@@ -413,7 +413,21 @@ def run_gate(
         finally:
             mv.stop()
         result.promoted = promote
+    _announce(result)
     return result
+
+
+def _announce(result: GateResult) -> None:
+    """gate_passed / gate_failed to the project's webhooks."""
+    from naiad.container import store_for
+
+    store, _ = store_for("read-only")
+    project = store.get_container(short_id=result.candidate).project
+    store.emit_event(project, "gate_passed" if result.verdict == PASS else "gate_failed", {
+        "model": result.model, "candidate": result.candidate, "baseline": result.baseline,
+        "verdict": result.verdict, "reason": result.reason, "decision": result.run, "dataset_hash": result.dataset_hash,
+        "n": result.n, "promoted": result.promoted, "commit": result.context.get("commit"),
+        "ci_url": result.context.get("ci_url"), "actor": result.context.get("actor")})
 
 
 def _training_drift(candidate: str, baseline: str | None) -> dict[str, Any] | None:

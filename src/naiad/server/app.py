@@ -13,7 +13,8 @@ import re
 import struct
 import threading
 import uuid as uuidlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -168,6 +169,19 @@ class PolicyIn(BaseModel):
     actor: str = Field(default="", max_length=200)
 
 
+class WebhookIn(BaseModel):
+    project: str = Field(min_length=1, max_length=200)  # or "*": every project (admins only)
+    url: str = Field(min_length=1, max_length=2000)
+    secret: str = Field(max_length=500)
+    events: str = Field(default="*", max_length=2000)
+
+
+class EventIn(BaseModel):
+    project: str = Field(min_length=1, max_length=200)
+    event: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
 class UploadIn(BaseModel):
     digest: str = Field(pattern="^[0-9a-f]{64}$")
     size: int = Field(ge=0)
@@ -180,8 +194,25 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     anonymous access works."""
     accounts = Accounts(store) if isinstance(store, SqlStore) else None
     auth = Authenticator(accounts, anonymous_role)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """Webhooks are delivered by a background thread of each server process, not in requests."""
+        dispatcher = None
+        if isinstance(store, SqlStore):
+            from naiad.config import SETTINGS
+            from naiad.webhooks import Dispatcher
+
+            store.deliver_inline = False
+            dispatcher = Dispatcher(store, SETTINGS.webhook_interval.get()).start()
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
+
     app = FastAPI(title="naiad", version=__version__, openapi_url=f"{API}/openapi.json",
-                  docs_url=f"{API}/docs", redoc_url=None,
+                  docs_url=f"{API}/docs", redoc_url=None, lifespan=lifespan,
                   description="ML metadata store: runs, fields, series, files. Errors are "
                               "`{\"error\": {\"code\", \"message\", \"details\"}}`.")
     app.state.store = store
@@ -531,6 +562,85 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
                                     reason=body.reason)
 
         return [wire.event_to_json(e) for e in await call(work)]
+
+    # ---------------------------------------------------------------------- webhooks
+    def require_hooks(p: Principal, project: str) -> None:
+        if project == "*":
+            if not p.admin:
+                raise E.PermissionDeniedError(f"{p.name}: only an admin may subscribe to every project's events.")
+            return
+        p.require(canonical(project), "maintainer")
+
+    @app.post(f"{API}/webhooks", tags=["webhooks"])
+    async def add_webhook(body: WebhookIn, request: Request) -> dict[str, Any]:
+        """Subscribe a URL to a project's events (maintainer)."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            require_hooks(p, body.project)
+            return store.add_webhook(body.project, body.url, body.secret, body.events, actor=p.name)
+
+        result: dict[str, Any] = await call(work)
+        return result
+
+    @app.get(f"{API}/webhooks", tags=["webhooks"])
+    async def list_webhooks(request: Request, project: str | None = Query(None, max_length=200)) -> list[Any]:
+        """Subscriptions (secrets are never returned)."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            if project is None:
+                if not p.admin:
+                    raise E.PermissionDeniedError("name a project (only admins list every subscription).")
+            else:
+                p.require(canonical(project), "maintainer")
+            return store.list_webhooks(project)
+
+        found: list[Any] = await call(work)
+        return found
+
+    @app.delete(f"{API}/webhooks/{{hook_id}}", tags=["webhooks"])
+    async def remove_webhook(hook_id: int, request: Request) -> dict[str, Any]:
+        p = await call(who, request)
+
+        def work() -> None:
+            hook = next((h for h in store.list_webhooks(None) if h["id"] == hook_id), None)
+            if hook is None or not (p.admin or hook["project"] == "*" or p.can_see(hook["project"])):
+                raise E.NotFoundError(f"no webhook {hook_id} you can see.")
+            require_hooks(p, hook["project"])
+            store.remove_webhook(hook_id)
+
+        await call(work)
+        return {"removed": hook_id}
+
+    @app.get(f"{API}/webhooks/deliveries", tags=["webhooks"])
+    async def list_deliveries(request: Request, project: str | None = Query(None, max_length=200),
+                              limit: int = Query(100, ge=1, le=10_000)) -> list[Any]:
+        """The delivery log, newest first (maintainer)."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            if project is None:
+                if not p.admin:
+                    raise E.PermissionDeniedError("name a project (only admins read every delivery).")
+            else:
+                p.require(canonical(project), "maintainer")
+            return store.list_deliveries(project, limit)
+
+        found: list[Any] = await call(work)
+        return found
+
+    @app.post(f"{API}/events", tags=["webhooks"])
+    async def emit_event(body: EventIn, request: Request) -> dict[str, int]:
+        """Queue an event (gate and monitoring results) for the project's subscribers (contributor)."""
+        p = await call(who, request)
+
+        def work() -> int:
+            p.require(canonical(body.project), "contributor")
+            payload = dict(body.payload) | {"actor": actor_of(p, str(body.payload.get("actor", "")))}
+            return int(discreet(p, lambda: store.emit_event(body.project, body.event, payload), body.project))
+
+        return {"queued": await call(work)}
 
     @app.get(f"{API}/registry/events", tags=["registry"])
     async def registry_events(request: Request, project: str = Query(..., max_length=200),

@@ -111,7 +111,9 @@ def change_stage(store: SqlStore, version: str, stage: str, actor: str, reason: 
         store._put_atom(conn, vcid, stage_pid, F.STRING, stage)
         _touch(store, conn, vcid, now)
         ids.append(_event(conn, project_id, mcid, vcid, "stage", "", current, stage, actor, reason, now))
-    return _events(store, "e.id IN (" + ",".join("?" * len(ids)) + ")", ids)
+        found = _events_in(store, conn, ids)
+        _notify(conn, project_id, "stage_changed", found)
+    return found
 
 
 def _requires_gate(store: SqlStore, conn: Conn, model_cid: int) -> bool:
@@ -143,7 +145,9 @@ def set_policy(store: SqlStore, model: str, require_gate: bool, actor: str, reas
         _touch(store, conn, mcid, now)
         eid = _event(conn, project_id, mcid, mcid, "policy", "require_gate", str(before).lower(),
                      str(require_gate).lower(), actor, reason, now)
-    return _events(store, "e.id = ?", [eid])
+        found = _events_in(store, conn, [eid])
+        _notify(conn, project_id, "policy_changed", found)
+    return found
 
 
 def set_alias(store: SqlStore, model: str, alias: str, version: str | None, actor: str,
@@ -177,7 +181,9 @@ def set_alias(store: SqlStore, model: str, alias: str, version: str | None, acto
             _touch(store, conn, vcid, now)
         subject = vcid if vcid is not None else holders[-1][0]
         eid = _event(conn, project_id, mcid, subject, "alias", alias, before, version, actor, reason, now)
-    return _events(store, "e.id = ?", [eid])
+        found = _events_in(store, conn, [eid])
+        _notify(conn, project_id, "alias_changed", found)
+    return found
 
 
 _EVENT_SQL = ("SELECT e.id, m.short_id, v.short_id, e.kind, e.name, e.from_value, e.to_value, e.actor, e.reason, "
@@ -186,8 +192,28 @@ _EVENT_SQL = ("SELECT e.id, m.short_id, v.short_id, e.kind, e.name, e.from_value
 
 
 def _events(store: SqlStore, where: str, params: list[Any]) -> list[RegistryEvent]:
-    rows = store.conn().execute(_EVENT_SQL + where + " ORDER BY e.id", params).fetchall()
+    return _rows_to_events(store.conn().execute(_EVENT_SQL + where + " ORDER BY e.id", params).fetchall())
+
+
+def _events_in(store: SqlStore, conn: Conn, ids: list[int]) -> list[RegistryEvent]:
+    """Events just written, read inside their own transaction."""
+    in_sql, params = store._in("e.id", ids)
+    return _rows_to_events(conn.execute(_EVENT_SQL + in_sql + " ORDER BY e.id", params).fetchall())
+
+
+def _rows_to_events(rows: list[Any]) -> list[RegistryEvent]:
     return [RegistryEvent(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], float(r[9])) for r in rows]
+
+
+def _notify(conn: Conn, project_id: int, kind: str, events: list[RegistryEvent]) -> None:
+    """Queue the webhook deliveries of registry events, in the transaction that records them."""
+    from naiad.store.hooks import enqueue
+
+    (project,) = conn.execute("SELECT name FROM projects WHERE id = ?", (project_id,)).fetchone()
+    for e in events:
+        enqueue(conn, project, kind, {"model": e.model, "version": e.version, "name": e.name, "from": e.before,
+                                      "to": e.after, "actor": e.actor, "reason": e.reason, "event_id": e.id},
+                e.at)
 
 
 def registry_events(store: SqlStore, project: str, model: str | None) -> list[RegistryEvent]:

@@ -165,6 +165,7 @@ class PostgresStore(SqlStore):
 
     dialect = Q.POSTGRES
     FOR_UPDATE = " FOR UPDATE"
+    SKIP_LOCKED = " FOR UPDATE OF d SKIP LOCKED"
 
     def __init__(self, dsn: str, blobs: BlobStore) -> None:
         super().__init__()

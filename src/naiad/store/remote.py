@@ -208,6 +208,29 @@ class RemoteStore:
         body = {"model": model, "require_gate": require_gate, "actor": actor, "reason": reason}
         return [wire.event_from_json(e) for e in self.json("POST", "/registry/policy", json=body)]
 
+    def add_webhook(self, project: str, url: str, secret: str, events: list[str] | str = "*", *,
+                    actor: str = "") -> dict[str, Any]:
+        body = {"project": project, "url": url, "secret": secret,
+                "events": events if isinstance(events, str) else ",".join(events)}
+        result: dict[str, Any] = self.json("POST", "/webhooks", json=body)
+        return result
+
+    def list_webhooks(self, project: str | None = None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.json("GET", "/webhooks", params={"project": project} if project else {})
+        return found
+
+    def remove_webhook(self, hook_id: int) -> None:
+        self.json("DELETE", f"/webhooks/{int(hook_id)}")
+
+    def emit_event(self, project: str, event: str, payload: dict[str, Any]) -> int:
+        return int(self.json("POST", "/events", json={"project": project, "event": event,
+                                                      "payload": payload})["queued"])
+
+    def list_deliveries(self, project: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit} | ({"project": project} if project else {})
+        found: list[dict[str, Any]] = self.json("GET", "/webhooks/deliveries", params=params)
+        return found
+
     def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]:
         params = {"project": project} | ({"model": model} if model else {})
         return [wire.event_from_json(e) for e in self.json("GET", "/registry/events", params=params)]

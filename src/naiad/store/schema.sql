@@ -157,3 +157,31 @@ CREATE TABLE IF NOT EXISTS dataset_uses (
     PRIMARY KEY (cid, pid)
 );
 CREATE INDEX IF NOT EXISTS dataset_uses_by_hash ON dataset_uses(hash);
+
+-- webhooks: registry and monitoring events POSTed to subscribers, HMAC-signed.  An event is queued
+-- (webhook_deliveries, one row per subscriber) in the transaction that makes it, and delivered after:
+-- retried with backoff until it succeeds or runs out of attempts; the rows are the delivery log.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id          INTEGER PRIMARY KEY,
+    project     TEXT NOT NULL,          -- a project name, or '*' for every project
+    url         TEXT NOT NULL,
+    secret      TEXT NOT NULL,          -- the HMAC-SHA256 key (kept: it signs every delivery)
+    events      TEXT NOT NULL,          -- '*' or a comma-separated list of event types
+    created     REAL NOT NULL,
+    created_by  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id            INTEGER PRIMARY KEY,
+    webhook_id    INTEGER NOT NULL,
+    event         TEXT NOT NULL,
+    payload       TEXT NOT NULL,        -- the JSON body, exactly as signed and sent
+    status        TEXT NOT NULL,        -- pending | delivered | failed
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_attempt  REAL NOT NULL,
+    last_status   INTEGER,              -- the subscriber's last HTTP status
+    last_error    TEXT,
+    created       REAL NOT NULL,
+    delivered     REAL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_hook ON webhook_deliveries(webhook_id, id);

@@ -38,7 +38,7 @@ from naiad.errors import (
     StoreError,
 )
 from naiad.ops import Batch
-from naiad.store import lineage
+from naiad.store import hooks, lineage
 from naiad.store.base import (
     MODEL,
     MODEL_VERSION,
@@ -143,6 +143,8 @@ class SqlStore:
         """Hold a lock on ``(space, key)`` until the transaction ends (SQLite's write lock covers it)."""
 
     FOR_UPDATE = ""
+    SKIP_LOCKED = ""  # PostgreSQL: rows another process claimed are skipped, not waited for
+    deliver_inline = True  # send webhooks right after the event (a server turns this off: its dispatcher does)
     LOCK_PROJECTS, LOCK_CONTAINER, LOCK_CREATE = 1, 2, 3
 
     @contextmanager
@@ -232,7 +234,10 @@ class SqlStore:
     ) -> ContainerInfo:
         proj = self.get_or_create_project(project)
         with self._tx() as conn:
-            return self._create_in_tx(conn, proj, kind, uuid, custom_run_id, created, owner, key, parent)
+            info = self._create_in_tx(conn, proj, kind, uuid, custom_run_id, created, owner, key, parent)
+        if kind == MODEL_VERSION and info.is_new:
+            self._delivered(True)  # version_created
+        return info
 
     def _model_short_id(self, conn: Conn, proj: ProjectInfo, key: str | None) -> str:
         if not key or not re.fullmatch(r"[A-Z0-9]{1,10}", key):
@@ -311,6 +316,8 @@ class SqlStore:
         if kind == MODEL_VERSION:  # aliases (champion, shadow…) are moved by set_alias only
             conn.execute("INSERT INTO fields(cid, pid, type) VALUES (?, ?, ?)",
                          (cid, self._pid(conn, "sys/aliases"), F.STRING_SET))
+            hooks.enqueue(conn, proj.name, "version_created", {"model": model_id, "version": short_id,
+                                                               "actor": owner}, now)
         return ContainerInfo(uuid, short_id, kind, proj.name, custom_run_id or None, created, True)
 
     def _cid(self, conn: Conn, uuid: str) -> int:
@@ -577,21 +584,51 @@ class SqlStore:
             raise StoreError(f"unknown operation {kind!r}")
 
     # ------------------------------------------------------------------ registry and datasets
+    def _delivered(self, result: Any) -> Any:
+        if self.deliver_inline and result:
+            from naiad.webhooks import deliver_quietly
+
+            deliver_quietly(self)
+        return result
+
     def change_stage(self, version: str, stage: str, *, actor: str = "", reason: str = "") -> list[RegistryEvent]:
-        return lineage.change_stage(self, version, stage, actor, reason)
+        return self._delivered(lineage.change_stage(self, version, stage, actor, reason))
 
     def set_alias(self, model: str, alias: str, version: str | None, *, actor: str = "",
                   reason: str = "") -> list[RegistryEvent]:
-        return lineage.set_alias(self, model, alias, version, actor, reason)
+        return self._delivered(lineage.set_alias(self, model, alias, version, actor, reason))
 
     def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]:
         return lineage.registry_events(self, project, model)
 
     def set_policy(self, model: str, *, require_gate: bool, actor: str = "", reason: str = "") -> list[RegistryEvent]:
-        return lineage.set_policy(self, model, require_gate, actor, reason)
+        return self._delivered(lineage.set_policy(self, model, require_gate, actor, reason))
 
     def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
         return lineage.dataset_uses(self, project, digest)
+
+    # ------------------------------------------------------------------ webhooks
+    def add_webhook(self, project: str, url: str, secret: str, events: list[str] | str = "*", *,
+                    actor: str = "") -> dict[str, Any]:
+        return hooks.add_webhook(self, project, url, secret, events, actor)
+
+    def list_webhooks(self, project: str | None = None) -> list[dict[str, Any]]:
+        return hooks.list_webhooks(self, project)
+
+    def remove_webhook(self, hook_id: int) -> None:
+        hooks.remove_webhook(self, hook_id)
+
+    def emit_event(self, project: str, event: str, payload: dict[str, Any]) -> int:
+        return int(self._delivered(hooks.emit(self, project, event, payload)))
+
+    def claim_deliveries(self, limit: int = 50) -> list[dict[str, Any]]:
+        return hooks.claim(self, limit)
+
+    def finish_delivery(self, delivery: int, ok: bool, status: int | None, error: str | None) -> str:
+        return hooks.finish(self, delivery, ok, status, error)
+
+    def list_deliveries(self, project: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return hooks.deliveries(self, project, limit)
 
     def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]:
         return lineage.dataset_manifest(self, project, digest)
