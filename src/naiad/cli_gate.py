@@ -26,7 +26,12 @@ def _baseline(model: str, spec: str) -> str | None:
     kind, _, name = spec.partition(":")
     if kind in ("stage", "alias") and name:
         with naiad.init_model(with_id=model, mode="read-only") as m:
-            return m.version(stage=name) if kind == "stage" else m.version(alias=name)
+            if kind == "stage":  # nobody in production yet (a first model): no baseline, value rules only
+                return m.version(stage=name)
+            found = m.version(alias=name)
+        if found is None:  # an alias names a version on purpose: a typo must not drop the comparison
+            raise click.BadParameter(f"{model} has no version with alias {name!r}.", param_hint="--baseline")
+        return found
     if not spec.startswith(model + "-"):
         raise click.BadParameter(f"{spec!r}: give stage:NAME, alias:NAME, a version of {model} or none.",
                                  param_hint="--baseline")
@@ -72,7 +77,8 @@ def gate(model: str, candidate: str, baseline: str, data: str, target: str, spec
     fn: Any = _predict_fn(predict) if predict else None
     result = run_gate(model, candidate, base, data, target, spec, spec_text=text, predictions=fn,
                       candidate_predictions=candidate_predictions, baseline_predictions=baseline_predictions,
-                      task=task, dataset_role=role, promote="production" if promote else promote_to)
+                      task=task, dataset_role=role.replace(" ", "-"),
+                      promote="production" if promote else promote_to)
     text_report = markdown(result)
     if report:
         Path(report).write_text(text_report)

@@ -121,15 +121,19 @@ def parse_spec(spec: dict[str, Any]) -> tuple[list[Rule], int]:
             bounds = raw["value"] if isinstance(raw["value"], dict) else {}
             if set(bounds) - {"lower", "upper"} or not bounds:
                 raise InvalidValueError(f"{where}: value takes lower and/or upper, e.g. value: {{lower: 0.85}}.")
-            rules.append(Rule(metric, kind, lower=_num(bounds, "lower", where), upper=_num(bounds, "upper", where),
-                              higher_is_better=higher))
+            lower, upper = _num(bounds, "lower", where), _num(bounds, "upper", where)
+            if lower is None and upper is None:  # `value: {lower: }` would be a rule that always passes
+                raise InvalidValueError(f"{where}: value needs a number for lower and/or upper.")
+            rules.append(Rule(metric, kind, lower=lower, upper=upper, higher_is_better=higher))
         elif kind == "change":
             change = raw["change"] if isinstance(raw["change"], dict) else {}
             if set(change) - {"absolute", "relative"} or not change:
                 raise InvalidValueError(f"{where}: change takes absolute and/or relative, e.g. change: "
                                         "{absolute: -0.01}.")
-            rules.append(Rule(metric, kind, absolute=_num(change, "absolute", where),
-                              relative=_num(change, "relative", where), higher_is_better=higher))
+            absolute, relative = _num(change, "absolute", where), _num(change, "relative", where)
+            if absolute is None and relative is None:
+                raise InvalidValueError(f"{where}: change needs a number for absolute and/or relative.")
+            rules.append(Rule(metric, kind, absolute=absolute, relative=relative, higher_is_better=higher))
         else:
             test = raw["test"]
             if test not in ("superiority", "non-inferiority"):
@@ -137,15 +141,20 @@ def parse_spec(spec: dict[str, Any]) -> tuple[list[Rule], int]:
             margin = _num(raw, "margin", where) or 0.0
             if test == "non-inferiority" and not margin > 0:
                 raise InvalidValueError(f"{where}: a non-inferiority test needs a positive margin.")
+            if test == "superiority" and "margin" in raw:
+                raise InvalidValueError(f"{where}: margin applies to non-inferiority tests only (superiority means "
+                                        "the interval lies above 0).")
             method = raw.get("method", "bootstrap")
             if method not in paired.METHODS:
                 raise InvalidValueError(f"{where}: method must be one of {', '.join(paired.METHODS)}.")
-            confidence = _num(raw, "confidence", where) or 0.95
+            given = _num(raw, "confidence", where)
+            confidence = 0.95 if given is None else given
             if not 0.5 < confidence < 1:
                 raise InvalidValueError(f"{where}: confidence must be between 0.5 and 1 (was {confidence}).")
             resamples = raw.get("resamples", 10_000)
             seed = raw.get("seed", 0)
-            if not (isinstance(resamples, int) and 100 <= resamples <= 1_000_000 and isinstance(seed, int)):
+            if not (isinstance(resamples, int) and not isinstance(resamples, bool) and 100 <= resamples <= 1_000_000
+                    and isinstance(seed, int) and not isinstance(seed, bool)):
                 raise InvalidValueError(f"{where}: resamples must be an integer from 100 to 1,000,000 and seed an "
                                         "integer.")
             rules.append(Rule(metric, kind, higher_is_better=higher, test=test, margin=margin, method=method,
@@ -163,7 +172,7 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
             import yaml
 
             data = yaml.safe_load(text)
-    except (ValueError, ImportError) as exc:
+    except Exception as exc:  # JSON and YAML parse errors alike (yaml.YAMLError is no ValueError)
         raise InvalidValueError(f"{os.fspath(path)} is not a valid gate spec: {exc}") from None
     return data or {}, text
 
@@ -223,7 +232,7 @@ def check_change(rule: Rule, cand: float, base: float) -> tuple[bool, str]:
     ok = True
     if rule.absolute is not None:
         ok &= change >= rule.absolute if rule.higher_is_better else change <= rule.absolute
-    rel = change / abs(base) if base else math.inf if change else 0.0
+    rel = change / abs(base) if base else math.copysign(math.inf, change) if change else 0.0
     if rule.relative is not None:
         ok &= rel >= rule.relative if rule.higher_is_better else rel <= rule.relative
     flip = 1 if rule.higher_is_better else -1
@@ -413,6 +422,16 @@ def run_gate(
         finally:
             mv.stop()
         result.promoted = promote
+        if result.run:  # the stored report and result say so too
+            run = naiad.init_run(with_id=result.run, capture_stdout=False, capture_stderr=False,
+                                 capture_hardware_metrics=False, source_files=[])
+            try:
+                run["gate/promoted"] = promote
+                run["gate/report"].upload(naiad.File.from_content(markdown(result), extension="md"))
+                run["gate/result"].upload(naiad.File.from_content(json.dumps(result.to_json(), indent=2,
+                                                                             default=str), extension="json"))
+            finally:
+                run.stop()
     _announce(result)
     return result
 

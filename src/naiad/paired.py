@@ -109,6 +109,8 @@ def classification(metric: str, y: np.ndarray, pred_c: np.ndarray, pred_b: np.nd
     if proba_c is None or proba_b is None:
         raise InvalidValueError(f"{metric} needs both models' class probabilities.")
     if metric == "log_loss":
+        if method != "bootstrap":
+            raise InvalidValueError(f"log_loss is compared by the paired bootstrap, not {method}.")
         n = len(y)
         loss_c = -np.log(np.clip(proba_c[np.arange(n), y], 1e-15, 1.0))
         loss_b = -np.log(np.clip(proba_b[np.arange(n), y], 1e-15, 1.0))
