@@ -120,11 +120,13 @@ def monitor_run(model: str, stage: str | None, alias: str | None, version: str |
                if e.model_version == chosen]
     verdict = judge(ev, rule, history[0] if history else None)
     project = store.get_container(short_id=model).project
-    if verdict.status == DEGRADED:
+    if ev.reused:  # judged before: its alert went out then (a cron job on unchanged data does not re-alert)
+        pass
+    elif verdict.status == DEGRADED:
         store.emit_event(project, "degradation_detected", {
             "model": model, "version": chosen, "evaluation": ev.run, "metric": verdict.metric, "value": verdict.value,
             "reference": verdict.reference, "reason": verdict.reason, "dataset_hash": ev.dataset_hash, "n": ev.n})
-    if ev.drift.get("verdict") == "drift":
+    if not ev.reused and ev.drift.get("verdict") == "drift":
         store.emit_event(project, "drift_detected", {
             "model": model, "version": chosen, "evaluation": ev.run, "share_drifted": ev.drift.get("share_drifted"),
             "drifted": ev.drift.get("drifted", []), "dataset_hash": ev.dataset_hash, "n": ev.n})

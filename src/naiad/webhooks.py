@@ -56,7 +56,7 @@ def deliver_due(store: Any, *, limit: int = 50, timeout: float = TIMEOUT) -> dic
                 ok = 200 <= answer.status_code < 300
                 state = store.finish_delivery(d["id"], ok, answer.status_code,
                                               None if ok else f"HTTP {answer.status_code}: {answer.text[:300]}")
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # any failure of one subscriber is its attempt, never the others'
                 state = store.finish_delivery(d["id"], False, None, f"{type(exc).__name__}: {exc}")
             counts[state] += 1
     return counts

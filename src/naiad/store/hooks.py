@@ -39,6 +39,14 @@ def add_webhook(store: SqlStore, project: str, url: str, secret: str, events: li
                 actor: str) -> dict[str, Any]:
     if not re.match(r"^https?://[^\s/]+", url or ""):
         raise InvalidValueError(f"webhook URL {url!r} must be an http:// or https:// URL.")
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except Exception as exc:  # httpx.InvalidURL and its relatives
+        raise InvalidValueError(f"webhook URL {url!r} is not a valid URL: {exc}.") from None
+    if not parsed.host:
+        raise InvalidValueError(f"webhook URL {url!r} has no host.")
     if not secret or len(secret) < 16:
         raise InvalidValueError("a webhook secret must have at least 16 characters (it signs every delivery).")
     if project != "*":
@@ -75,15 +83,17 @@ def remove_webhook(store: SqlStore, hook_id: int) -> None:
 def enqueue(conn: Conn, project: str, event: str, payload: dict[str, Any], now: float | None = None) -> int:
     """Queue ``event`` for every subscriber of ``project`` (inside the caller's transaction)."""
     now = time.time() if now is None else now
-    hooks = conn.execute("SELECT id, events FROM webhooks WHERE project = ? OR project = '*'", (project,)).fetchall()
+    hooks = conn.execute("SELECT id, events, url FROM webhooks WHERE project = ? OR project = '*' ORDER BY id",
+                         (project,)).fetchall()
     count = 0
-    for hid, events in hooks:
-        if events != "*" and event not in events.split(","):
+    for hid, events, url in hooks:
+        if event != "test" and events != "*" and event not in events.split(","):  # a test reaches everyone
             continue
         body = json.dumps({"event": event, "project": project, "time": now, **payload}, sort_keys=True,
                           default=str, separators=(",", ":"))
-        conn.execute("INSERT INTO webhook_deliveries(webhook_id, event, payload, status, attempts, next_attempt, "
-                     "created) VALUES (?, ?, ?, 'pending', 0, ?, ?)", (int(hid), event, body, now, now))
+        conn.execute("INSERT INTO webhook_deliveries(webhook_id, project, url, event, payload, status, attempts, "
+                     "next_attempt, created) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                     (int(hid), project, url, event, body, now, now))
         count += 1
     return count
 
@@ -116,9 +126,11 @@ def finish(store: SqlStore, delivery: int, ok: bool, status: int | None, error: 
     """Record one attempt; returns the delivery's status (delivered, pending: retried later, failed)."""
     now = time.time() if now is None else now
     with store._tx() as conn:
-        row = conn.execute("SELECT attempts FROM webhook_deliveries WHERE id = ?", (delivery,)).fetchone()
+        row = conn.execute("SELECT attempts, status FROM webhook_deliveries WHERE id = ?", (delivery,)).fetchone()
         if row is None:
             raise NotFoundError(f"no webhook delivery {delivery}.")
+        if row[1] != "pending":  # settled meanwhile (its webhook was removed): keep what it says
+            return str(row[1])
         attempts = int(row[0]) + 1
         if ok:
             state, next_at = "delivered", now
@@ -133,12 +145,11 @@ def finish(store: SqlStore, delivery: int, ok: bool, status: int | None, error: 
 
 
 def deliveries(store: SqlStore, project: str | None, limit: int = 100) -> list[dict[str, Any]]:
-    sql = ("SELECT d.id, d.webhook_id, h.url, d.event, d.status, d.attempts, d.next_attempt, d.last_status, "
-           "d.last_error, d.created, d.delivered, d.payload FROM webhook_deliveries d "
-           "JOIN webhooks h ON h.id = d.webhook_id")
+    sql = ("SELECT d.id, d.webhook_id, d.url, d.event, d.status, d.attempts, d.next_attempt, d.last_status, "
+           "d.last_error, d.created, d.delivered, d.payload FROM webhook_deliveries d")
     params: list[Any] = []
-    if project is not None:
-        sql += " WHERE h.project = ? OR h.project = '*'"
+    if project is not None:  # this project's events only, whichever subscription carried them
+        sql += " WHERE d.project = ?"
         params.append(project)
     rows = store.conn().execute(sql + " ORDER BY d.id DESC LIMIT ?", [*params, limit]).fetchall()
     keys = ["id", "webhook_id", "url", "event", "status", "attempts", "next_attempt", "last_status", "last_error",

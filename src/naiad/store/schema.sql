@@ -173,6 +173,8 @@ CREATE TABLE IF NOT EXISTS webhooks (
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id            INTEGER PRIMARY KEY,
     webhook_id    INTEGER NOT NULL,
+    project       TEXT NOT NULL,        -- the event's project (the log is read per project)
+    url           TEXT NOT NULL,        -- where it went (kept when the webhook is removed)
     event         TEXT NOT NULL,
     payload       TEXT NOT NULL,        -- the JSON body, exactly as signed and sent
     status        TEXT NOT NULL,        -- pending | delivered | failed
@@ -184,4 +186,4 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     delivered     REAL
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_by_hook ON webhook_deliveries(webhook_id, id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_project ON webhook_deliveries(project, id);

@@ -11,6 +11,8 @@ CREATE TABLE webhooks (
 CREATE TABLE webhook_deliveries (
     id            BIGSERIAL PRIMARY KEY,
     webhook_id    BIGINT NOT NULL,
+    project       TEXT COLLATE "C" NOT NULL,
+    url           TEXT NOT NULL,
     event         TEXT NOT NULL,
     payload       TEXT NOT NULL,
     status        TEXT NOT NULL,
@@ -22,4 +24,4 @@ CREATE TABLE webhook_deliveries (
     delivered     DOUBLE PRECISION
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt);
-CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries(webhook_id, id);
+CREATE INDEX webhook_deliveries_by_project ON webhook_deliveries(project, id);
