@@ -16,9 +16,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -161,15 +163,18 @@ def postgres_store_dsn(folder: Path) -> str:
 
 
 @contextmanager
-def serve_in_thread(app: object) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL."""
+def serve_in_thread(app: object, *, lifespan: bool = False) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL.
+
+    ``lifespan``: run the app's start-up and shut-down (as ``naiad server`` does: the webhook dispatcher
+    thread); off, a naiad app delivers webhooks inside its requests instead."""
     import threading
 
     import uvicorn
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
-                                           lifespan="off"))
+                                           lifespan="on" if lifespan else "off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -192,3 +197,49 @@ def admin_token(store: object) -> str:
     name = "admin-" + uuid.uuid4().hex[:8]
     accounts.ensure_account(name, admin=True)
     return accounts.create_token(name)
+
+
+@dataclass
+class TeamServer:
+    """A real ``naiad server`` app over an embedded store, with accounts: ``tokens`` maps each account
+    (and ``"admin"``) to its API token."""
+
+    url: str
+    store: Any
+    tokens: dict[str, str]
+
+    @property
+    def token(self) -> str:
+        return self.tokens["admin"]
+
+
+@contextmanager
+def team_server(folder: Path, grants: Iterable[tuple[str, str, str]] = (), *,
+                lifespan: bool = False) -> Iterator[TeamServer]:
+    """Serve a store in ``folder`` on loopback with an admin and an account per ``(name, project, role)``."""
+    from naiad.server.app import create_app
+    from naiad.store.accounts import Accounts
+    from naiad.store.sqlite import SqliteStore
+
+    store = SqliteStore(folder / "store")
+    accounts = Accounts(store)
+    tokens = {"admin": admin_token(store)}
+    for name, project, role in grants:
+        accounts.ensure_account(name)
+        accounts.grant(name, project, role)
+        tokens.setdefault(name, accounts.create_token(name))
+    try:
+        with serve_in_thread(create_app(store), lifespan=lifespan) as url:
+            yield TeamServer(url, store, tokens)
+    finally:
+        store.close()
+
+
+def as_user(server: TeamServer, who: str, monkeypatch: Any) -> None:
+    """Point the SDK and the CLI at ``server`` as account ``who`` (the cached client is dropped: it holds
+    the token it was opened with)."""
+    import naiad.store
+
+    naiad.store.forget_store(server.url)
+    monkeypatch.setenv("NAIAD_URI", server.url)
+    monkeypatch.setenv("NAIAD_API_TOKEN", server.tokens[who])

@@ -48,9 +48,7 @@ from naiad.drift import (
     compare,
 )
 from naiad.profile import COLUMN_GROUP, Profile, profile
-from naiad.server.app import create_app
-from naiad.store.sqlite import SqliteStore
-from services import admin_token, serve_in_thread
+from services import TeamServer, team_server
 
 PROJECT = "defects"  # key DEF
 
@@ -853,24 +851,13 @@ def test_cli_monitor_run_fails_on_drift_only_when_asked(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ on a server
-@dataclass
-class Server:
-    url: str
-    store: SqliteStore
-    token: str
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("drift-server")
-    store = SqliteStore(folder / "store")
-    token = admin_token(store)
-    with serve_in_thread(create_app(store)) as url:
-        yield Server(url, store, token)
-    store.close()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    with team_server(tmp_path_factory.mktemp("drift-server")) as found:
+        yield found
 
 
-def test_drift_and_skew_on_a_server(server: Server, cancer: Cancer, tmp_path: Path,
+def test_drift_and_skew_on_a_server(server: TeamServer, cancer: Cancer, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     naiad.store.forget_store(server.url)
     monkeypatch.setenv("NAIAD_URI", server.url)

@@ -47,10 +47,7 @@ from naiad.cli import main as cli_main
 from naiad.container import store_for
 from naiad.gate import Rule, check_change, load_spec, markdown, parse_spec, run_gate
 from naiad.ops import Batch
-from naiad.server.app import create_app
-from naiad.store.accounts import Accounts
-from naiad.store.sqlite import SqliteStore
-from services import serve_in_thread
+from services import TeamServer, as_user, team_server
 
 PROJECT = "defects"  # key DEF
 Z95 = NormalDist().inv_cdf(0.975)
@@ -1200,35 +1197,15 @@ def test_promotion_policy_on_the_embedded_store(cancer: Cancer, holdout: Path, t
 
 
 # ------------------------------------------------------------------------------------------ on a server
-@dataclass
-class Server:
-    url: str
-    store: SqliteStore
-    tokens: dict[str, str]  # contributor "carl", maintainer "mona"
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("gate-server")
-    store = SqliteStore(folder / "store")
-    accounts = Accounts(store)
-    tokens = {}
-    for name, role in (("carl", "contributor"), ("mona", "maintainer")):
-        accounts.ensure_account(name)
-        accounts.grant(name, PROJECT, role)
-        tokens[name] = accounts.create_token(name)
-    with serve_in_thread(create_app(store)) as url:
-        yield Server(url, store, tokens)
-    store.close()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    """Contributor "carl" and maintainer "mona" of the project."""
+    grants = [("carl", PROJECT, "contributor"), ("mona", PROJECT, "maintainer")]
+    with team_server(tmp_path_factory.mktemp("gate-server"), grants) as found:
+        yield found
 
 
-def as_user(server: Server, who: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    naiad.store.forget_store(server.url)  # the cached client holds the token it was opened with
-    monkeypatch.setenv("NAIAD_URI", server.url)
-    monkeypatch.setenv("NAIAD_API_TOKEN", server.tokens[who])
-
-
-def test_promotion_policy_on_a_server(server: Server, cancer: Cancer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_promotion_policy_on_a_server(server: TeamServer, cancer: Cancer, monkeypatch: pytest.MonkeyPatch) -> None:
     as_user(server, "carl", monkeypatch)
     stump, weak, lr = new_model("SRV", versions=3)
     promote(stump)

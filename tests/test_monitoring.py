@@ -37,9 +37,7 @@ import naiad.store
 from naiad import errors as E
 from naiad.cli import main as cli_main
 from naiad.monitor import DegradationRule
-from naiad.server.app import create_app
-from naiad.store.sqlite import SqliteStore
-from services import admin_token, serve_in_thread
+from services import TeamServer, team_server
 
 PROJECT = "defects"  # key DEF
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -1081,24 +1079,13 @@ def test_cli_timeline_and_rule(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ on a server
-@dataclass
-class Server:
-    url: str
-    store: SqliteStore
-    token: str
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("monitor-server")
-    store = SqliteStore(folder / "store")
-    token = admin_token(store)
-    with serve_in_thread(create_app(store)) as url:
-        yield Server(url, store, token)
-    store.close()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    with team_server(tmp_path_factory.mktemp("monitor-server")) as found:
+        yield found
 
 
-def test_monitoring_flow_on_a_server(server: Server, binary: Task, tmp_path: Path,
+def test_monitoring_flow_on_a_server(server: TeamServer, binary: Task, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     naiad.store.forget_store(server.url)
     monkeypatch.setenv("NAIAD_URI", server.url)

@@ -29,10 +29,7 @@ from naiad import exceptions as NE
 from naiad.bundle import MANIFEST, verify_bundle
 from naiad.cli import main as cli_main
 from naiad.files import File
-from naiad.server.app import create_app
-from naiad.store.accounts import Accounts
-from naiad.store.sqlite import SqliteStore
-from services import serve_in_thread
+from services import TeamServer, as_user, team_server
 
 PROJECT = "defects"  # key DEF
 OWNER = "ana"
@@ -765,35 +762,15 @@ def test_cli_models_commands(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ on a server
-@dataclass
-class Server:
-    url: str
-    store: SqliteStore
-    tokens: dict[str, str]  # contributor "carl", viewer "vera"
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("registry-server")
-    store = SqliteStore(folder / "store")
-    accounts = Accounts(store)
-    tokens = {}
-    for name, role in (("carl", "contributor"), ("vera", "viewer")):
-        accounts.ensure_account(name)
-        accounts.grant(name, PROJECT, role)
-        tokens[name] = accounts.create_token(name)
-    with serve_in_thread(create_app(store)) as url:
-        yield Server(url, store, tokens)
-    store.close()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    """Contributor "carl" and viewer "vera" of the project."""
+    grants = [("carl", PROJECT, "contributor"), ("vera", PROJECT, "viewer")]
+    with team_server(tmp_path_factory.mktemp("registry-server"), grants) as found:
+        yield found
 
 
-def as_user(server: Server, who: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    naiad.store.forget_store(server.url)  # the cached client holds the token it was opened with
-    monkeypatch.setenv("NAIAD_URI", server.url)
-    monkeypatch.setenv("NAIAD_API_TOKEN", server.tokens[who])
-
-
-def test_registry_flow_on_a_server(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_flow_on_a_server(server: TeamServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     as_user(server, "carl", monkeypatch)
     # trains, registers, promotes and rolls back through the server (datasets tracked without upload: see
     # test_track_files_with_upload_on_a_server)
@@ -834,7 +811,7 @@ def test_registry_flow_on_a_server(server: Server, tmp_path: Path, monkeypatch: 
     assert cli("models", "verify", str(dest)).exit_code == 1
 
 
-def test_a_viewer_reads_the_registry_but_cannot_change_it(server: Server, tmp_path: Path,
+def test_a_viewer_reads_the_registry_but_cannot_change_it(server: TeamServer, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     as_user(server, "carl", monkeypatch)
     naiad.init_model(key="VIEW", project=PROJECT).stop()
@@ -859,7 +836,8 @@ def test_a_viewer_reads_the_registry_but_cannot_change_it(server: Server, tmp_pa
         naiad.init_model(key="VIEWER", project=PROJECT)
 
 
-def test_track_files_with_upload_on_a_server(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_track_files_with_upload_on_a_server(server: TeamServer, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A dataset tracked with upload=True through a server: its bytes reach the server's store and the
     version's dataset comes back from there."""
     as_user(server, "carl", monkeypatch)

@@ -49,13 +49,12 @@ from naiad.cli import main as cli_main
 from naiad.gate import run_gate
 from naiad.server.app import create_app
 from naiad.store import hooks
-from naiad.store.accounts import Accounts
 from naiad.store.base import RUN
 from naiad.store.blobs import LocalBlobs
 from naiad.store.postgres import PostgresStore
 from naiad.store.sqlite import SqliteStore
 from naiad.webhooks import deliver_due, sign, verify
-from services import admin_token, free_port, postgres_store_dsn, serve_in_thread
+from services import TeamServer, admin_token, as_user, free_port, postgres_store_dsn, serve_in_thread, team_server
 
 PROJECT = "defects"  # key DEF
 OTHER = "other"
@@ -1014,76 +1013,38 @@ def test_postgres_concurrent_claims_never_share_a_delivery(pg: PostgresStore) ->
 
 
 # ------------------------------------------------------------------------------------------ on a server
-@contextmanager
-def serve_with_lifespan(app: object) -> Iterator[str]:
-    """``services.serve_in_thread`` with the app's lifespan on (as ``naiad server`` runs it): the webhook
-    dispatcher thread starts with the app and stops with it."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
-@dataclass
-class Server:
-    url: str
-    store: SqliteStore
-    tokens: dict[str, str]  # carl: contributor, mona: maintainer (defects); olga: maintainer (other); admin
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("webhooks-server")
-    store = SqliteStore(folder / "store")
-    store.get_or_create_project(OTHER)
-    accounts = Accounts(store)
-    tokens = {"admin": admin_token(store)}
-    for name, project, role in (("carl", PROJECT, "contributor"), ("mona", PROJECT, "maintainer"),
-                                ("olga", OTHER, "maintainer")):
-        accounts.ensure_account(name)
-        accounts.grant(name, project, role)
-        tokens[name] = accounts.create_token(name)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    """carl: contributor, mona: maintainer (the project); olga: maintainer (another); and an admin — served
+    with the app's lifespan on, as `naiad server` runs it, so the webhook dispatcher thread delivers."""
+    grants = [("carl", PROJECT, "contributor"), ("mona", PROJECT, "maintainer"), ("olga", OTHER, "maintainer")]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NAIAD_WEBHOOK_INTERVAL", "0.2")  # read when the app starts
-        with serve_with_lifespan(create_app(store)) as url:
+        folder = tmp_path_factory.mktemp("webhooks-server")
+        with team_server(folder, grants, lifespan=True) as found:
+            found.store.get_or_create_project(OTHER)
             mp.delenv("NAIAD_WEBHOOK_INTERVAL")
-            yield Server(url, store, tokens)
-    store.close()
+            yield found
 
 
-def as_user(server: Server, who: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    naiad.store.forget_store(server.url)  # the cached client holds the token it was opened with
-    monkeypatch.setenv("NAIAD_URI", server.url)
-    monkeypatch.setenv("NAIAD_API_TOKEN", server.tokens[who])
+def user_store(server: TeamServer, who: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    as_user(server, who, monkeypatch)
     return naiad.store.open_store(server.url)
 
 
-def api(server: Server, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+def api(server: TeamServer, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
     headers = {"authorization": f"Bearer {server.tokens[who]}"}
     return httpx.request(method, f"{server.url}/api/v1{path}", headers=headers, timeout=30, **kwargs)
 
 
-def remove_all_hooks(server: Server) -> None:
+def remove_all_hooks(server: TeamServer) -> None:
     for hook in server.store.list_webhooks():
         server.store.remove_webhook(hook["id"])
 
 
-def test_server_subscriptions_need_a_maintainer(server: Server, receiver: Receiver,
+def test_server_subscriptions_need_a_maintainer(server: TeamServer, receiver: Receiver,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    carl = as_user(server, "carl", monkeypatch)
+    carl = user_store(server, "carl", monkeypatch)
     naiad.init_model(key="PERM", project=PROJECT).stop()
     with pytest.raises(E.PermissionDeniedError, match="maintainer"):
         carl.add_webhook(PROJECT, receiver.url, SECRET)
@@ -1093,7 +1054,7 @@ def test_server_subscriptions_need_a_maintainer(server: Server, receiver: Receiv
         carl.list_webhooks(PROJECT)
     assert server.store.list_webhooks() == []
 
-    mona = as_user(server, "mona", monkeypatch)
+    mona = user_store(server, "mona", monkeypatch)
     hook = mona.add_webhook(PROJECT, receiver.url + "/mona", SECRET, "stage_changed", actor="someone-else")
     assert (hook["project"], hook["events"], hook["created_by"]) == (PROJECT, "stage_changed", "mona")
     assert [h["id"] for h in mona.list_webhooks(PROJECT)] == [hook["id"]]
@@ -1106,12 +1067,12 @@ def test_server_subscriptions_need_a_maintainer(server: Server, receiver: Receiv
     listed = cli("webhooks", "ls", "--project", PROJECT, "--uri", server.url)
     assert listed.stdout.split("\t")[:4] == [str(hook["id"]), PROJECT, "stage_changed", receiver.url + "/mona"]
     # olga maintains another project: she neither sees nor removes it
-    olga = as_user(server, "olga", monkeypatch)
+    olga = user_store(server, "olga", monkeypatch)
     with pytest.raises(E.ProjectNotFound, match="does not exist or you have no role in it"):
         olga.list_webhooks(PROJECT)
     with pytest.raises(E.NotFoundError):
         olga.remove_webhook(hook["id"])
-    mona = as_user(server, "mona", monkeypatch)
+    mona = user_store(server, "mona", monkeypatch)
     assert cli("webhooks", "rm", str(hook["id"]), "--uri", server.url).stdout == f"webhook {hook['id']} removed\n"
     assert server.store.list_webhooks() == []
     # `naiad webhooks deliver` is for embedded stores: the server delivers itself
@@ -1121,15 +1082,15 @@ def test_server_subscriptions_need_a_maintainer(server: Server, receiver: Receiv
 
 
 def test_a_contributors_promotion_is_delivered_by_the_servers_dispatcher(
-        server: Server, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+        server: TeamServer, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     remove_all_hooks(server)
     assert server.store.deliver_inline is False  # the app's lifespan switched inline delivery off
-    as_user(server, "carl", monkeypatch)
+    user_store(server, "carl", monkeypatch)
     naiad.init_model(key="DISP", project=PROJECT).stop()
     version = new_version("DEF-DISP")
-    mona = as_user(server, "mona", monkeypatch)
+    mona = user_store(server, "mona", monkeypatch)
     mona.add_webhook(PROJECT, receiver.url + "/srv", SECRET, "stage_changed,alias_changed")
-    as_user(server, "carl", monkeypatch)
+    user_store(server, "carl", monkeypatch)
     receiver.hang(1, 1.0)  # the subscriber is slow: the promotion must not wait for it
     mv = naiad.init_model_version(with_id=version)
     started = time.monotonic()
@@ -1148,12 +1109,12 @@ def test_a_contributors_promotion_is_delivered_by_the_servers_dispatcher(
     [row] = server.store.list_deliveries(PROJECT)
     assert (row["status"], row["attempts"], row["last_status"], str(row["id"])) == ("delivered", 1, 200, r.delivery)
     # the maintainer reads the log over HTTP; the contributor may not
-    assert [d["id"] for d in as_user(server, "mona", monkeypatch).list_deliveries(PROJECT)] == [row["id"]]
+    assert [d["id"] for d in user_store(server, "mona", monkeypatch).list_deliveries(PROJECT)] == [row["id"]]
     with pytest.raises(E.PermissionDeniedError):
-        as_user(server, "carl", monkeypatch).list_deliveries(PROJECT)
+        user_store(server, "carl", monkeypatch).list_deliveries(PROJECT)
     # a failing subscriber is retried by the dispatcher (after the backoff: moved to now here)
     receiver.fail(1, 500)
-    as_user(server, "carl", monkeypatch)
+    user_store(server, "carl", monkeypatch)
     set_alias(version, "champion")
     receiver.wait_for(2, timeout=5)
     deadline = time.monotonic() + 5
@@ -1169,10 +1130,10 @@ def test_a_contributors_promotion_is_delivered_by_the_servers_dispatcher(
     remove_all_hooks(server)
 
 
-def test_events_posted_to_the_server_carry_the_accounts_name(server: Server, receiver: Receiver,
+def test_events_posted_to_the_server_carry_the_accounts_name(server: TeamServer, receiver: Receiver,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     remove_all_hooks(server)
-    as_user(server, "carl", monkeypatch)
+    user_store(server, "carl", monkeypatch)
     naiad.init_model(key="EVT", project=PROJECT).stop()
     server.store.add_webhook(PROJECT, receiver.url + "/ev", SECRET, "gate_failed,degradation_detected", actor="t")
     answer = api(server, "carl", "POST", "/events", json={
@@ -1183,7 +1144,7 @@ def test_events_posted_to_the_server_carry_the_accounts_name(server: Server, rec
     assert isinstance(body.pop("time"), float)
     assert body == {"event": "gate_failed", "project": PROJECT, "actor": "carl", "model": "DEF-EVT", "n": 3}
     # no actor given: the account's name all the same; the SDK's remote store goes the same way
-    remote = as_user(server, "carl", monkeypatch)
+    remote = user_store(server, "carl", monkeypatch)
     assert remote.emit_event(PROJECT, "degradation_detected", {"model": "DEF-EVT"}) == 1
     second = receiver.wait_for(2)[1]
     assert second.event == "degradation_detected" and second.json["actor"] == "carl"
@@ -1195,16 +1156,16 @@ def test_events_posted_to_the_server_carry_the_accounts_name(server: Server, rec
     remove_all_hooks(server)
 
 
-def test_a_maintainer_of_one_project_does_not_read_anothers_deliveries(server: Server, receiver: Receiver,
+def test_a_maintainer_of_one_project_does_not_read_anothers_deliveries(server: TeamServer, receiver: Receiver,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """An admin's '*' subscription delivers every project's events; olga (maintainer of 'other' only) lists
     the deliveries of 'other' and must not see the payloads of 'defects' events."""
     remove_all_hooks(server)
-    admin = as_user(server, "admin", monkeypatch)
+    admin = user_store(server, "admin", monkeypatch)
     admin.add_webhook("*", receiver.url + "/all", SECRET, "test")
     assert admin.emit_event(PROJECT, "test", {"secret_plan": "defects only"}) == 1
     receiver.wait_for(1)
-    olga = as_user(server, "olga", monkeypatch)
+    olga = user_store(server, "olga", monkeypatch)
     seen = [json.loads(d["payload"]) for d in olga.list_deliveries(OTHER)]
     remove_all_hooks(server)
     assert [p["project"] for p in seen] == [], "olga reads a 'defects' payload through the '*' subscription"
