@@ -385,11 +385,11 @@ def test_high_cardinality_categories_of_the_same_distribution_do_not_drift() -> 
 def test_too_few_rows_is_not_enough_data_and_outside_the_share() -> None:
     ref = mixed(5_000, 1)
     cur = mixed(5_000, 2, shift=2.0)
-    cur.loc[40:, "b"] = np.nan  # 40 values of b
+    cur.loc[25:, "b"] = np.nan  # 25 values of b (fewer than the 30 a verdict needs)
     cur.loc[10:, "cat"] = None
     rep = compare(profile(ref), profile(cur))
     b, cat = rep.column("b"), rep.column("cat")
-    assert (b.verdict, b.n_current, cat.verdict, cat.n_current) == ("not enough data", 40, "not enough data", 10)
+    assert (b.verdict, b.n_current, cat.verdict, cat.n_current) == ("not enough data", 25, "not enough data", 10)
     assert math.isnan(b.p_value) and math.isnan(b.effect_size) and math.isnan(b.p_adjusted)
     assert [c.column for c in rep.tested] == ["a", "c"] and [c.column for c in rep.drifted] == ["a"]
     assert rep.share_drifted == 0.5 and rep.verdict == "drift"

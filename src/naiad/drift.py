@@ -161,7 +161,7 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
 
 
 def compare(reference: Profile, current: Profile, *, columns: list[str] | None = None, alpha: float = 0.05,
-            numeric_floor: float = 0.1, categorical_floor: float = 0.1, min_rows: int = 50,
+            numeric_floor: float = 0.1, categorical_floor: float = 0.1, min_rows: int = 30,
             share: float = 0.5) -> DriftReport:
     """Drift of each column ``current`` and ``reference`` share (or of ``columns``)."""
     names = columns if columns is not None else [c for c in current.columns if c in reference.columns]
