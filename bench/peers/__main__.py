@@ -1,0 +1,186 @@
+"""naiad side by side with MLflow, W&B and Aim: the same workloads, the same machine, the same run.
+
+    python -m bench.peers                          # all tools, 3 repetitions (installs the peers first)
+    python -m bench.peers --quick                  # 100× smaller
+    python -m bench.peers --tools naiad,mlflow --repeat 5 --json bench/results-peers.json
+
+Each peer is installed (its current release from PyPI) into its own virtual environment under
+``~/.cache/naiad-bench/peers/<tool>`` — never next to naiad — and every workload runs in a fresh child
+process of that environment (``bench/peers/worker.py``) against a fresh folder: MLflow's SQLite tracking
+store, W&B in offline mode, Aim's local repo, naiad's embedded store.
+
+Workloads: **W1** 100,000 single scalar calls (µs per call; time to finish the run after the last call);
+**W2** 1,000,000 points over 10 metrics through each tool's batch API; **W3** 1,000 runs × 20 params ×
+5 metrics × 100 steps; **W4** over W3's runs, those whose metric's last value exceeds 0.5 and whose
+param equals a value (cold: a new process's first query; warm: the second); **W5** W1's history read
+back (and, where the tool can, a 1,000-bucket view); **W6** bytes on disk after W2 and W3; **W7** W1 killed
+with SIGKILL halfway, points that survive.  A peer's workload that would take more than 10 minutes is
+scaled down (the table says so); rates are per point or per run, so scaled rows stay comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+WORKER = Path(__file__).resolve().parent / "worker.py"
+ROOT = Path(__file__).resolve().parents[2]
+VENVS = Path(os.environ.get("NAIAD_BENCH_VENVS", Path.home() / ".cache" / "naiad-bench" / "peers"))
+TOOLS = ("naiad", "mlflow", "wandb", "aim")
+FULL = {"w1": 100_000, "w2": 1_000_000, "w3": 1_000}
+# peers that cannot do a workload at full size within 10 minutes are run at this size (and marked)
+SCALED = {("mlflow", "w1"): 10_000, ("mlflow", "w2"): 100_000, ("wandb", "w3"): 50, ("aim", "w3"): 200}
+
+
+def python_of(tool: str) -> str:
+    """The interpreter of the tool's environment, created (and the tool installed) on first use."""
+    if tool == "naiad":
+        return sys.executable
+    venv = VENVS / tool
+    py = venv / "bin" / "python"
+    if not py.exists():
+        print(f"[peers] installing {tool} into {venv} …", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", tool, "numpy", "pandas"], check=True)
+    return str(py)
+
+
+def version_of(tool: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({tool!r}))"
+    done = subprocess.run([python_of(tool), "-c", code], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "?"
+
+
+def work(tool: str, workload: str, folder: Path, *extra: str, timeout: float = 900) -> dict[str, Any]:
+    env = dict(os.environ)
+    if tool == "naiad":
+        env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run([python_of(tool), str(WORKER), tool, workload, str(folder), *extra], capture_output=True,
+                          text=True, env=env, timeout=timeout, check=False)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if workload == "w7":
+        return {"killed": done.returncode == -9}
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{tool} {workload} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def du(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def one_repetition(tool: str, scale: int) -> dict[str, Any]:
+    sizes = {w: max(1, SCALED.get((tool, w), n) // scale) for w, n in FULL.items()}
+    out: dict[str, Any] = {"sizes": sizes}
+    with tempfile.TemporaryDirectory(prefix=f"naiad-peers-{tool}-") as tmp:
+        base = Path(tmp)
+        for name in ("w1", "w2", "w3", "w7"):
+            (base / name).mkdir()
+        w1 = work(tool, "w1", base / "w1", "--n", str(sizes["w1"]))
+        out["w1"] = {"us_per_call": 1e6 * w1["loop_s"] / w1["calls"], "points_per_s": w1["calls"] / w1["loop_s"],
+                     "finish_s": w1["finish_s"]}
+        read = work(tool, "w5", base / "w1")
+        if not read.get("unsupported"):
+            out["w5"] = {"points": read["points"], "full_s": read["full_s"], "buckets_s": read.get("buckets_s")}
+        w2 = work(tool, "w2", base / "w2", "--n", str(sizes["w2"]))
+        out["w2"] = {"points_per_s": w2["points"] / w2["seconds"], "seconds": w2["seconds"]}
+        w3 = work(tool, "w3", base / "w3", "--n", str(sizes["w3"]))
+        out["w3"] = {"runs_per_s": w3["runs"] / w3["seconds"], "seconds": w3["seconds"]}
+        query = work(tool, "w4", base / "w3")
+        if not query.get("unsupported"):
+            out["w4"] = {"rows": query["rows"], "cold_s": query["cold_s"], "warm_s": query["warm_s"]}
+        out["w6"] = {"w2_bytes": du(base / "w2"), "w3_bytes": du(base / "w3"),
+                     "w2_bytes_per_point": du(base / "w2") / max(sizes["w2"], 1)}
+        half = sizes["w1"] // 2
+        crash = work(tool, "w7", base / "w7", "--n", str(sizes["w1"]), "--crash-at", str(half))
+        survived = work(tool, "w7read", base / "w7")
+        if not survived.get("unsupported"):
+            out["w7"] = {"logged": half, "survived": survived["survived"], "lost": half - survived["survived"],
+                         "killed": crash["killed"]}
+    return out
+
+
+def median_of(reps: list[dict[str, Any]], workload: str, key: str) -> float | None:
+    values = [r[workload][key] for r in reps if workload in r and r[workload].get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+ROWS = [
+    ("w1", "us_per_call", "W1 µs per call", "lower"), ("w1", "finish_s", "W1 finish after last call (s)", "lower"),
+    ("w2", "points_per_s", "W2 points/s (batch API)", "higher"), ("w3", "runs_per_s", "W3 runs/s", "higher"),
+    ("w4", "cold_s", "W4 query, cold (s)", "lower"), ("w4", "warm_s", "W4 query, warm (s)", "lower"),
+    ("w5", "full_s", "W5 read W1's history (s)", "lower"),
+    ("w6", "w2_bytes_per_point", "W6 bytes per point (W2)", "lower"), ("w6", "w3_bytes", "W6 bytes (W3)", "lower"),
+    ("w7", "lost", "W7 points lost to SIGKILL", "lower"),
+]
+
+
+SOURCE = {"w1": "w1", "w2": "w2", "w3": "w3", "w4": "w3", "w5": "w1", "w7": "w1"}
+
+
+def _scaled(reps: list[dict[str, Any]], workload: str, key: str, scale: int) -> bool:
+    source = "w2" if key == "w2_bytes_per_point" else "w3" if key == "w3_bytes" else SOURCE.get(workload, workload)
+    return bool(reps) and reps[0]["sizes"][source] != max(1, FULL[source] // scale)
+
+
+def table(results: dict[str, list[dict[str, Any]]], scale: int = 1) -> str:
+    tools = list(results)
+    peers = [t for t in tools if t != "naiad"]
+    lines = ["| workload | " + " | ".join(tools) + "".join(f" | naiad vs {t}" for t in peers) + " |",
+             "|---" * (1 + len(tools) + len(peers)) + "|"]
+    for workload, key, label, better in ROWS:
+        values = {t: median_of(results[t], workload, key) for t in tools}
+        cells = ["n/a" if values[t] is None else f"{values[t]:,.4g}" + (" *" if _scaled(results[t], workload, key,
+                                                                                              scale) else "")
+                 for t in tools]
+        ratios = []
+        for t in peers:
+            a, b = values.get("naiad"), values.get(t)
+            if a is None or b is None or a == 0 or b == 0:
+                ratios.append("—")
+                continue
+            factor = b / a if better == "lower" else a / b
+            ratios.append(f"{factor:,.3g}× better" if factor >= 1 else f"{1 / factor:,.3g}× worse")
+        lines.append(f"| {label} | " + " | ".join(cells) + "".join(f" | {r}" for r in ratios) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="every workload 100× smaller")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = set(tools) - set(TOOLS)
+    if unknown:
+        parser.error(f"unknown tool(s): {', '.join(sorted(unknown))}")
+    scale = 100 if args.quick else 1
+    results: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
+    versions = {t: version_of(t) for t in tools}
+    for rep in range(args.repeat):
+        for tool in tools:  # interleaved, so a noisy minute does not land on one tool
+            t0 = time.perf_counter()
+            results[tool].append(one_repetition(tool, scale))
+            print(f"[peers] {tool} {versions[tool]} repetition {rep + 1}/{args.repeat}: "
+                  f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    print(table(results, scale))
+    print("\n* scaled down (see SCALED in bench/peers/__main__.py); rates stay comparable. "
+          f"Versions: {', '.join(f'{t} {v}' for t, v in versions.items())}.")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"versions": versions, "scale": scale, "results": results},
+                                              indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
