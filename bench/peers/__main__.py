@@ -37,7 +37,8 @@ VENVS = Path(os.environ.get("NAIAD_BENCH_VENVS", Path.home() / ".cache" / "naiad
 TOOLS = ("naiad", "mlflow", "wandb", "aim")
 FULL = {"w1": 100_000, "w2": 1_000_000, "w3": 1_000}
 # peers that cannot do a workload at full size within 10 minutes are run at this size (and marked)
-SCALED = {("mlflow", "w1"): 10_000, ("mlflow", "w2"): 100_000, ("wandb", "w3"): 50, ("aim", "w3"): 200}
+SCALED = {("mlflow", "w1"): 10_000, ("mlflow", "w2"): 100_000, ("mlflow", "w3"): 300, ("wandb", "w2"): 200_000,
+          ("wandb", "w3"): 50, ("aim", "w2"): 200_000, ("aim", "w3"): 200}
 
 
 def python_of(tool: str) -> str:
