@@ -99,8 +99,7 @@ def one_repetition(tool: str, scale: int) -> dict[str, Any]:
         query = work(tool, "w4", base / "w3")
         if not query.get("unsupported"):
             out["w4"] = {"rows": query["rows"], "cold_s": query["cold_s"], "warm_s": query["warm_s"]}
-        out["w6"] = {"w2_bytes": du(base / "w2"), "w3_bytes": du(base / "w3"),
-                     "w2_bytes_per_point": du(base / "w2") / max(sizes["w2"], 1)}
+        out["w6"] = {"w2_bytes": du(base / "w2"), "w3_bytes": du(base / "w3")}
         half = sizes["w1"] // 2
         crash = work(tool, "w7", base / "w7", "--n", str(sizes["w1"]), "--crash-at", str(half))
         survived = work(tool, "w7read", base / "w7")
@@ -108,6 +107,17 @@ def one_repetition(tool: str, scale: int) -> dict[str, Any]:
             out["w7"] = {"logged": half, "survived": survived["survived"], "lost": half - survived["survived"],
                          "killed": crash["killed"]}
     return out
+
+
+def derive(rep: dict[str, Any]) -> dict[str, Any]:
+    """Per-point and per-run disk figures (peers run W2/W3 at other sizes, so totals do not compare)."""
+    w6, sizes = rep.get("w6", {}), rep["sizes"]
+    if rep.get("w5", {}).get("points"):
+        rep["w5"]["us_per_point"] = 1e6 * rep["w5"]["full_s"] / rep["w5"]["points"]
+    if "w2_bytes" in w6:
+        w6["w2_bytes_per_point"] = w6["w2_bytes"] / max(sizes["w2"], 1)
+        w6["w3_bytes_per_run"] = w6["w3_bytes"] / max(sizes["w3"], 1)
+    return rep
 
 
 def median_of(reps: list[dict[str, Any]], workload: str, key: str) -> float | None:
@@ -119,8 +129,9 @@ ROWS = [
     ("w1", "us_per_call", "W1 µs per call", "lower"), ("w1", "finish_s", "W1 finish after last call (s)", "lower"),
     ("w2", "points_per_s", "W2 points/s (batch API)", "higher"), ("w3", "runs_per_s", "W3 runs/s", "higher"),
     ("w4", "cold_s", "W4 query, cold (s)", "lower"), ("w4", "warm_s", "W4 query, warm (s)", "lower"),
-    ("w5", "full_s", "W5 read W1's history (s)", "lower"),
-    ("w6", "w2_bytes_per_point", "W6 bytes per point (W2)", "lower"), ("w6", "w3_bytes", "W6 bytes (W3)", "lower"),
+    ("w5", "us_per_point", "W5 read W1's history (µs per point)", "lower"),
+    ("w6", "w2_bytes_per_point", "W6 bytes per point (W2)", "lower"),
+    ("w6", "w3_bytes_per_run", "W6 bytes per run (W3)", "lower"),
     ("w7", "lost", "W7 points lost to SIGKILL", "lower"),
 ]
 
@@ -129,7 +140,8 @@ SOURCE = {"w1": "w1", "w2": "w2", "w3": "w3", "w4": "w3", "w5": "w1", "w7": "w1"
 
 
 def _scaled(reps: list[dict[str, Any]], workload: str, key: str, scale: int) -> bool:
-    source = "w2" if key == "w2_bytes_per_point" else "w3" if key == "w3_bytes" else SOURCE.get(workload, workload)
+    source = "w2" if key == "w2_bytes_per_point" else "w3" if key == "w3_bytes_per_run" else SOURCE.get(workload,
+                                                                                                         workload)
     return bool(reps) and reps[0]["sizes"][source] != max(1, FULL[source] // scale)
 
 
@@ -161,7 +173,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="every workload 100× smaller")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--table-from", help="print the table of an earlier --json file and stop")
     args = parser.parse_args(argv)
+    if args.table_from:
+        saved = json.loads(Path(args.table_from).read_text())
+        loaded = {t: [derive(r) for r in reps] for t, reps in saved["results"].items()}
+        print(table(loaded, saved.get("scale", 1)))
+        print(f"\nVersions: {', '.join(f'{t} {v}' for t, v in saved['versions'].items())}.")
+        return
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = set(tools) - set(TOOLS)
     if unknown:
@@ -172,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     for rep in range(args.repeat):
         for tool in tools:  # interleaved, so a noisy minute does not land on one tool
             t0 = time.perf_counter()
-            results[tool].append(one_repetition(tool, scale))
+            results[tool].append(derive(one_repetition(tool, scale)))
             print(f"[peers] {tool} {versions[tool]} repetition {rep + 1}/{args.repeat}: "
                   f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     print(table(results, scale))

@@ -44,6 +44,8 @@ class Naiad:
     def __init__(self, folder: str) -> None:
         os.environ["NAIAD_URI"] = os.path.join(folder, ".naiad")
         os.environ.setdefault("NAIAD_AUTO_CAPTURE", "0")
+        import pandas  # noqa: F401  (tables come back as DataFrames; `import mlflow` imports pandas too, untimed)
+
         import naiad
 
         self.naiad = naiad
@@ -297,30 +299,9 @@ class Aim:
             run.close()
         return {"runs": n, "seconds": time.perf_counter() - t0}
 
-    def w4(self) -> dict[str, Any]:
-        query = "metric.name == 'm0' and metric.last > 0.5 and run.hparams.p2 == 'x'"
-        repo = self.Repo.from_path(self.repo_path)
-        t0 = time.perf_counter()
-        first = sum(1 for _ in repo.query_metrics(query).iter_runs())
-        cold = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        again = sum(1 for _ in repo.query_metrics(query).iter_runs())
-        return {"rows": first, "cold_s": cold, "warm_s": time.perf_counter() - t1, "same": first == again}
-
-    def _w1_values(self) -> Any:
-        repo = self.Repo.from_path(self.repo_path)
-        for run_metrics in repo.query_metrics("metric.name == 'm' and run.experiment == 'w1'").iter_runs():
-            for metric in run_metrics:
-                return metric.values.values_numpy()
-        return []
-
-    def w5(self) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        values = self._w1_values()
-        return {"points": len(values), "full_s": time.perf_counter() - t0, "buckets": None, "buckets_s": None}
-
-    def w7read(self) -> dict[str, Any]:
-        return {"survived": len(self._w1_values())}
+    # W4, W5 and W7's read-back are not measured for Aim yet: Aim 3.29 indexes a run's data for queries in
+    # the background (`aim up` / its indexing manager), and a fresh process's query_metrics finds nothing, so
+    # a "0 rows in 0.05 s" would be a wrong figure, not a fast one.
 
 
 TOOLS = {"naiad": Naiad, "mlflow": Mlflow, "wandb": Wandb, "aim": Aim}
