@@ -9,7 +9,7 @@ Each peer is installed (its current release from PyPI) into its own virtual envi
 process of that environment (``bench/peers/worker.py``) against a fresh folder: MLflow's SQLite tracking
 store, W&B in offline mode, Aim's local repo, naiad's embedded store.
 
-Workloads: **W1** 100,000 single scalar calls (µs per call; time to finish the run after the last call);
+Each cell is the median over repetitions with the min–max in parentheses.  Workloads: **W1** 100,000 single scalar calls (µs per call; time to finish the run after the last call);
 **W2** 1,000,000 points over 10 metrics through each tool's batch API; **W3** 1,000 runs × 20 params ×
 5 metrics × 100 steps; **W4** over W3's runs, those whose metric's last value exceeds 0.5 and whose
 param equals a value (cold: a new process's first query; warm: the second); **W5** W1's history read
@@ -120,9 +120,23 @@ def derive(rep: dict[str, Any]) -> dict[str, Any]:
     return rep
 
 
+def values_of(reps: list[dict[str, Any]], workload: str, key: str) -> list[float]:
+    return [r[workload][key] for r in reps if workload in r and r[workload].get(key) is not None]
+
+
 def median_of(reps: list[dict[str, Any]], workload: str, key: str) -> float | None:
-    values = [r[workload][key] for r in reps if workload in r and r[workload].get(key) is not None]
+    values = values_of(reps, workload, key)
     return statistics.median(values) if values else None
+
+
+def _cell(reps: list[dict[str, Any]], workload: str, key: str, scaled: bool) -> str:
+    values = values_of(reps, workload, key)
+    if not values:
+        return "n/a"
+    text = f"{statistics.median(values):,.4g}"
+    if len(values) > 1 and min(values) != max(values):
+        text += f" ({min(values):,.3g}–{max(values):,.3g})"
+    return text + (" *" if scaled else "")
 
 
 ROWS = [
@@ -152,9 +166,7 @@ def table(results: dict[str, list[dict[str, Any]]], scale: int = 1) -> str:
              "|---" * (1 + len(tools) + len(peers)) + "|"]
     for workload, key, label, better in ROWS:
         values = {t: median_of(results[t], workload, key) for t in tools}
-        cells = ["n/a" if values[t] is None else f"{values[t]:,.4g}" + (" *" if _scaled(results[t], workload, key,
-                                                                                              scale) else "")
-                 for t in tools]
+        cells = [_cell(results[t], workload, key, _scaled(results[t], workload, key, scale)) for t in tools]
         ratios = []
         for t in peers:
             a, b = values.get("naiad"), values.get(t)
