@@ -9,7 +9,8 @@ Each peer is installed (its current release from PyPI) into its own virtual envi
 process of that environment (``bench/peers/worker.py``) against a fresh folder: MLflow's SQLite tracking
 store, W&B in offline mode, Aim's local repo, naiad's embedded store.
 
-Each cell is the median over repetitions with the min–max in parentheses.  Workloads: **W1** 100,000 single scalar calls (µs per call; time to finish the run after the last call);
+Each cell is the median over repetitions with the min–max in parentheses.  Workloads: **W1** 100,000
+single scalar calls (µs per call; time to finish the run after the last call);
 **W2** 1,000,000 points over 10 metrics through each tool's batch API; **W3** 1,000 runs × 20 params ×
 5 metrics × 100 steps; **W4** over W3's runs, those whose metric's last value exceeds 0.5 and whose
 param equals a value (cold: a new process's first query; warm: the second); **W5** W1's history read
