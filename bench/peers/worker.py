@@ -35,6 +35,21 @@ def _params(i: int) -> dict[str, Any]:
     return out
 
 
+PACE_S = 0.0  # --pace-ms: sleep between W1 calls (W7b: a paced run killed after --crash-after-s)
+CRASH_AFTER_S: float | None = None
+
+
+def _checkpoint(i: int, t0: float, crash_at: int | None) -> None:
+    """Kill this process with SIGKILL at call ``crash_at`` or once ``CRASH_AFTER_S`` have passed, saying how
+    many calls were made first; otherwise wait the pace."""
+    if (crash_at is not None and i == crash_at) or (CRASH_AFTER_S is not None and
+                                                   time.perf_counter() - t0 >= CRASH_AFTER_S):
+        print(json.dumps({"logged": i}), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if PACE_S:
+        time.sleep(PACE_S)
+
+
 def _value(i: int, step: int, m: int) -> float:
     return ((i * 7919 + step * 104729 + m * 1299709) % 1000) / 1000.0
 
@@ -59,8 +74,7 @@ class Naiad:
         handle = run["m"]
         t0 = time.perf_counter()
         for i in range(n):
-            if crash_at is not None and i == crash_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+            _checkpoint(i, t0, crash_at)
             handle.append(float(i))
         loop = time.perf_counter() - t0
         t1 = time.perf_counter()
@@ -144,8 +158,7 @@ class Mlflow:
         run = self.mlflow.start_run(run_name="w1")
         t0 = time.perf_counter()
         for i in range(n):
-            if crash_at is not None and i == crash_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+            _checkpoint(i, t0, crash_at)
             self.mlflow.log_metric("m", float(i), step=i)
         loop = time.perf_counter() - t0
         t1 = time.perf_counter()
@@ -227,8 +240,7 @@ class Wandb:
         run = self._init("w1")
         t0 = time.perf_counter()
         for i in range(n):
-            if crash_at is not None and i == crash_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+            _checkpoint(i, t0, crash_at)
             run.log({"m": float(i)}, step=i)
         loop = time.perf_counter() - t0
         t1 = time.perf_counter()
@@ -270,8 +282,7 @@ class Aim:
                        capture_terminal_logs=False)
         t0 = time.perf_counter()
         for i in range(n):
-            if crash_at is not None and i == crash_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+            _checkpoint(i, t0, crash_at)
             run.track(float(i), name="m", step=i)
         loop = time.perf_counter() - t0
         t1 = time.perf_counter()
@@ -316,7 +327,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("dir")
     parser.add_argument("--n", type=int, default=0)
     parser.add_argument("--crash-at", type=int)
+    parser.add_argument("--crash-after-s", type=float)
+    parser.add_argument("--pace-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
+    global PACE_S, CRASH_AFTER_S
+    PACE_S, CRASH_AFTER_S = args.pace_ms / 1000.0, args.crash_after_s
     tool = TOOLS[args.tool](args.dir)
     method = getattr(tool, "w1" if args.workload == "w7" else args.workload, None)
     if method is None:
