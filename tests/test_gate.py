@@ -47,6 +47,7 @@ from naiad.cli import main as cli_main
 from naiad.container import store_for
 from naiad.gate import Rule, check_change, load_spec, markdown, parse_spec, run_gate
 from naiad.ops import Batch
+from registry_kit import new_model, promote
 from services import TeamServer, as_user, team_server
 
 PROJECT = "defects"  # key DEF
@@ -98,25 +99,6 @@ def cancer() -> Cancer:
     frame = x_te.reset_index(drop=True).copy()
     frame["label"] = y_te.to_numpy()
     return Cancer(frame, list(data.data.columns), models)
-
-
-def new_model(key: str, versions: int = 2) -> list[str]:
-    """A model ``DEF-<key>`` with ``versions`` versions; returns the versions' ids."""
-    naiad.init_model(key=key, name=key.lower(), project=PROJECT).stop()
-    ids = []
-    for _ in range(versions):
-        mv = naiad.init_model_version(model=f"DEF-{key}")
-        ids.append(mv["sys/id"].fetch())
-        mv.stop()
-    return ids
-
-
-def promote(version: str, stage: str = "production") -> None:
-    mv = naiad.init_model_version(with_id=version)
-    try:
-        mv.change_stage(stage)
-    finally:
-        mv.stop()
 
 
 def stage_of(version: str) -> str:
@@ -559,7 +541,7 @@ def rule_rows(result: Any) -> list[tuple[Any, ...]]:
 
 
 def test_gate_end_to_end_decision_run_report_and_reuse(cancer: Cancer, tmp_path: Path) -> None:
-    stump, lr = new_model("CLS")
+    stump, lr = new_model("CLS", versions=2)
     predict = predictor(cancer, {stump: "stump", lr: "lr"})
     spec = {"min_rows": 100, "rules": [
         {"metric": "accuracy", "value": {"lower": 0.95}},
@@ -644,7 +626,7 @@ def test_gate_end_to_end_decision_run_report_and_reuse(cancer: Cancer, tmp_path:
 
 
 def test_value_bounds_are_inclusive_and_change_rules_follow_tfx(cancer: Cancer) -> None:
-    stump, lr = new_model("TFX")
+    stump, lr = new_model("TFX", versions=2)
     predict = predictor(cancer, {stump: "stump", lr: "lr"})
     y = cancer.y
     right_lr, right_stump = int((cancer.labels("lr") == y).sum()), int((cancer.labels("stump") == y).sum())
@@ -724,7 +706,7 @@ def test_superiority_fails_for_a_candidate_better_only_by_a_point_estimate(cance
 
 
 def test_a_metric_that_was_not_computed_fails_its_rule(cancer: Cancer) -> None:
-    stump, lr = new_model("MISS")
+    stump, lr = new_model("MISS", versions=2)
     frame = cancer.frame.assign(cand=cancer.labels("lr"), base=cancer.labels("stump"))
     spec = {"rules": [{"metric": "accuracy", "value": {"lower": 0.5}},
                       {"metric": "roc_auc", "test": "superiority", "method": "delong"}]}
@@ -734,7 +716,7 @@ def test_a_metric_that_was_not_computed_fails_its_rule(cancer: Cancer) -> None:
     assert labels.rules[1].detail == "the candidate's evaluation has no roc_auc: a rule that cannot be checked fails"
     assert labels.verdict == "fail" and labels.reason.startswith("1 of 2 rule(s) failed: rule 2 (roc_auc")
     # the candidate with probabilities, the baseline with labels only
-    stump2, lr2 = new_model("MISSB")
+    stump2, lr2 = new_model("MISSB", versions=2)
     mixed = run_gate("DEF-MISSB", lr2, stump2, frame, "label", spec, candidate_predictions=cancer.proba("lr"),
                      baseline_predictions="base")
     assert [r.verdict for r in mixed.rules] == ["pass", "missing"]
@@ -748,7 +730,7 @@ def test_a_metric_that_was_not_computed_fails_its_rule(cancer: Cancer) -> None:
 
 
 def test_safety_rules_no_rules_no_baseline_and_too_few_rows(cancer: Cancer) -> None:
-    stump, lr = new_model("SAFE")
+    stump, lr = new_model("SAFE", versions=2)
     predict = predictor(cancer, {stump: "stump", lr: "lr"})
 
     def gate(baseline: str | None, spec: dict[str, Any], data: pd.DataFrame = cancer.frame) -> Any:
@@ -790,7 +772,7 @@ URL_RE = re.compile(r"https?://[^\s)\]]+")
 
 
 def test_context_from_ci_variables_links_and_the_markdown(cancer: Cancer, monkeypatch: pytest.MonkeyPatch) -> None:
-    stump, lr = new_model("CTX")
+    stump, lr = new_model("CTX", versions=2)
     predict = predictor(cancer, {stump: "stump", lr: "lr"})
     sha = "0123456789abcdef0123456789abcdef01234567"
     monkeypatch.setenv("GITHUB_SHA", sha)
@@ -873,7 +855,7 @@ def test_regression_gate_on_diabetes() -> None:
     ridge, mean = Ridge(alpha=0.1).fit(x_tr, y_tr), DummyRegressor().fit(x_tr, y_tr)
     frame = x_te.reset_index(drop=True).assign(progression=y_te.to_numpy())
     frame["ridge"], frame["mean"] = ridge.predict(x_te), mean.predict(x_te)
-    base, cand = new_model("REG")
+    base, cand = new_model("REG", versions=2)
     spec = {"rules": [{"metric": "rmse", "test": "superiority", "resamples": 2000},
                       {"metric": "r2", "test": "superiority", "resamples": 2000},
                       {"metric": "mae", "change": {"absolute": -5.0}},
@@ -1007,7 +989,7 @@ def markdown_of(run: str, tmp_path: Path) -> str:
 
 def test_cli_gate_with_a_predict_function(cancer: Cancer, holdout: Path, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    stump, lr = new_model("FN")
+    stump, lr = new_model("FN", versions=2)
     promote(stump)
     models = tmp_path / "models"
     models.mkdir()
@@ -1050,7 +1032,7 @@ def test_cli_gate_with_a_predict_function(cancer: Cancer, holdout: Path, tmp_pat
 
 
 def test_cli_gate_could_not_run_is_exit_3(holdout: Path, tmp_path: Path) -> None:
-    stump, lr = new_model("ERR")
+    stump, lr = new_model("ERR", versions=2)
     promote(stump)
     spec = tmp_path / "gate.yaml"
     spec.write_text(PASS_SPEC)
@@ -1087,7 +1069,7 @@ def test_cli_gate_could_not_run_is_exit_3(holdout: Path, tmp_path: Path) -> None
 
 def test_cli_gate_with_malformed_yaml_is_exit_3(holdout: Path, tmp_path: Path) -> None:
     """Exit 1 means "the gate failed"; a spec that is not YAML must be "could not run" (3)."""
-    stump, lr = new_model("YML")
+    stump, lr = new_model("YML", versions=2)
     promote(stump)
     spec = tmp_path / "broken.yaml"
     spec.write_text("rules: [\n  - metric: {\n")

@@ -37,6 +37,7 @@ import naiad.store
 from naiad import errors as E
 from naiad.cli import main as cli_main
 from naiad.monitor import DegradationRule
+from registry_kit import controlled, new_model, promote
 from services import TeamServer, team_server
 
 PROJECT = "defects"  # key DEF
@@ -104,23 +105,6 @@ def regression() -> Task:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def new_model(key: str, versions: int = 1) -> list[str]:
-    """A model ``DEF-<key>`` with ``versions`` versions; returns the versions' ids."""
-    naiad.init_model(key=key, name=key.lower(), project=PROJECT).stop()
-    ids = []
-    for _ in range(versions):
-        mv = naiad.init_model_version(model=f"DEF-{key}")
-        ids.append(mv["sys/id"].fetch())
-        mv.stop()
-    return ids
-
-
-def promote(version: str, stage: str = "production") -> None:
-    mv = naiad.init_model_version(with_id=version)
-    mv.change_stage(stage)
-    mv.stop()
-
-
 def fields(run_id: str, namespace: str) -> Any:
     run = naiad.init_run(with_id=run_id, mode="read-only")
     try:
@@ -155,16 +139,6 @@ def evaluation_runs(model: str) -> list[str]:
     if table.empty:
         return []
     return sorted(table.loc[table["eval/model"] == model, "sys/id"])
-
-
-def controlled(n: int, right: float, seed: int) -> pd.DataFrame:
-    """A binary task whose served labels are right on exactly ``round(n * right)`` rows."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    served = y.copy()
-    wrong = rng.choice(n, n - round(n * right), replace=False)
-    served[wrong] = 1 - served[wrong]
-    return pd.DataFrame({"x": rng.normal(size=n), "label": y, "served": served})
 
 
 def with_rmse(n: int, rmse: float, seed: int) -> pd.DataFrame:

@@ -54,6 +54,7 @@ from naiad.store.blobs import LocalBlobs
 from naiad.store.postgres import PostgresStore
 from naiad.store.sqlite import SqliteStore
 from naiad.webhooks import deliver_due, sign, verify
+from registry_kit import controlled
 from services import TeamServer, admin_token, as_user, free_port, postgres_store_dsn, serve_in_thread, team_server
 
 PROJECT = "defects"  # key DEF
@@ -693,16 +694,6 @@ def test_gate_decisions_are_delivered_with_the_decision_run(cancer: Cancer, rece
     # the decision named in the event is the gate's decision run
     decisions = naiad.fetch_gate_decisions(model)
     assert list(decisions["run"]) == [passed.run, failed.run]
-
-
-def controlled(n: int, right: float, seed: int) -> pd.DataFrame:
-    """A binary task whose served labels are right on exactly ``round(n * right)`` rows."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    served = y.copy()
-    wrong = rng.choice(n, n - round(n * right), replace=False)
-    served[wrong] = 1 - served[wrong]
-    return pd.DataFrame({"x": rng.normal(size=n), "label": y, "served": served})
 
 
 def two_features(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:

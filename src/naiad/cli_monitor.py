@@ -120,9 +120,8 @@ def monitor_run(model: str, stage: str | None, alias: str | None, version: str |
                if e.model_version == chosen]
     verdict = judge(ev, rule, history[0] if history else None)
     project = store.get_container(short_id=model).project
-    if ev.reused:  # judged before: its alert went out then (a cron job on unchanged data does not re-alert)
-        pass
-    elif verdict.status == DEGRADED:
+    # a stored evaluation was judged (and alerted on) when it was made: a cron job on unchanged data is quiet
+    if not ev.reused and verdict.status == DEGRADED:
         store.emit_event(project, "degradation_detected", {
             "model": model, "version": chosen, "evaluation": ev.run, "metric": verdict.metric, "value": verdict.value,
             "reference": verdict.reference, "reason": verdict.reason, "dataset_hash": ev.dataset_hash, "n": ev.n})

@@ -226,14 +226,16 @@ def evaluate(
             _to_parquet(df, path)
             path = path.parent
         digest = dataset_hash(path)
-        if isinstance(predictions, (str, list, tuple)):  # a column typo is never hidden by a stored result
-            _predictions(predictions, df, target)
+        # predictions that cost nothing to read (columns, arrays) are read first, so a column typo is never
+        # hidden by a stored result; a model's predict function runs only when there is none
+        raw = None if callable(predictions) else _predictions(predictions, df, target)
         if not force:
             found = stored_evaluation(store, info.project, model_version, digest)
             if found is not None:
                 return found
         y_raw = df[target].to_numpy()
-        raw = _predictions(predictions, df, target)
+        if raw is None:
+            raw = _predictions(predictions, df, target)
         task = task or _infer_task(np.asarray(y_raw), raw)
         result = _compute(task, y_raw, raw, classes, df, slices or [], n_boot, level, seed)
         if drift:

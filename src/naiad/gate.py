@@ -413,25 +413,24 @@ def run_gate(
             reason = f"all {len(applied)} rule(s) passed" + (" (no baseline: value rules only)" if ev_b is None else "")
     result = GateResult(model, candidate, baseline, ev_c.dataset_hash, ev_c.n, verdict, reason, results, evaluations,
                         spec, context, _training_drift(candidate, baseline))
-    if record:
-        result.run = _record(naiad, result, spec_text, ev_c)
-    if promote and verdict == PASS:
-        mv = naiad.init_model_version(with_id=candidate)
-        try:
-            mv.change_stage(promote, reason=f"gate {result.run or ''} passed: {reason}".replace("  ", " "))
-        finally:
-            mv.stop()
-        result.promoted = promote
-        if result.run:  # the stored report and result say so too
-            run = naiad.init_run(with_id=result.run, capture_stdout=False, capture_stderr=False,
-                                 capture_hardware_metrics=False, source_files=[])
+    decision = _open_decision(naiad, result, spec_text) if record else None
+    try:
+        if promote and verdict == PASS:  # after the decision is stored: a promotion policy looks for it
+            mv = naiad.init_model_version(with_id=candidate)
             try:
-                run["gate/promoted"] = promote
-                run["gate/report"].upload(naiad.File.from_content(markdown(result), extension="md"))
-                run["gate/result"].upload(naiad.File.from_content(json.dumps(result.to_json(), indent=2,
-                                                                             default=str), extension="json"))
+                mv.change_stage(promote, reason=f"gate {result.run or ''} passed: {reason}".replace("  ", " "))
             finally:
-                run.stop()
+                mv.stop()
+            result.promoted = promote
+        if decision is not None:  # the report and result say whether the candidate was promoted
+            if result.promoted:
+                decision["gate/promoted"] = result.promoted
+            decision["gate/report"].upload(naiad.File.from_content(markdown(result), extension="md"))
+            decision["gate/result"].upload(naiad.File.from_content(json.dumps(result.to_json(), indent=2,
+                                                                              default=str), extension="json"))
+    finally:
+        if decision is not None:
+            decision.stop()
     _announce(result)
     return result
 
@@ -466,7 +465,9 @@ def _training_drift(candidate: str, baseline: str | None) -> dict[str, Any] | No
                         for c in report.drifted]}
 
 
-def _record(naiad: Any, result: GateResult, spec_text: str, ev_c: Any) -> str:
+def _open_decision(naiad: Any, result: GateResult, spec_text: str) -> Any:
+    """The decision run with every rule's result stored (``result.run`` is its id); left open for the
+    report, which is written once the promotion, if any, is done."""
     from naiad.container import store_for
 
     store, _ = store_for("read-only")
@@ -492,12 +493,10 @@ def _record(naiad: Any, result: GateResult, spec_text: str, ev_c: Any) -> str:
             run[f"gate/rules/{r.index}"] = fields
         run.wait()
         result.run = str(run["sys/id"].fetch())
-        run["gate/report"].upload(naiad.File.from_content(markdown(result), extension="md"))
-        run["gate/result"].upload(naiad.File.from_content(json.dumps(result.to_json(), indent=2, default=str),
-                                                          extension="json"))
-    finally:
+    except BaseException:
         run.stop()
-    return str(result.run)
+        raise
+    return run
 
 
 # ------------------------------------------------------------------------------------------ the report

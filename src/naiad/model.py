@@ -22,6 +22,7 @@ from naiad.errors import (
     ConfigError,
     ContainerNotFound,
     FileError,
+    InactiveContainerError,
     InvalidValueError,
     MissingFieldError,
     ModelNotFound,
@@ -94,15 +95,9 @@ class _RegistryContainer(Container):
         return self._info.short_id if self._info is not None else f"new {self._kind.replace('_', ' ')}"
 
     def _raise_inactive(self) -> None:
-        raise self._inactive_error(
+        raise InactiveContainerError(
             f"{self._label()} is stopped; open it again to write or read: "
             f"naiad.{'init_model' if self._kind == MODEL else 'init_model_version'}(with_id=\"{self._label()}\").")
-
-    @staticmethod
-    def _inactive_error(message: str) -> Exception:
-        from naiad.errors import InactiveContainerError
-
-        return InactiveContainerError(message)
 
 
 class Model(_RegistryContainer):

@@ -76,10 +76,8 @@ def state_at(events: Iterable[RegistryEvent], when: Any = None) -> RegistryState
         if e.at > at:
             break
         if e.kind == "stage":
-            if e.after == "none":
-                state.stages.pop(e.version, None)
-            else:
-                state.stages.pop(e.version, None)  # re-insert: dict order = order of arrival
+            state.stages.pop(e.version, None)  # re-inserted last: dict order = order of arrival
+            if e.after != "none":
                 state.stages[e.version] = str(e.after)
         elif e.kind == "alias":
             if e.after is None:

@@ -40,8 +40,10 @@ def _open(target: Any, mode: str) -> tuple[Container, bool]:
         return target, False
     if not isinstance(target, str):
         raise InvalidValueError(f"pass a run, a model version or its id (was {type(target).__name__}).")
-    parts = target.rsplit("-", 2)
-    if len(parts) == 3 and not parts[1].isdigit() and parts[2].isdigit():  # DEF-CLS-3
+    from naiad.container import store_for
+    from naiad.store.base import MODEL_VERSION
+
+    if store_for("read-only")[0].get_container(short_id=target).kind == MODEL_VERSION:  # the store says what it is
         return naiad.init_model_version(with_id=target, mode=mode), True
     return naiad.init_run(with_id=target, mode=mode, capture_hardware_metrics=False, capture_stdout=False,
                           capture_stderr=False), True
