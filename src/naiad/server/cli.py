@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+from pathlib import Path
 
 import click
 
@@ -54,6 +55,55 @@ def server(ctx: click.Context, store_uri: str | None, blobs: str, host: str | No
     host = host or ("0.0.0.0" if is_team_uri(uri) else "127.0.0.1")
     serve(uri, blobs, host, port, workers=workers, anonymous=anonymous,
           max_request_bytes=max_request_mb << 20, log_level=log_level)
+
+
+@click.command("ui")
+@click.option("--store", "store_uri", help="the store folder (default NAIAD_URI or ./.naiad)")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on; anyone who can reach it can read and edit, so keep it local")
+@click.option("--port", default=4590, show_default=True, type=int, help="0 picks a free port")
+@click.option("--open/--no-open", "open_browser", default=True, show_default=True,
+              help="open the UI in the default browser")
+def ui(store_uri: str | None, host: str, port: int, open_browser: bool) -> None:
+    """Open the web UI over the embedded store (./.naiad): runs table, run pages, compare.
+
+    For a team, `naiad server` serves the same UI with accounts and tokens.
+    """
+    import socket
+    import webbrowser
+
+    import uvicorn
+
+    from naiad.server.app import create_app
+    from naiad.server.main import is_team_uri, server_store
+    from naiad.server.ui import ui_built
+
+    uri = store_uri or SETTINGS.uri.get()
+    if is_team_uri(uri) or uri.startswith(("http://", "https://")):
+        raise click.UsageError(f"naiad ui serves a local folder; for {uri} start `naiad server` and open its address.")
+    if not Path(uri).is_dir():
+        raise click.UsageError(f"no naiad store at {uri}: run a tracked script here first (naiad demo makes one), "
+                               "or pass --store FOLDER.")
+    store = server_store(uri)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving on {host} without accounts: anyone who reaches it can read and edit runs. "
+                   "For a team use `naiad server`.", err=True)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise click.UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); pass --port 0 for a free port.") \
+            from None
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}/"
+    click.echo(f"naiad UI over {store.location}: {url}  (Ctrl+C to stop)")
+    if not ui_built():
+        click.echo("note: this installation has no built UI (only the API answers); run scripts/build-ui.", err=True)
+    if open_browser:
+        webbrowser.open(url)
+    app = create_app(store, anonymous_role="owner")
+    server_ = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False))
+    server_.run(sockets=[sock])
 
 
 @server.command("migrate")
@@ -179,5 +229,5 @@ def _now() -> float:
 
 
 def register(main: click.Group) -> None:
-    for command in (server, token, role):
+    for command in (server, ui, token, role):
         main.add_command(command)

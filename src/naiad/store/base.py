@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -55,12 +55,14 @@ class FieldValue:
     """One field as read from a store: its type and its value in Python form.
 
     Atoms carry their value; StringSet a ``set``; series the last value; File/FileSet/Artifact the
-    stored reference (a dict); series add ``count``.
+    stored reference (a dict); series add ``count``.  In a table, a float series also carries its
+    ``(min, max)`` in ``stats`` (not part of equality: the same field read two ways is equal).
     """
 
     type: str
     value: Any
     count: int | None = None
+    stats: tuple[float | None, float | None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -208,6 +210,7 @@ class Store(Protocol):
         self, project: str, kind: str, *, query: str | None = None, columns: list[str] | None = None,
         sort_by: str = "sys/creation_time", ascending: bool = False, limit: int | None = None,
     ) -> TableResult: ...
+    def field_paths(self, project: str, kind: str = "run") -> dict[str, str]: ...
 
     # model registry and datasets
     def change_stage(self, version: str, stage: str, *, actor: str = "", reason: str = "") -> list[RegistryEvent]:

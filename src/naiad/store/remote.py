@@ -171,6 +171,9 @@ class RemoteStore:
         raw = self.json("GET", f"/containers/{_seg(uuid)}/series-last-steps")
         return {k: float(v) for k, v in raw.items()}  # float("-Infinity") reads the wire form
 
+    def field_paths(self, project: str, kind: str = "run") -> dict[str, str]:
+        return dict(self.json("GET", "/projects/fields", params={"project": project, "kind": kind}))
+
     def read_fields(self, uuid: str, paths: list[str] | None = None) -> dict[str, FieldValue]:
         return wire.fields_from_json(self.json("POST", f"/containers/{_seg(uuid)}/fields", json={"paths": paths}))
 

@@ -941,11 +941,13 @@ class SqlStore:
         if pid_to_path and cids:
             in_pids = self._in("f.pid", list(pid_to_path))
             cells = conn.execute(
-                "SELECT f.cid, f.pid, f.type, f.num, f.txt, s.count, s.last_num, s.last_txt "
+                "SELECT f.cid, f.pid, f.type, f.num, f.txt, s.count, s.last_num, s.last_txt, s.vmin, s.vmax "
                 "FROM fields f LEFT JOIN series s ON s.cid = f.cid AND s.pid = f.pid "
                 f"WHERE {in_pids[0]} AND {in_cids[0]}", [*in_pids[1], *in_cids[1]])
-            for cid, pid, ftype, num, txt, count, last_num, last_txt in cells:
-                rows[cid][pid_to_path[pid]] = _field_value(ftype, num, txt, count, last_num, last_txt)
+            for cid, pid, ftype, num, txt, count, last_num, last_txt, vmin, vmax in cells:
+                fv = rows[cid][pid_to_path[pid]] = _field_value(ftype, num, txt, count, last_num, last_txt)
+                if ftype == F.FLOAT_SERIES:
+                    fv.stats = (vmin, vmax)
                 if ftype == F.STRING_SET:
                     set_cells.append((cid, pid))
             if set_cells:
@@ -965,6 +967,19 @@ class SqlStore:
                     state.value = effective_state(state.value, pings.get(cid), now)
         present = sorted({p for row in rows.values() for p in row})
         return TableResult(columns=present, rows=[rows[c] for c in cids], ids=ids)
+
+    def field_paths(self, project: str, kind: str = "run") -> dict[str, str]:
+        """Every field path of the project's containers of ``kind``, with its type (where runs
+        disagree, the type most of them have): what a column picker or query bar offers."""
+        proj = self.get_project(project)
+        found: dict[str, tuple[int, str]] = {}
+        for path, ftype, n in self.conn().execute(
+                "SELECT p.path, f.type, count(*) FROM fields f JOIN containers c ON c.cid = f.cid "
+                "JOIN paths p ON p.pid = f.pid WHERE c.project_id = ? AND c.kind = ? GROUP BY p.path, f.type",
+                (proj.id, kind)):
+            if path not in found or n > found[path][0]:
+                found[path] = (int(n), ftype)
+        return {path: found[path][1] for path in sorted(found)}
 
     def _pings(self, conn: Conn, cids: list[int]) -> dict[int, float]:
         pid = self._pid(conn, "sys/ping_time", create=False)

@@ -48,6 +48,8 @@ def field_to_json(fv: FieldValue) -> dict[str, Any]:
     out: dict[str, Any] = {"type": fv.type, "value": value}
     if fv.count is not None:
         out["count"] = fv.count
+    if fv.stats is not None:
+        out["min"], out["max"] = (_num_out(x) for x in fv.stats)
     return out
 
 
@@ -57,7 +59,14 @@ def field_from_json(data: dict[str, Any]) -> FieldValue:
         value = set(value or ())
     elif ftype in _NUMERIC and isinstance(value, str):
         value = _NONFINITE.get(value, value)
-    return FieldValue(ftype, value, data.get("count"))
+    fv = FieldValue(ftype, value, data.get("count"))
+    if "min" in data:
+        fv.stats = (_num_in(data["min"]), _num_in(data["max"]))
+    return fv
+
+
+def _num_in(value: Any) -> Any:
+    return _NONFINITE.get(value, value) if isinstance(value, str) else value
 
 
 def fields_to_json(fields: dict[str, FieldValue]) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+import { useState } from "react";
+import { ApiError, setToken } from "./api";
+import { Link, parseRoute, paths, useLocation } from "./router";
+import { Projects } from "./pages/Projects";
+import { Runs } from "./pages/Runs";
+import { RunPage } from "./pages/Run";
+import { Compare } from "./pages/Compare";
+
+const THEME_KEY = "naiad.theme";
+
+export function applyTheme(theme?: string): void {
+  const chosen = theme ?? localStorage.getItem(THEME_KEY) ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+  document.documentElement.dataset.theme = chosen;
+}
+
+function ThemeToggle() {
+  const [theme, setTheme] = useState(document.documentElement.dataset.theme ?? "light");
+  const next = theme === "dark" ? "light" : "dark";
+  return (
+    <button
+      aria-label={`switch to the ${next} theme`}
+      title={`Switch to the ${next} theme`}
+      onClick={() => {
+        localStorage.setItem(THEME_KEY, next);
+        applyTheme(next);
+        setTheme(next);
+      }}
+    >
+      {theme === "dark" ? "☀" : "☾"}
+    </button>
+  );
+}
+
+export function App() {
+  const loc = useLocation();
+  const route = parseRoute(loc.split("?")[0]);
+  return (
+    <div className="app">
+      <header className="topbar">
+        <Link to="/" className="brand">
+          <svg width="18" height="18" viewBox="0 0 16 16" aria-hidden="true">
+            <path d="M1 10c2-3 4-3 7 0s5 3 7 0v5H1z" fill="var(--accent)" />
+          </svg>
+          naiad
+        </Link>
+        <nav className="crumbs" aria-label="breadcrumbs">
+          {route.page !== "projects" && route.page !== "missing" && (
+            <>
+              <span>/</span>
+              <Link to={paths.runs(route.project)}>{route.project}</Link>
+            </>
+          )}
+          {route.page === "run" && (
+            <>
+              <span>/</span>
+              <span>{route.id}</span>
+            </>
+          )}
+          {route.page === "compare" && (
+            <>
+              <span>/</span>
+              <span>compare</span>
+            </>
+          )}
+        </nav>
+        <div className="spacer" />
+        <a href="/api/v1/docs" className="muted small">API</a>
+        <ThemeToggle />
+      </header>
+      <main className="main">
+        {route.page === "projects" && <Projects />}
+        {route.page === "runs" && <Runs key={route.project} project={route.project} />}
+        {route.page === "run" && <RunPage key={route.id} project={route.project} id={route.id} />}
+        {route.page === "compare" && <Compare project={route.project} />}
+        {route.page === "missing" && (
+          <div className="page">
+            <div className="empty">
+              No page at <code>{route.path}</code>. <Link to="/">See the projects</Link>.
+            </div>
+          </div>
+        )}
+      </main>
+    </div>
+  );
+}
+
+// Shown where a request failed: the server's own message, and a way in when a token is needed.
+export function Failure({ error, retry }: { error: Error; retry?: () => void }) {
+  const [value, setValue] = useState("");
+  if (error instanceof ApiError && error.status === 401) {
+    return (
+      <div className="page">
+        <div className="card" style={{ padding: 16, maxWidth: 520 }}>
+          <h1>Sign in</h1>
+          <p className="muted">{error.message}</p>
+          <p className="muted small">
+            Paste an API token (<code>naiad token create --user you</code> makes one). It stays in this browser only.
+          </p>
+          <form
+            className="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              setToken(value.trim());
+              location.reload();
+            }}
+          >
+            <input type="password" aria-label="API token" value={value} onChange={(e) => setValue(e.target.value)} style={{ flex: 1 }} />
+            <button className="primary" type="submit">Sign in</button>
+          </form>
+        </div>
+      </div>
+    );
+  }
+  return (
+    <div className="error" role="alert">
+      {error.message}
+      {retry && (
+        <>
+          {" "}
+          <button className="link" onClick={retry}>Try again</button>
+        </>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,170 @@
+// The UI's only door to naiad: the public /api/v1, with its one JSON error envelope.
+
+export const API = "/api/v1";
+
+export type FieldType =
+  | "Float" | "Integer" | "Boolean" | "String" | "Datetime" | "StringSet"
+  | "FloatSeries" | "StringSeries" | "FileSeries" | "File" | "FileSet" | "Artifact";
+
+export interface Field {
+  type: FieldType;
+  value: unknown;
+  count?: number;
+  min?: number | string | null;
+  max?: number | string | null;
+}
+
+export type Row = Record<string, Field>;
+
+export interface Table {
+  columns: string[];
+  ids: string[];
+  rows: Row[];
+}
+
+export interface ProjectSummary {
+  id: number;
+  name: string;
+  key: string;
+  created: number;
+  runs: number;
+  models: number;
+  last_activity: number | null;
+}
+
+export interface Container {
+  uuid: string;
+  short_id: string;
+  kind: string;
+  project: string;
+  custom_run_id: string | null;
+  created: number;
+}
+
+export interface Buckets {
+  step_lo: number[];
+  step_hi: number[];
+  min: number[];
+  max: number[];
+  first: number[];
+  last: number[];
+  count: number[];
+}
+
+export interface Points {
+  total: number;
+  offset: number;
+  steps: number[];
+  timestamps: number[];
+  values: (number | string)[];
+}
+
+export interface SavedView {
+  q?: string;
+  cols?: string[];
+  sort?: string;
+  dir?: "asc" | "desc";
+}
+
+export class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string, public details: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = "naiad.token";
+
+export function token(): string | null {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value: string | null): void {
+  if (value) localStorage.setItem(TOKEN_KEY, value);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+function headers(extra: Record<string, string> = {}): Record<string, string> {
+  const t = token();
+  return t ? { ...extra, Authorization: `Bearer ${t}` } : extra;
+}
+
+async function fail(r: Response): Promise<never> {
+  let body: { error?: { code?: string; message?: string; details?: Record<string, unknown> } } = {};
+  try {
+    body = await r.json();
+  } catch {
+    /* not the envelope: a proxy's page */
+  }
+  const e = body.error;
+  throw new ApiError(r.status, e?.code ?? "http_error", e?.message ?? `${r.status} ${r.statusText}`, e?.details ?? {});
+}
+
+export async function get<T>(path: string, params: Record<string, string | number | undefined> = {}, signal?: AbortSignal): Promise<T> {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) qs.set(k, String(v));
+  const r = await fetch(`${API}${path}${qs.size ? `?${qs}` : ""}`, { headers: headers(), signal });
+  if (!r.ok) return fail(r);
+  return r.json() as Promise<T>;
+}
+
+export async function send<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  const r = await fetch(`${API}${path}`, {
+    method,
+    headers: headers({ "Content-Type": "application/json" }),
+    body: JSON.stringify(body),
+    signal,
+  });
+  if (!r.ok) return fail(r);
+  return r.json() as Promise<T>;
+}
+
+export const api = {
+  overview: () => get<ProjectSummary[]>("/projects/overview"),
+  fields: (project: string, kind = "run") => get<Record<string, FieldType>>("/projects/fields", { project, kind }),
+  table: (project: string, opts: { query?: string; columns?: string[] | null; sort_by?: string; ascending?: boolean; limit?: number }, signal?: AbortSignal) =>
+    send<Table>("POST", "/table", { project, kind: "run", ...opts }, signal),
+  lookup: (shortId: string, project?: string) => get<Container>("/containers/lookup", { short_id: shortId, project }),
+  readFields: (uuid: string, paths: string[] | null = null) => send<Row>("POST", `/containers/${uuid}/fields`, { paths }),
+  buckets: (uuid: string, path: string, n: number, stepMin?: number, stepMax?: number, signal?: AbortSignal) =>
+    get<Buckets>(`/containers/${uuid}/buckets`, { path, n, step_min: stepMin, step_max: stepMax }, signal),
+  points: (uuid: string, path: string, offset: number, limit: number, every = 1) =>
+    get<Points>(`/containers/${uuid}/points`, { path, offset, limit, every }),
+  edit: (uuid: string, ops: unknown[]) => send<{ seq: number; errors: string[] }>("POST", `/containers/${uuid}/edit`, { ops }),
+  views: (project: string) => get<Record<string, SavedView>>("/projects/views", { project }),
+  saveView: (project: string, name: string, view: SavedView | null) =>
+    send<Record<string, SavedView>>("PUT", "/projects/views", { project, name, view }),
+  whoami: () => get<{ name: string; admin: boolean; anonymous: boolean }>("/whoami"),
+};
+
+// Files are fetched with the token (an <img src> cannot send one) and shown from an object URL.
+const blobCache = new Map<string, Promise<Blob>>();
+
+export function blob(digest: string): Promise<Blob> {
+  let found = blobCache.get(digest);
+  if (!found) {
+    found = fetch(`${API}/blobs/${digest}`, { headers: headers() }).then((r) => (r.ok ? r.blob() : fail(r)));
+    found.catch(() => blobCache.delete(digest));
+    blobCache.set(digest, found);
+  }
+  return found;
+}
+
+export async function download(digest: string, name: string): Promise<void> {
+  const b = await blob(digest);
+  const url = URL.createObjectURL(b);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+export function num(v: unknown): number | null {
+  if (typeof v === "number") return v;
+  if (v === "NaN") return NaN;
+  if (v === "Infinity") return Infinity;
+  if (v === "-Infinity") return -Infinity;
+  return null;
+}
