@@ -13,6 +13,7 @@ import logging
 import re
 import struct
 import threading
+import urllib.parse
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -40,7 +41,7 @@ from .auth import Authenticator, Principal
 log = logging.getLogger("naiad.server")
 
 API = "/api/v1"
-VIEWS_FIELD = "sys/ui/views"  # on the project's container: the runs table's saved views, as JSON
+VIEWS_PREFIX = "sys/ui/views/"  # on the project's container: one saved view of the runs table per field
 DEFAULT_MAX_REQUEST = 256 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -462,12 +463,14 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     def views_of(uid: str | None) -> dict[str, Any]:
         if uid is None:
             return {}
-        found = store.read_fields(uid, [VIEWS_FIELD]).get(VIEWS_FIELD)
-        try:
-            views = json.loads(found.value) if found is not None else {}
-        except ValueError:
-            views = {}
-        return views if isinstance(views, dict) else {}
+        views: dict[str, Any] = {}
+        for path, fv in store.read_fields(uid).items():
+            if path.startswith(VIEWS_PREFIX) and fv.type == "String":
+                try:
+                    views[urllib.parse.unquote(path[len(VIEWS_PREFIX):])] = json.loads(fv.value)
+                except ValueError:
+                    continue  # not a view naiad wrote
+        return views
 
     @app.get(f"{API}/projects/views", tags=["projects"])
     async def list_views(request: Request, project: str = Query(..., max_length=200)) -> dict[str, Any]:
@@ -491,20 +494,20 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
             p.require(canonical(body.project), "contributor")
             info = discreet(p, lambda: store.get_project(body.project), body.project)
             uid = project_container(info.name, create=True)
-            assert uid is not None
-            views = views_of(uid)
+            if uid is None:  # create=True makes it
+                raise E.StoreError(f"project {info.name} has no container for its views")
+            path = VIEWS_PREFIX + urllib.parse.quote(body.name, safe="")  # a view per field: saves never collide
             if body.view is None:
-                if body.name not in views:
+                if body.name not in views_of(uid):
                     raise E.NotFoundError(f"project {info.name} has no saved view {body.name!r}.")
-                del views[body.name]
+                op: Any = (O.DELETE, path)
             else:
-                views[body.name] = body.view
-            text = json.dumps(views, sort_keys=True)
-            if len(text) > F.MAX_STRING_LENGTH:
-                raise E.RequestError(f"saved views of {info.name} would exceed {F.MAX_STRING_LENGTH} characters; "
-                                     "delete some first.")
-            store.apply(O.Batch(uid, f"views:{uuidlib.uuid4().hex}", 1, [(O.ASSIGN, VIEWS_FIELD, "String", text)]))
-            return views
+                text = json.dumps(body.view, sort_keys=True)
+                if len(text) > F.MAX_STRING_LENGTH:
+                    raise E.RequestError(f"a saved view is at most {F.MAX_STRING_LENGTH} characters of JSON.")
+                op = (O.ASSIGN, path, "String", text)
+            store.apply(O.Batch(uid, f"views:{uuidlib.uuid4().hex}", 1, [op]))
+            return views_of(uid)
 
         result: dict[str, Any] = await call(work)
         return result
@@ -604,6 +607,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         """Change fields in JSON: set an atom, add or remove tags (any string set), delete a field.
         naiad's own ``sys/`` fields (state, ids, times, registry) cannot be edited."""
         p = await call(who, request)
+        await call(require_container, p, uuid, "contributor")  # who may edit, before what the edit says
         ops: list[Any] = []
         for i, e in enumerate(body.ops):
             if e.path in F.READ_ONLY_SYS or e.path == "sys":
@@ -627,11 +631,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         except ValueError as exc:
             raise E.RequestError(f"bad edit: {exc}") from None
 
-        def work() -> Any:
-            require_container(p, uuid, "contributor")
-            return store.apply(batch)
-
-        result = await call(work)
+        result = await call(store.apply, batch)
         return {"seq": result.seq, "errors": result.errors}
 
     @app.get(f"{API}/containers/{{uuid}}/buckets", tags=["containers"])

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 DIST = Path(__file__).with_name("ui_dist")
 
@@ -31,20 +30,33 @@ def ui_built(dist: Path = DIST) -> bool:
 
 
 def mount_ui(app: FastAPI, dist: Path = DIST) -> None:
-    """Serve the built UI at ``/`` (after the API routes, so ``/api/...`` keeps its JSON errors)."""
+    """Serve the built UI at ``/``: page paths that no API route matches get ``index.html``.
+
+    It answers only where the router found nothing (its default handler), and only GET/HEAD outside
+    ``/api``: a wrong method or an unknown API path keeps the API's own JSON 404/405.
+    """
     if (dist / "assets").is_dir():
         app.mount("/assets", _ImmutableFiles(directory=dist / "assets"), name="ui-assets")
+    not_found = app.router.default
 
-    @app.get("/{page:path}", include_in_schema=False)
-    async def page(page: str) -> Response:
-        if page.startswith("api/"):
-            raise StarletteHTTPException(404)
-        if not ui_built(dist):
-            return HTMLResponse(_NOT_BUILT, status_code=503)
-        top = dist / page
-        if page and "/" not in page and top.is_file() and top.name != "index.html":
-            return FileResponse(top)  # favicon and the like, at the top of the build
-        return FileResponse(dist / "index.html", headers={"Cache-Control": "no-cache"})
+    async def pages(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or path == "/api" \
+                or path.startswith("/api/"):
+            await not_found(scope, receive, send)
+            return
+        await _page(dist, path.lstrip("/"))(scope, receive, send)
+
+    app.router.default = pages
+
+
+def _page(dist: Path, page: str) -> Response:
+    if not ui_built(dist):
+        return HTMLResponse(_NOT_BUILT, status_code=503)
+    top = dist / page
+    if page and "/" not in page and top.name != "index.html" and top.is_file():
+        return FileResponse(top)  # favicon and the like, at the top of the build
+    return FileResponse(dist / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 class _ImmutableFiles(StaticFiles):

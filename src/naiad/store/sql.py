@@ -705,11 +705,16 @@ class SqlStore:
             }
             if is_float:
                 arr = np.asarray(values, dtype=np.float64)
-                lo, hi = float(arr.min()), float(arr.max())
-                upd.update(last_num=float(arr[-1]), vmin=lo if vmin is None else min(vmin, lo),
-                           vmax=hi if vmax is None else max(vmax, hi))
+                upd["last_num"] = float(arr[-1])
+                # NaN is a point (an imported or raw-batch value) but has no place in min/max, and
+                # NaN/±inf would turn the running sums into NaN (NULL in SQLite): they skip both
+                comparable = arr[~np.isnan(arr)]
+                if len(comparable):
+                    lo, hi = float(comparable.min()), float(comparable.max())
+                    upd.update(vmin=lo if vmin is None else min(vmin, lo), vmax=hi if vmax is None else max(vmax, hi))
+                finite = arr[np.isfinite(arr)]
                 with np.errstate(over="ignore", invalid="ignore"):  # 1e200² is inf, not an error
-                    sums = (float(arr.sum()), float(np.dot(arr, arr)))
+                    sums = (float(finite.sum()), float(np.dot(finite, finite)))
             else:
                 upd.update(last_txt=values[-1])
                 sums = (0.0, 0.0)

@@ -16,6 +16,7 @@ export function QueryBar(props: {
   value: string;
   fields: Record<string, FieldType>;
   error: Error | undefined;
+  shift: number; // characters the page put before the user's query (an opening parenthesis)
   onSubmit: (q: string) => void;
   inputRef?: React.RefObject<HTMLInputElement | null>;
 }) {
@@ -55,7 +56,7 @@ export function QueryBar(props: {
   }
 
   const err = props.error instanceof ApiError && props.error.code === "invalid_query" ? props.error : undefined;
-  const position = err && typeof err.details.position === "number" ? (err.details.position as number) : undefined;
+  const position = err && typeof err.details.position === "number" ? Math.max(0, (err.details.position as number) - props.shift) : undefined;
   return (
     <div className="querybar">
       <input
@@ -115,7 +116,7 @@ export function QueryBar(props: {
           {err.message.split("\n")[0]}
           {position !== undefined && (
             <div className="mono" style={{ whiteSpace: "pre", marginTop: 2 }}>
-              {String(err.details.query ?? text)}
+              {props.value}
               {"\n" + " ".repeat(position) + "^"}
             </div>
           )}

@@ -41,7 +41,10 @@ export function Runs({ project }: { project: string }) {
     return fields.data ? defaultColumns(fields.data) : [];
   }, [params.get("cols"), fields.data]);
 
-  const fullQuery = [q && `(${q})`, state && `sys/state = ${quote(state)}`, tag && `sys/tags CONTAINS ${quote(tag)}`].filter(Boolean).join(" AND ");
+  const filters = [state && `sys/state = ${quote(state)}`, tag && `sys/tags CONTAINS ${quote(tag)}`].filter(Boolean);
+  // the user's query comes first, so an error position in it needs only the "(" taken off
+  const fullQuery = filters.length ? [q && `(${q})`, ...filters].filter(Boolean).join(" AND ") : q;
+  const queryShift = filters.length && q ? 1 : 0;
   const wanted = useMemo(() => [...new Set([...ALWAYS, ...columns.map((c) => splitColumn(c)[0])])], [columns]);
   const table = useLoad(
     (signal) => (fields.data ? api.table(project, { query: fullQuery || undefined, columns: wanted }, signal) : new Promise<never>(() => {})),
@@ -171,7 +174,7 @@ export function Runs({ project }: { project: string }) {
   return (
     <div className="runs">
       <div className="toolbar">
-        <QueryBar value={q} fields={fieldTypes} error={table.error} inputRef={queryInput} onSubmit={(v) => setParams({ q: v, view: null }, true)} />
+        <QueryBar value={q} fields={fieldTypes} error={table.error} shift={queryShift} inputRef={queryInput} onSubmit={(v) => setParams({ q: v, view: null }, true)} />
         <select aria-label="state filter" value={state} onChange={(e) => setParams({ state: e.target.value }, true)}>
           <option value="">Any state</option>
           {STATES.map((s) => (
