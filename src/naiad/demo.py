@@ -111,6 +111,7 @@ def run_demo(project: str = "demo", epochs: int = 15, configs: int = 4, console:
     say("")
     say(f"Tracked {len(ids)} runs into [bold]{naiad.config.SETTINGS.uri.get()}[/bold] (project {project!r}).")
     say("Look at them:")
+    say(f"  naiad ui                      (the web UI: runs table, charts, compare — /p/{project}/runs)")
     say(f"  naiad runs ls --project {project} --columns val/acc,parameters/learning_rate "
         "--sort-by val/best_acc")
     say(f"  naiad runs ls --project {project} --query 'last(val/acc) > 0.9'")

@@ -123,6 +123,9 @@ export const api = {
   fields: (project: string, kind = "run") => get<Record<string, FieldType>>("/projects/fields", { project, kind }),
   table: (project: string, opts: { query?: string; columns?: string[] | null; sort_by?: string; ascending?: boolean; limit?: number }, signal?: AbortSignal) =>
     send<Table>("POST", "/table", { project, kind: "run", ...opts }, signal),
+  tableWindow: (project: string, opts: { query?: string; columns: string[]; sort_by?: string; ascending?: boolean; offset?: number; limit?: number }, signal?: AbortSignal) =>
+    send<{ total: number; offset: number; ids: string[]; columns: Record<string, import("./table").Column> }>(
+      "POST", "/table", { project, kind: "run", layout: "columns", ...opts }, signal),
   lookup: (shortId: string, project?: string) => get<Container>("/containers/lookup", { short_id: shortId, project }),
   readFields: (uuid: string, paths: string[] | null = null) => send<Row>("POST", `/containers/${uuid}/fields`, { paths }),
   buckets: (uuid: string, path: string, n: number, stepMin?: number, stepMax?: number, signal?: AbortSignal) =>

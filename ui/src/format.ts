@@ -73,17 +73,6 @@ export function cellText(f: Field | undefined, agg: Agg = "last"): string {
   return v;
 }
 
-export function compareCells(a: number | string | boolean | null, b: number | string | boolean | null): number {
-  if (a === null) return b === null ? 0 : 1; // empty cells last, whatever the direction
-  if (b === null) return -1;
-  if (typeof a === "number" && typeof b === "number") {
-    if (Number.isNaN(a)) return Number.isNaN(b) ? 0 : 1;
-    if (Number.isNaN(b)) return -1;
-    return a - b;
-  }
-  return String(a).localeCompare(String(b), undefined, { numeric: true });
-}
-
 export interface FileRef {
   hash: string;
   size: number;

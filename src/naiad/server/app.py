@@ -145,6 +145,8 @@ class TableIn(BaseModel):
     sort_by: str = "sys/creation_time"
     ascending: bool = False
     limit: int | None = Field(default=None, ge=0)
+    layout: str = Field(default="rows", pattern="^(rows|columns)$")  # columns: the UI's compact form
+    offset: int = Field(default=0, ge=0)  # layout columns: the first row whose cells come back
 
 
 class EditOp(BaseModel):
@@ -685,13 +687,31 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         """The runs table: rows matching ``query`` (naiad's query language), projected on ``columns``."""
         p = await call(who, request)
 
+        if body.layout == "columns" and body.columns is None:
+            raise E.RequestError("layout 'columns' needs the list of columns")
+        if body.offset and body.layout != "columns":
+            raise E.RequestError("offset pages the 'columns' layout only")
+
         def work() -> Any:
             p.require(canonical(body.project), "viewer")
-            return discreet(p, lambda: store.query_table(
+            if body.layout == "columns":
+                return discreet(p, lambda: table_columns(body), body.project)
+            return wire.table_to_json(discreet(p, lambda: store.query_table(
                 body.project, body.kind, query=body.query, columns=body.columns, sort_by=body.sort_by,
-                ascending=body.ascending, limit=body.limit), body.project)
+                ascending=body.ascending, limit=body.limit), body.project))
 
-        return wire.table_to_json(await call(work))
+        result: dict[str, Any] = await call(work)
+        return result
+
+    def table_columns(body: TableIn) -> dict[str, Any]:
+        columns = body.columns or []
+        if isinstance(store, SqlStore):
+            return store.table_columns(body.project, body.kind, columns=columns, query=body.query,
+                                       sort_by=body.sort_by, ascending=body.ascending, offset=body.offset,
+                                       limit=body.limit)
+        table = store.query_table(body.project, body.kind, query=body.query, columns=columns, sort_by=body.sort_by,
+                                  ascending=body.ascending)
+        return wire.table_to_columns(table, columns, body.offset, body.limit)
 
     # ---------------------------------------------------------------------- registry and datasets
     def actor_of(p: Principal, claimed: str) -> str:

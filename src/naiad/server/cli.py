@@ -72,9 +72,13 @@ def ui(store_uri: str | None, host: str, port: int, open_browser: bool) -> None:
     import socket
     import webbrowser
 
-    import uvicorn
+    try:
+        import uvicorn
 
-    from naiad.server.app import create_app
+        from naiad.server.app import create_app
+    except ImportError as exc:
+        raise click.ClickException(f"the web UI needs naiad's ui extra ({exc.name} is missing): "
+                                   "pip install 'naiad[ui]'") from None
     from naiad.server.main import is_team_uri, server_store
     from naiad.server.ui import ui_built
 

@@ -113,6 +113,32 @@ def table_to_json(t: TableResult) -> dict[str, Any]:
     return {"columns": t.columns, "ids": t.ids, "rows": [fields_to_json(r) for r in t.rows]}
 
 
+def table_to_columns(t: TableResult, columns: list[str], offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+    """A table in the column layout of ``SqlStore.table_columns`` (for stores without their own)."""
+    end = len(t.ids) if limit is None else offset + limit
+    ids, rows = t.ids[offset:end], t.rows[offset:end]
+    n = len(ids)
+    out: dict[str, dict[str, Any]] = {}
+    for path in dict.fromkeys(F.normalize_path(c) for c in columns):
+        col: dict[str, Any] = {"type": None, "values": [None] * n}
+        types: list[Any] = [None] * n
+        for i, row in enumerate(rows):
+            fv = row.get(path)
+            if fv is None:
+                continue
+            cell = field_to_json(fv)
+            types[i] = fv.type
+            col["type"] = col["type"] or fv.type
+            col["values"][i] = cell["value"]
+            for key in ("count", "min", "max"):
+                if key in cell:
+                    col.setdefault(key, [None] * n)[i] = cell[key]
+        if len({x for x in types if x is not None}) > 1:
+            col["types"] = types
+        out[path] = col
+    return {"total": len(t.ids), "offset": offset, "ids": ids, "columns": out}
+
+
 def table_from_json(data: dict[str, Any]) -> TableResult:
     return TableResult(columns=list(data["columns"]), ids=list(data["ids"]),
                        rows=[fields_from_json(r) for r in data["rows"]])

@@ -1,12 +1,13 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useEffect, useMemo, useRef, useState } from "react";
-import { api, Field, FieldType, Row, SavedView } from "../api";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { api, Field, FieldType, SavedView } from "../api";
 import { Failure } from "../App";
 import { ColumnPicker } from "../components/ColumnPicker";
 import { QueryBar } from "../components/QueryBar";
-import { cellText, cellValue, compareCells, splitColumn, STATES } from "../format";
+import { cellText, splitColumn, STATES } from "../format";
 import { useInterval, useLoad } from "../hooks";
 import { Link, navigate, paths, setParams, useParams, useTitle } from "../router";
+import { cell, Page, PAGE, PagedTable, usePagedTable } from "../table";
 
 const ALWAYS = ["sys/id", "sys/state", "sys/tags"]; // fetched for the quick filters and the state badge
 const NUMERIC: FieldType[] = ["Float", "Integer", "FloatSeries", "Datetime"];
@@ -46,32 +47,19 @@ export function Runs({ project }: { project: string }) {
   const fullQuery = filters.length ? [q && `(${q})`, ...filters].filter(Boolean).join(" AND ") : q;
   const queryShift = filters.length && q ? 1 : 0;
   const wanted = useMemo(() => [...new Set([...ALWAYS, ...columns.map((c) => splitColumn(c)[0])])], [columns]);
-  const table = useLoad(
-    (signal) => (fields.data ? api.table(project, { query: fullQuery || undefined, columns: wanted }, signal) : new Promise<never>(() => {})),
-    [project, fullQuery, wanted.join("\u0000"), fields.data !== undefined],
-  );
-  useInterval(() => table.reload(), live ? 10_000 : null);
+  const ready = fields.data !== undefined || params.get("cols") !== null; // defaults need the field list
+  const table = usePagedTable(project, fullQuery, wanted, sort, dir === "asc", ready);
+  useInterval(() => table.refresh(), live ? 10_000 : null);
+  const total = table.total ?? 0;
 
-  const rows = useMemo(() => {
-    const t = table.data;
-    if (!t) return [] as { id: string; row: Row }[];
-    const out = t.ids.map((id, i) => ({ id, row: t.rows[i] }));
-    const [path, agg] = splitColumn(sort);
-    const keys = new Map(out.map((r) => [r.id, cellValue(r.row[path], agg)]));
-    out.sort((a, b) => {
-      const ka = keys.get(a.id)!, kb = keys.get(b.id)!;
-      if (ka === null || kb === null) return compareCells(ka, kb);
-      return dir === "asc" ? compareCells(ka, kb) : compareCells(kb, ka);
-    });
-    return out;
-  }, [table.data, sort, dir]);
-
+  // every tag of the project, for the quick filter (not only the tags of the rows on screen)
+  const tags = useLoad((signal) => api.tableWindow(project, { columns: ["sys/tags"] }, signal), [project]);
   const allTags = useMemo(() => {
     const s = new Set<string>();
-    for (const r of table.data?.rows ?? []) for (const t of (r["sys/tags"]?.value as string[] | undefined) ?? []) s.add(t);
+    for (const v of tags.data?.columns["sys/tags"]?.values ?? []) for (const t of (v as string[] | null) ?? []) s.add(t);
     if (tag) s.add(tag);
     return [...s].sort();
-  }, [table.data, tag]);
+  }, [tags.data, tag]);
 
   const [picker, setPicker] = useState(false);
   const [focus, setFocus] = useState(0);
@@ -82,7 +70,6 @@ export function Runs({ project }: { project: string }) {
   const gridRef = useRef<HTMLDivElement>(null);
   const views = useLoad(() => api.views(project), [project]);
 
-  const virt = useVirtualizer({ count: rows.length, getScrollElement: () => gridRef.current, estimateSize: () => 32, overscan: 12 });
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -104,6 +91,9 @@ export function Runs({ project }: { project: string }) {
     else next.add(id);
     setSelected(next);
   }
+  const toggleRef = useRef(toggle);
+  toggleRef.current = toggle;
+  const onToggle = useCallback((id: string) => toggleRef.current(id), []);
   function sortBy(col: string) {
     if (sort === col) setParams({ dir: dir === "asc" ? "desc" : "asc" });
     else setParams({ sort: col, dir: NUMERIC.includes(fieldTypes[splitColumn(col)[0]]) ? "desc" : "asc" });
@@ -121,7 +111,7 @@ export function Runs({ project }: { project: string }) {
         }),
       );
       setTagText("");
-      table.reload();
+      table.refresh();
     } catch (e) {
       setActionError(e as Error);
     } finally {
@@ -145,31 +135,39 @@ export function Runs({ project }: { project: string }) {
   }
 
   function onGridKey(e: React.KeyboardEvent) {
-    if (rows.length === 0) return;
+    if (total === 0) return;
     let next = focus;
-    if (e.key === "ArrowDown" || e.key === "j") next = Math.min(rows.length - 1, focus + 1);
+    const here = table.row(focus);
+    if (e.key === "ArrowDown" || e.key === "j") next = Math.min(total - 1, focus + 1);
     else if (e.key === "ArrowUp" || e.key === "k") next = Math.max(0, focus - 1);
-    else if (e.key === "PageDown") next = Math.min(rows.length - 1, focus + 20);
+    else if (e.key === "PageDown") next = Math.min(total - 1, focus + 20);
     else if (e.key === "PageUp") next = Math.max(0, focus - 20);
     else if (e.key === "Home") next = 0;
-    else if (e.key === "End") next = rows.length - 1;
+    else if (e.key === "End") next = total - 1;
     else if (e.key === " " || e.key === "x") {
       e.preventDefault();
-      toggle(rows[focus].id);
+      if (here) toggle(here.id);
       return;
     } else if (e.key === "Enter") {
-      navigate(paths.run(project, rows[focus].id));
+      if (here) navigate(paths.run(project, here.id));
       return;
     } else return;
     e.preventDefault();
     setFocus(next);
-    virt.scrollToIndex(next);
   }
 
-  const widths = columns.map((c) => (c === "sys/name" ? 200 : c === "sys/creation_time" || c === "sys/modification_time" ? 175 : c === "sys/tags" ? 180 : 140));
-  const total = table.data?.ids.length ?? 0;
-  const noRunsAtAll = table.data && total === 0 && !fullQuery;
-  const allSelected = rows.length > 0 && rows.every((r) => selected.has(r.id));
+  const widths = useMemo(() => columns.map((c) => (c === "sys/name" ? 200 : c === "sys/creation_time" || c === "sys/modification_time" ? 175 : c === "sys/tags" ? 180 : 140)), [columns]);
+  const noRunsAtAll = table.total === 0 && !fullQuery;
+  const allSelected = total > 0 && selected.size >= total;
+  async function selectAll() {
+    if (allSelected) return setSelected(new Set());
+    try {
+      const r = await api.tableWindow(project, { query: fullQuery || undefined, columns: [] });
+      setSelected(new Set(r.ids));
+    } catch (e) {
+      setActionError(e as Error);
+    }
+  }
 
   return (
     <div className="runs">
@@ -214,7 +212,7 @@ export function Runs({ project }: { project: string }) {
       {picker && <ColumnPicker fields={fieldTypes} columns={columns} onChange={(c) => setParams({ cols: c.join(",") })} onClose={() => setPicker(false)} />}
       {actionError && <Failure error={actionError} />}
       {fields.error && <Failure error={fields.error} retry={fields.reload} />}
-      {table.error && !(table.error as { code?: string }).code?.startsWith("invalid_query") && <Failure error={table.error} retry={table.reload} />}
+      {table.error && !(table.error as { code?: string }).code?.startsWith("invalid_query") && <Failure error={table.error} retry={table.refresh} />}
       {noRunsAtAll ? (
         <div className="page">
           <div className="empty">
@@ -222,12 +220,11 @@ export function Runs({ project }: { project: string }) {
           </div>
         </div>
       ) : (
-        <div className="grid" ref={gridRef} tabIndex={0} onKeyDown={onGridKey} role="grid" aria-label="runs" aria-rowcount={rows.length}
-          data-rows={rows.length} data-loading={table.loading ? "1" : "0"}>
+        <div className="grid" ref={gridRef} tabIndex={0} onKeyDown={onGridKey} role="grid" aria-label="runs" aria-rowcount={total}
+          data-rows={table.total ?? ""} data-loading={table.loading ? "1" : "0"}>
           <div className="hdr" role="row">
             <div className="th check">
-              <input type="checkbox" aria-label="select all" checked={allSelected}
-                onChange={() => setSelected(allSelected ? new Set() : new Set(rows.map((r) => r.id)))} />
+              <input type="checkbox" aria-label="select all" checked={allSelected} onChange={selectAll} />
             </div>
             <div className="th" style={{ width: 96 }} role="columnheader" onClick={() => sortBy("sys/id")} aria-sort={sort === "sys/id" ? (dir === "asc" ? "ascending" : "descending") : "none"}>
               Id {sort === "sys/id" && (dir === "asc" ? "↑" : "↓")}
@@ -240,38 +237,76 @@ export function Runs({ project }: { project: string }) {
               </div>
             ))}
           </div>
-          <div style={{ height: virt.getTotalSize(), position: "relative" }}>
-            {virt.getVirtualItems().map((v) => {
-              const r = rows[v.index];
-              return (
-                <div key={r.id} role="row" aria-selected={selected.has(r.id)} data-id={r.id}
-                  className={`tr${selected.has(r.id) ? " sel" : ""}${v.index === focus ? " focus" : ""}`}
-                  style={{ top: v.start, height: 32 }} onClick={() => setFocus(v.index)}>
-                  <div className="td check">
-                    <input type="checkbox" aria-label={`select ${r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} />
-                  </div>
-                  <div className="td" style={{ width: 96 }}>
-                    <Link to={paths.run(project, r.id)}>{r.id}</Link>
-                  </div>
-                  {columns.map((c, i) => (
-                    <Cell key={c} col={c} field={r.row[splitColumn(c)[0]]} width={widths[i]} />
-                  ))}
-                </div>
-              );
-            })}
-          </div>
-          {table.data && rows.length === 0 && (
+          <GridBody table={table} total={total} scroller={gridRef} project={project} columns={columns} widths={widths}
+            selected={selected} focus={focus} onToggle={onToggle} onFocus={setFocus} />
+          {table.total === 0 && (
             <div className="page"><div className="empty">No run matches this filter. <button className="link" onClick={() => setParams({ q: null, state: null, tag: null }, true)}>Clear the filters</button></div></div>
           )}
         </div>
       )}
       <div className="statusbar">
-        <span aria-label="run count">{table.loading && !table.data ? "Loading…" : `${rows.length.toLocaleString("en-US")} runs`}</span>
+        <span aria-label="run count">{table.total === null ? "Loading…" : `${total.toLocaleString("en-US")} runs`}</span>
         <span>↑↓ move · Space select · Enter open · / query</span>
       </div>
     </div>
   );
 }
+
+// The rows: its own component, so that scrolling re-renders only the rows, not the page around them.
+function GridBody(props: {
+  table: PagedTable; total: number; scroller: React.RefObject<HTMLDivElement | null>; project: string; columns: string[];
+  widths: number[]; selected: Set<string>; focus: number; onToggle: (id: string) => void; onFocus: (index: number) => void;
+}) {
+  const { table, total } = props;
+  const virt = useVirtualizer({ count: total, getScrollElement: () => props.scroller.current, estimateSize: () => 32, overscan: 8 });
+  const items = virt.getVirtualItems();
+  const first = items.length ? items[0].index : 0;
+  const last = items.length ? items[items.length - 1].index : 0;
+  useEffect(() => {
+    if (total > 0) table.ensure(first, Math.min(total - 1, last + PAGE / 5));
+  }, [first, last, total, table.ensure]);
+  useEffect(() => {
+    if (props.focus < first || props.focus > last) virt.scrollToIndex(props.focus);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [props.focus]);
+  return (
+    <div className="body" style={{ height: virt.getTotalSize() }}>
+      {items.map((v) => {
+        const r = table.row(v.index);
+        if (!r) {
+          return <div key={`wait-${v.index}`} role="row" className="tr" style={{ transform: `translateY(${v.start}px)`, height: 32 }}><div className="td muted">…</div></div>;
+        }
+        return (
+          <RowView key={r.id} id={r.id} page={r.page} j={r.j} index={v.index} top={v.start} project={props.project} columns={props.columns}
+            widths={props.widths} selected={props.selected.has(r.id)} focused={v.index === props.focus} onToggle={props.onToggle} onFocus={props.onFocus} />
+        );
+      })}
+    </div>
+  );
+}
+
+// One row, drawn again only when its own data, selection or focus changes: scrolling adds rows
+// at the edges and leaves the others alone.
+const RowView = memo(function RowView(props: {
+  id: string; page: Page; j: number; index: number; top: number; project: string; columns: string[]; widths: number[];
+  selected: boolean; focused: boolean; onToggle: (id: string) => void; onFocus: (index: number) => void;
+}) {
+  const { id, page, j } = props;
+  return (
+    <div role="row" aria-selected={props.selected} data-id={id} className={`tr${props.selected ? " sel" : ""}${props.focused ? " focus" : ""}`}
+      style={{ transform: `translateY(${props.top}px)`, height: 32 }} onClick={() => props.onFocus(props.index)}>
+      <div className="td check">
+        <input type="checkbox" aria-label={`select ${id}`} checked={props.selected} onChange={() => props.onToggle(id)} />
+      </div>
+      <div className="td" style={{ width: 96 }}>
+        <Link to={paths.run(props.project, id)}>{id}</Link>
+      </div>
+      {props.columns.map((c, i) => (
+        <Cell key={c} col={c} field={cell(page, j, splitColumn(c)[0])} width={props.widths[i]} />
+      ))}
+    </div>
+  );
+});
 
 function Cell({ col, field, width }: { col: string; field: Field | undefined; width: number }) {
   const [, agg] = splitColumn(col);
