@@ -222,23 +222,30 @@ export function Runs({ project }: { project: string }) {
       ) : (
         <div className="grid" ref={gridRef} tabIndex={0} onKeyDown={onGridKey} role="grid" aria-label="runs" aria-rowcount={total}
           data-rows={table.total ?? ""} data-loading={table.loading ? "1" : "0"}>
-          <div className="hdr" role="row">
-            <div className="th check">
-              <input type="checkbox" aria-label="select all" checked={allSelected} onChange={selectAll} />
-            </div>
-            <div className="th" style={{ width: 96 }} role="columnheader" onClick={() => sortBy("sys/id")} aria-sort={sort === "sys/id" ? (dir === "asc" ? "ascending" : "descending") : "none"}>
-              Id {sort === "sys/id" && (dir === "asc" ? "↑" : "↓")}
-            </div>
-            {columns.map((c, i) => (
-              <div key={c} className="th" role="columnheader" title={c} style={{ width: widths[i] }} onClick={() => sortBy(c)}
-                aria-sort={sort === c ? (dir === "asc" ? "ascending" : "descending") : "none"}>
-                {c.replace(/^sys\//, "")} {sort === c && (dir === "asc" ? "↑" : "↓")}
-                <button className="x" aria-label={`hide ${c}`} onClick={(e) => { e.stopPropagation(); setParams({ cols: columns.filter((x) => x !== c).join(",") }); }}>×</button>
-              </div>
-            ))}
-          </div>
           <GridBody table={table} total={total} scroller={gridRef} project={project} columns={columns} widths={widths}
-            selected={selected} focus={focus} onToggle={onToggle} onFocus={setFocus} />
+            selected={selected} focus={focus} onToggle={onToggle} onFocus={setFocus}
+            header={(shown, padLeft, padRight) => (
+              <div className="hdr" role="row">
+                <div className="th check">
+                  <input type="checkbox" aria-label="select all" checked={allSelected} onChange={selectAll} />
+                </div>
+                <div className="th" style={{ width: 96 }} role="columnheader" onClick={() => sortBy("sys/id")} aria-sort={sort === "sys/id" ? (dir === "asc" ? "ascending" : "descending") : "none"}>
+                  Id {sort === "sys/id" && (dir === "asc" ? "↑" : "↓")}
+                </div>
+                <div className="pad" style={{ width: padLeft }} />
+                {shown.map((i) => {
+                  const c = columns[i];
+                  return (
+                    <div key={c} className="th" role="columnheader" title={c} style={{ width: widths[i] }} onClick={() => sortBy(c)}
+                      aria-sort={sort === c ? (dir === "asc" ? "ascending" : "descending") : "none"}>
+                      {c.replace(/^sys\//, "")} {sort === c && (dir === "asc" ? "↑" : "↓")}
+                      <button className="x" aria-label={`hide ${c}`} onClick={(e) => { e.stopPropagation(); setParams({ cols: columns.filter((x) => x !== c).join(",") }); }}>×</button>
+                    </div>
+                  );
+                })}
+                <div className="pad" style={{ width: padRight }} />
+              </div>
+            )} />
           {table.total === 0 && (
             <div className="page"><div className="empty">No run matches this filter. <button className="link" onClick={() => setParams({ q: null, state: null, tag: null }, true)}>Clear the filters</button></div></div>
           )}
@@ -252,14 +259,25 @@ export function Runs({ project }: { project: string }) {
   );
 }
 
-// The rows: its own component, so that scrolling re-renders only the rows, not the page around them.
+// The header and the rows: their own component, so that scrolling re-renders only them, not the
+// page around them.  Rows and columns are both virtual: only what is in view is in the DOM.
 function GridBody(props: {
   table: PagedTable; total: number; scroller: React.RefObject<HTMLDivElement | null>; project: string; columns: string[];
   widths: number[]; selected: Set<string>; focus: number; onToggle: (id: string) => void; onFocus: (index: number) => void;
+  header: (shown: number[], padLeft: number, padRight: number) => React.ReactNode;
 }) {
-  const { table, total } = props;
+  const { table, total, widths } = props;
   const virt = useVirtualizer({ count: total, getScrollElement: () => props.scroller.current, estimateSize: () => 32, overscan: 8 });
+  const cols = useVirtualizer({
+    horizontal: true, count: props.columns.length, getScrollElement: () => props.scroller.current,
+    estimateSize: (i) => widths[i], overscan: 2, scrollMargin: FIXED_WIDTH,
+  });
+  useEffect(() => cols.measure(), [widths]); // eslint-disable-line react-hooks/exhaustive-deps
   const items = virt.getVirtualItems();
+  const shownCols = cols.getVirtualItems();
+  const shown = shownCols.map((c) => c.index);
+  const padLeft = shownCols.length ? shownCols[0].start - FIXED_WIDTH : 0;
+  const padRight = shownCols.length ? cols.getTotalSize() - (shownCols[shownCols.length - 1].end - FIXED_WIDTH) : 0;
   const first = items.length ? items[0].index : 0;
   const last = items.length ? items[items.length - 1].index : 0;
   useEffect(() => {
@@ -269,44 +287,59 @@ function GridBody(props: {
     if (props.focus < first || props.focus > last) virt.scrollToIndex(props.focus);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.focus]);
+  const colKey = shown.join(",");
   return (
-    <div className="body" style={{ height: virt.getTotalSize() }}>
-      {items.map((v) => {
-        const r = table.row(v.index);
-        if (!r) {
-          return <div key={`wait-${v.index}`} role="row" className="tr" style={{ transform: `translateY(${v.start}px)`, height: 32 }}><div className="td muted">…</div></div>;
-        }
-        return (
-          <RowView key={r.id} id={r.id} page={r.page} j={r.j} index={v.index} top={v.start} project={props.project} columns={props.columns}
-            widths={props.widths} selected={props.selected.has(r.id)} focused={v.index === props.focus} onToggle={props.onToggle} onFocus={props.onFocus} />
-        );
-      })}
-    </div>
+    <>
+      {props.header(shown, padLeft, padRight)}
+      <div className="body" style={{ height: virt.getTotalSize(), width: FIXED_WIDTH + cols.getTotalSize() }}>
+        {items.map((v) => {
+          const r = table.row(v.index);
+          if (!r) {
+            return <div key={`wait-${v.index}`} role="row" className="tr" style={{ transform: `translateY(${v.start}px)`, height: 32 }}><div className="td muted">…</div></div>;
+          }
+          return (
+            <RowView key={r.id} id={r.id} page={r.page} j={r.j} index={v.index} top={v.start} project={props.project} columns={props.columns}
+              widths={widths} shown={shown} colKey={colKey} padLeft={padLeft} padRight={padRight} selected={props.selected.has(r.id)}
+              focused={v.index === props.focus} onToggle={props.onToggle} onFocus={props.onFocus} />
+          );
+        })}
+      </div>
+    </>
   );
 }
 
-// One row, drawn again only when its own data, selection or focus changes: scrolling adds rows
-// at the edges and leaves the others alone.
-const RowView = memo(function RowView(props: {
-  id: string; page: Page; j: number; index: number; top: number; project: string; columns: string[]; widths: number[];
-  selected: boolean; focused: boolean; onToggle: (id: string) => void; onFocus: (index: number) => void;
-}) {
-  const { id, page, j } = props;
-  return (
-    <div role="row" aria-selected={props.selected} data-id={id} className={`tr${props.selected ? " sel" : ""}${props.focused ? " focus" : ""}`}
-      style={{ transform: `translateY(${props.top}px)`, height: 32 }} onClick={() => props.onFocus(props.index)}>
-      <div className="td check">
-        <input type="checkbox" aria-label={`select ${id}`} checked={props.selected} onChange={() => props.onToggle(id)} />
+const FIXED_WIDTH = 36 + 96; // the check box and the id, always drawn
+
+// One row, drawn again only when its own data, selection, focus or the columns in view change:
+// scrolling adds rows at the edges and leaves the others alone.
+const RowView = memo(
+  function RowView(props: {
+    id: string; page: Page; j: number; index: number; top: number; project: string; columns: string[]; widths: number[];
+    shown: number[]; colKey: string; padLeft: number; padRight: number; selected: boolean; focused: boolean;
+    onToggle: (id: string) => void; onFocus: (index: number) => void;
+  }) {
+    const { id, page, j } = props;
+    return (
+      <div role="row" aria-selected={props.selected} data-id={id} className={`tr${props.selected ? " sel" : ""}${props.focused ? " focus" : ""}`}
+        style={{ transform: `translateY(${props.top}px)`, height: 32 }} onClick={() => props.onFocus(props.index)}>
+        <div className="td check">
+          <input type="checkbox" aria-label={`select ${id}`} checked={props.selected} onChange={() => props.onToggle(id)} />
+        </div>
+        <div className="td" style={{ width: 96 }}>
+          <Link to={paths.run(props.project, id)}>{id}</Link>
+        </div>
+        <div className="pad" style={{ width: props.padLeft }} />
+        {props.shown.map((i) => {
+          const c = props.columns[i];
+          return <Cell key={c} col={c} field={cell(page, j, splitColumn(c)[0])} width={props.widths[i]} />;
+        })}
+        <div className="pad" style={{ width: props.padRight }} />
       </div>
-      <div className="td" style={{ width: 96 }}>
-        <Link to={paths.run(props.project, id)}>{id}</Link>
-      </div>
-      {props.columns.map((c, i) => (
-        <Cell key={c} col={c} field={cell(page, j, splitColumn(c)[0])} width={props.widths[i]} />
-      ))}
-    </div>
-  );
-});
+    );
+  },
+  (a, b) => a.id === b.id && a.page === b.page && a.j === b.j && a.top === b.top && a.colKey === b.colKey && a.padLeft === b.padLeft &&
+    a.columns === b.columns && a.widths === b.widths && a.selected === b.selected && a.focused === b.focused && a.project === b.project,
+);
 
 function Cell({ col, field, width }: { col: string; field: Field | undefined; width: number }) {
   const [, agg] = splitColumn(col);
