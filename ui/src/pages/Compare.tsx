@@ -143,7 +143,9 @@ function SideBySide({ runs, paths: all }: { runs: { id: string; row: Row; color:
 function Parallel({ runs, paths: all }: { runs: { id: string; row: Row; color: string }[]; paths: string[] }) {
   const params = useParams();
   const metrics = all.filter((p) => runs.some((r) => r.row[p]?.type === "FloatSeries") && !p.startsWith("monitoring/"));
-  const metric = metrics.includes(params.get("metric") ?? "") ? params.get("metric")! : metrics[0];
+  // by default the metric a reader looks at first: a validation or test one, if the runs have it
+  const preferred = metrics.find((m) => /(^|\/)(val|valid|validation|eval|test)(\/|_|$)/.test(m)) ?? metrics[0];
+  const metric = metrics.includes(params.get("metric") ?? "") ? params.get("metric")! : preferred;
   const axes = all.filter((p) => {
     if (p.startsWith("sys/") || p.startsWith("monitoring/") || p.startsWith("source_code/") || p.startsWith("environment/")) return false;
     const types = new Set(runs.map((r) => r.row[p]?.type).filter(Boolean));
