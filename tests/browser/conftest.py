@@ -122,13 +122,18 @@ def make_runs(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app (API + UI) over a store with the runs of :func:`make_runs`."""
+def ui_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The app (API + UI) over a store with the runs of :func:`make_runs`: its URL and store folder."""
     from naiad.server.app import create_app
 
     folder = tmp_path_factory.mktemp("ui") / ".naiad"
     make_runs(folder)
     store = SqliteStore(folder)
     with serve_in_thread(create_app(store, anonymous_role="owner")) as url:
-        yield url
+        yield url, folder
     store.close()
+
+
+@pytest.fixture(scope="module")
+def ui_url(ui_site: tuple[str, Path]) -> str:
+    return ui_site[0]
