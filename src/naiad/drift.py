@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from naiad.errors import InvalidValueError
 from naiad.profile import ColumnProfile, Profile
 
 DRIFT, NO_DRIFT, NOT_ENOUGH = "drift", "no drift", "not enough data"
@@ -194,3 +195,46 @@ def compare(reference: Profile, current: Profile, *, columns: list[str] | None =
         r.p_adjusted = adj
         r.verdict = DRIFT if adj < alpha and r.effect_size >= r.floor else NO_DRIFT
     return DriftReport(results, alpha, share)
+
+
+def histograms(reference: Profile, current: Profile, column: str, *, bins: int = 20) -> dict[str, Any]:
+    """One column of two profiles as comparable histograms (shares, not counts): what a drift
+    drill-down draws.
+
+    Numeric columns share ``bins`` bins whose edges are the reference's quantiles (equal reference
+    mass per bin, so a shift shows as bars leaving the flat line), widened to cover the current
+    data's range; each share comes from the sketches' CDFs (within their rank error).  Categorical
+    columns share the categories either profile ranks among its 20 most frequent, plus "(other)".
+    """
+    ref, cur = reference.columns.get(column), current.columns.get(column)
+    if ref is None or cur is None:
+        missing = "reference" if ref is None else "current"
+        raise InvalidValueError(f"column {column!r} is not in the {missing} profile.")
+    if ref.kind != cur.kind:
+        raise InvalidValueError(f"column {column!r} is {ref.kind} in the reference and {cur.kind} now.")
+    out: dict[str, Any] = {"column": column, "kind": ref.kind, "reference_rows": ref.count, "current_rows": cur.count,
+                           "reference_missing": ref.missing, "current_missing": cur.missing}
+    if ref.count == 0 or cur.count == 0:
+        return out | {"labels": [], "reference": [], "current": []}
+    if ref.kind == "numeric":
+        edges = np.unique(ref.quantiles(np.linspace(0.0, 1.0, bins + 1)))
+        lo, hi = float(cur.quantiles(np.array([0.0]))[0]), float(cur.quantiles(np.array([1.0]))[0])
+        edges = np.unique(np.concatenate([[min(lo, edges[0])], edges, [max(hi, edges[-1])]]))
+        if len(edges) < 2:  # one value everywhere
+            edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+
+        def shares(col: ColumnProfile) -> list[float]:
+            cdf = np.concatenate([[0.0], col.cdf(edges[1:-1]), [1.0]])
+            return [float(x) for x in np.clip(np.diff(cdf), 0.0, 1.0)]
+
+        return out | {"edges": [float(e) for e in edges], "reference": shares(ref), "current": shares(cur)}
+    ref_f, cur_f = ref.frequencies(), cur.frequencies()
+    top = sorted(set(sorted(ref_f, key=lambda k: -ref_f[k])[:20]) | set(sorted(cur_f, key=lambda k: -cur_f[k])[:20]))
+    top.sort(key=lambda k: -(ref_f.get(k, 0) / ref.count + cur_f.get(k, 0) / cur.count))
+
+    def cat_shares(freq: dict[str, int], n: int) -> list[float]:
+        named = [freq.get(k, 0) / n for k in top]
+        return [*named, max(0.0, 1.0 - sum(named))]
+
+    return out | {"labels": [*top, "(other)"], "reference": cat_shares(ref_f, ref.count),
+                  "current": cat_shares(cur_f, cur.count)}

@@ -571,26 +571,38 @@ def _spec_text(spec: dict[str, Any]) -> str:
         return json.dumps(spec, indent=2)
 
 
+def decision_rows(store: Any, info: Any) -> list[dict[str, Any]]:
+    """Every gate decision about the model ``info``'s versions, oldest first, as records (``time`` in
+    epoch seconds): what :func:`fetch_gate_decisions` frames and the UI shows on model and version pages."""
+    from naiad.store.base import RUN
+
+    table = store.query_table(info.project, RUN, query=f'`gate/model`:string = "{info.short_id}" AND '
+                              '`sys/trashed`:bool = false', columns=["gate", "sys/creation_time"],
+                              sort_by="sys/creation_time", ascending=True)
+    rows = []
+    for run_id, row in zip(table.ids, table.rows, strict=True):
+        v = {p: fv.value for p, fv in row.items()}
+        rows.append({"time": v.get("sys/creation_time") or 0.0, "run": run_id,
+                     "candidate": v.get("gate/candidate"), "baseline": v.get("gate/baseline") or None,
+                     "verdict": v.get("gate/verdict"), "reason": v.get("gate/reason"), "n": v.get("gate/n_rows"),
+                     "dataset_hash": v.get("gate/dataset_hash"), "commit": v.get("gate/commit") or None,
+                     "ci_url": v.get("gate/ci_url") or None, "actor": v.get("gate/actor") or None})
+    return rows
+
+
+DECISION_COLUMNS = ["time", "run", "candidate", "baseline", "verdict", "reason", "n", "dataset_hash", "commit",
+                    "ci_url", "actor"]
+
+
 def fetch_gate_decisions(model: str) -> Any:
     """Every gate decision about ``model``'s versions, oldest first: time, run, candidate, baseline, verdict,
     reason, rows, dataset hash, commit, CI run, who ran it."""
     import pandas as pd
 
     from naiad.container import store_for
-    from naiad.store.base import RUN
 
     store, _ = store_for("read-only")
-    info = store.get_container(short_id=model)
-    table = store.query_table(info.project, RUN, query=f'`gate/model`:string = "{model}" AND '
-                              '`sys/trashed`:bool = false', columns=["gate", "sys/creation_time"],
-                              sort_by="sys/creation_time", ascending=True)
-    rows = []
-    for run_id, row in zip(table.ids, table.rows, strict=True):
-        v = {p: fv.value for p, fv in row.items()}
-        rows.append({"time": pd.Timestamp(v.get("sys/creation_time") or 0.0, unit="s", tz="UTC"), "run": run_id,
-                     "candidate": v.get("gate/candidate"), "baseline": v.get("gate/baseline") or None,
-                     "verdict": v.get("gate/verdict"), "reason": v.get("gate/reason"), "n": v.get("gate/n_rows"),
-                     "dataset_hash": v.get("gate/dataset_hash"), "commit": v.get("gate/commit") or None,
-                     "ci_url": v.get("gate/ci_url") or None, "actor": v.get("gate/actor") or None})
-    return pd.DataFrame(rows, columns=["time", "run", "candidate", "baseline", "verdict", "reason", "n", "dataset_hash",
-                                       "commit", "ci_url", "actor"])
+    frame = pd.DataFrame(decision_rows(store, store.get_container(short_id=model)), columns=DECISION_COLUMNS)
+    frame["time"] = pd.to_datetime(frame["time"].astype(float), unit="s", utc=True)
+    return frame
+

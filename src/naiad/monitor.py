@@ -54,15 +54,24 @@ def _model_store(model: str) -> tuple[Store, Any]:
     from naiad.container import store_for
 
     store, _root = store_for("read-only")
+    return store, model_info(store, model)
+
+
+def model_info(store: Store, model: str) -> Any:
+    """The container of ``model`` in ``store``; a clear error if the id names something else."""
     info = store.get_container(short_id=model)
     if info.kind != MODEL:
         raise InvalidValueError(f"{model} is a {info.kind.replace('_', ' ')}, not a model.")
-    return store, info
+    return info
 
 
 def get_degradation_rule(model: str) -> DegradationRule:
     """The model's rule (defaults where nothing was set)."""
-    store, info = _model_store(model)
+    return rule_of(*_model_store(model))
+
+
+def rule_of(store: Store, info: Any) -> DegradationRule:
+    """The rule of the model ``info`` (a container of ``store``)."""
     values = {p: fv.value for p, fv in store.read_fields(info.uuid).items() if p.startswith("monitoring/rule/")}
 
     def num(key: str) -> float | None:
@@ -150,42 +159,49 @@ def verdicts(evaluations: list[Evaluation], rule: DegradationRule) -> list[Verdi
     return out
 
 
-def fetch_evaluations(model: str, *, metric: str | None = None) -> pd.DataFrame:
-    """The model's evaluation timeline, oldest first: time, run, version, the version in production
-    then, dataset role and hash, rows, the metric with its CI, and the rule's verdict and reason."""
-    import pandas as pd
-
+def timeline(store: Store, info: Any, *, metric: str | None = None) -> list[dict[str, Any]]:
+    """The evaluation timeline of the model ``info``, oldest first, as records (``time`` in epoch
+    seconds): what :func:`fetch_evaluations` frames and the UI's Monitoring page draws."""
     from naiad.registry import state_at
 
-    store, info = _model_store(model)
-    rule = get_degradation_rule(model)
+    rule = rule_of(store, info)
     if metric is not None:
         rule = DegradationRule(metric, rule.floor, rule.sigmas, rule.reference, rule.min_rows)
-    evaluations = list_evaluations(store, info.project, model)
-    events = store.registry_events(info.project, model)
+    evaluations = list_evaluations(store, info.project, info.short_id)
+    events = store.registry_events(info.project, info.short_id)
     rows = []
     for ev, verdict in zip(evaluations, verdicts(evaluations, rule), strict=True):
         m: Metric | None = ev.metrics.get(verdict.metric)
         rows.append({
-            "time": pd.Timestamp(ev.created, unit="s", tz="UTC"), "run": ev.run, "version": ev.model_version,
+            "time": ev.created, "run": ev.run, "version": ev.model_version,
             "production_then": state_at(events, ev.created).holder(stage="production"),
             "dataset_role": ev.dataset_role, "dataset_hash": ev.dataset_hash, "n": ev.n, "metric": verdict.metric,
             "value": verdict.value, "ci_low": m.low if m else math.nan, "ci_high": m.high if m else math.nan,
             "status": verdict.status, "reason": verdict.reason,
             "drift": ev.drift.get("verdict"), "drift_share": ev.drift.get("share_drifted"),
         })
-    columns = ["time", "run", "version", "production_then", "dataset_role", "dataset_hash", "n", "metric", "value",
-               "ci_low", "ci_high", "status", "reason", "drift", "drift_share"]
-    return pd.DataFrame(rows, columns=columns)
+    return rows
 
 
-def fetch_drift(model: str) -> pd.DataFrame:
-    """Column drift of every evaluation of ``model`` (long form: one row per evaluation and column) —
-    the data of a drift heat-map: time, run, version, column, test, statistic, p_adjusted, effect,
-    effect_size, verdict."""
+TIMELINE_COLUMNS = ["time", "run", "version", "production_then", "dataset_role", "dataset_hash", "n", "metric",
+                    "value", "ci_low", "ci_high", "status", "reason", "drift", "drift_share"]
+
+
+def fetch_evaluations(model: str, *, metric: str | None = None) -> pd.DataFrame:
+    """The model's evaluation timeline, oldest first: time, run, version, the version in production
+    then, dataset role and hash, rows, the metric with its CI, and the rule's verdict and reason."""
     import pandas as pd
 
     store, info = _model_store(model)
+    frame = pd.DataFrame(timeline(store, info, metric=metric), columns=TIMELINE_COLUMNS)
+    frame["time"] = pd.to_datetime(frame["time"].astype(float), unit="s", utc=True)
+    return frame
+
+
+def drift_rows(store: Store, info: Any) -> list[dict[str, Any]]:
+    """Column drift of every evaluation of the model ``info`` (one record per evaluation and column,
+    ``time`` in epoch seconds): the data of :func:`fetch_drift` and of the UI's drift heat-map."""
+    model = info.short_id
     table = store.query_table(info.project, RUN, query=f'`eval/model`:string = "{model}" AND '
                               '`sys/trashed`:bool = false', columns=["eval/model_version", "drift/columns",
                                                                      "sys/creation_time"],
@@ -200,13 +216,26 @@ def fetch_drift(model: str) -> pd.DataFrame:
                 column, _, key = path[len("drift/columns/"):].rpartition("/")
                 per_column.setdefault(column, {})[key] = value
         for column, found in sorted(per_column.items()):
-            rows.append({"time": pd.Timestamp(created, unit="s", tz="UTC"), "run": run_id,
-                         "version": values.get("eval/model_version"), "column": column, "test": found.get("test"),
-                         "statistic": found.get("statistic", math.nan), "p_adjusted": found.get("p_adjusted", math.nan),
-                         "effect": found.get("effect"), "effect_size": found.get("effect_size", math.nan),
-                         "verdict": found.get("verdict")})
-    return pd.DataFrame(rows, columns=["time", "run", "version", "column", "test", "statistic", "p_adjusted", "effect",
-                                       "effect_size", "verdict"])
+            rows.append({"time": created, "run": run_id, "version": values.get("eval/model_version"), "column": column,
+                         "test": found.get("test"), "statistic": found.get("statistic", math.nan),
+                         "p_adjusted": found.get("p_adjusted", math.nan), "effect": found.get("effect"),
+                         "effect_size": found.get("effect_size", math.nan), "verdict": found.get("verdict")})
+    return rows
+
+
+DRIFT_COLUMNS = ["time", "run", "version", "column", "test", "statistic", "p_adjusted", "effect", "effect_size",
+                 "verdict"]
+
+
+def fetch_drift(model: str) -> pd.DataFrame:
+    """Column drift of every evaluation of ``model`` (long form: one row per evaluation and column) —
+    the data of a drift heat-map: time, run, version, column, test, statistic, p_adjusted, effect,
+    effect_size, verdict."""
+    import pandas as pd
+
+    frame = pd.DataFrame(drift_rows(*_model_store(model)), columns=DRIFT_COLUMNS)
+    frame["time"] = pd.to_datetime(frame["time"].astype(float), unit="s", utc=True)
+    return frame
 
 
 def resolve_version(model: str, *, stage: str | None = None, alias: str | None = None,

@@ -5,6 +5,7 @@ import { Projects } from "./pages/Projects";
 import { Runs } from "./pages/Runs";
 import { RunPage } from "./pages/Run";
 import { Compare } from "./pages/Compare";
+import { ModelPage, Models } from "./pages/Models";
 
 const THEME_KEY = "naiad.theme";
 
@@ -47,7 +48,17 @@ export function App() {
           {route.page !== "projects" && route.page !== "missing" && (
             <>
               <span>/</span>
-              <Link to={paths.runs(route.project)}>{route.project}</Link>
+              <b>{route.project}</b>
+              <span className="sections">
+                <Link to={paths.runs(route.project)} className={["runs", "run", "compare"].includes(route.page) ? "on" : ""}>Runs</Link>
+                <Link to={paths.models(route.project)} className={["models", "model"].includes(route.page) ? "on" : ""}>Models</Link>
+              </span>
+            </>
+          )}
+          {route.page === "model" && (
+            <>
+              <span>/</span>
+              <span>{route.model}</span>
             </>
           )}
           {route.page === "run" && (
@@ -72,6 +83,8 @@ export function App() {
         {route.page === "runs" && <Runs key={route.project} project={route.project} />}
         {route.page === "run" && <RunPage key={route.id} project={route.project} id={route.id} />}
         {route.page === "compare" && <Compare project={route.project} />}
+        {route.page === "models" && <Models project={route.project} />}
+        {route.page === "model" && <ModelPage key={route.model} project={route.project} model={route.model} />}
         {route.page === "missing" && (
           <div className="page">
             <div className="empty">

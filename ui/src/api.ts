@@ -66,6 +66,77 @@ export interface SavedView {
   dir?: "asc" | "desc";
 }
 
+export interface RegistryEvent {
+  id: number;
+  model: string;
+  version: string;
+  kind: "stage" | "alias" | "policy";
+  name: string;
+  before: string | null;
+  after: string | null;
+  actor: string;
+  reason: string;
+  at: number;
+}
+
+export interface Evaluation {
+  time: number;
+  run: string;
+  version: string;
+  production_then: string | null;
+  dataset_role: string;
+  dataset_hash: string;
+  n: number;
+  metric: string;
+  value: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+  status: string;
+  reason: string;
+  drift: string | null;
+  drift_share: number | null;
+}
+
+export interface DriftRow {
+  time: number;
+  run: string;
+  version: string;
+  column: string;
+  test: string;
+  statistic: number | null;
+  p_adjusted: number | null;
+  effect: string;
+  effect_size: number | null;
+  verdict: string;
+}
+
+export interface GateDecision {
+  time: number;
+  run: string;
+  candidate: string;
+  baseline: string | null;
+  verdict: string;
+  reason: string;
+  n: number | null;
+  dataset_hash: string | null;
+  commit: string | null;
+  ci_url: string | null;
+  actor: string | null;
+}
+
+export interface Histogram {
+  column: string;
+  kind: "numeric" | "categorical";
+  run: string;
+  version: string;
+  reference_rows: number;
+  current_rows: number;
+  edges?: number[];
+  labels?: string[];
+  reference: number[];
+  current: number[];
+}
+
 export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string, public details: Record<string, unknown> = {}) {
     super(message);
@@ -123,9 +194,14 @@ export const api = {
   fields: (project: string, kind = "run") => get<Record<string, FieldType>>("/projects/fields", { project, kind }),
   table: (project: string, opts: { query?: string; columns?: string[] | null; sort_by?: string; ascending?: boolean; limit?: number }, signal?: AbortSignal) =>
     send<Table>("POST", "/table", { project, kind: "run", ...opts }, signal),
-  tableWindow: (project: string, opts: { query?: string; columns: string[]; sort_by?: string; ascending?: boolean; offset?: number; limit?: number }, signal?: AbortSignal) =>
+  tableWindow: (project: string, opts: { query?: string; columns: string[]; sort_by?: string; ascending?: boolean; offset?: number; limit?: number; kind?: string }, signal?: AbortSignal) =>
     send<{ total: number; offset: number; ids: string[]; columns: Record<string, import("./table").Column> }>(
       "POST", "/table", { project, kind: "run", layout: "columns", ...opts }, signal),
+  registryEvents: (project: string, model?: string) => get<RegistryEvent[]>("/registry/events", { project, model }),
+  timeline: (model: string) => get<{ rule: Record<string, number | string | null>; evaluations: Evaluation[] }>("/models/timeline", { model }),
+  drift: (model: string) => get<DriftRow[]>("/models/drift", { model }),
+  gateDecisions: (model: string) => get<GateDecision[]>("/models/gate-decisions", { model }),
+  histogram: (run: string, column: string) => get<Histogram>("/models/histogram", { run, column }),
   lookup: (shortId: string, project?: string) => get<Container>("/containers/lookup", { short_id: shortId, project }),
   readFields: (uuid: string, paths: string[] | null = null) => send<Row>("POST", `/containers/${uuid}/fields`, { paths }),
   buckets: (uuid: string, path: string, n: number, stepMin?: number, stepMax?: number, signal?: AbortSignal) =>

@@ -32,6 +32,8 @@ export type Route =
   | { page: "runs"; project: string }
   | { page: "run"; project: string; id: string }
   | { page: "compare"; project: string }
+  | { page: "models"; project: string }
+  | { page: "model"; project: string; model: string }
   | { page: "missing"; path: string };
 
 export function parseRoute(pathname: string): Route {
@@ -42,6 +44,8 @@ export function parseRoute(pathname: string): Route {
     if (parts.length === 2 || (parts.length === 3 && parts[2] === "runs")) return { page: "runs", project };
     if (parts.length === 4 && parts[2] === "runs") return { page: "run", project, id: parts[3] };
     if (parts.length === 3 && parts[2] === "compare") return { page: "compare", project };
+    if (parts.length === 3 && parts[2] === "models") return { page: "models", project };
+    if (parts.length === 4 && parts[2] === "models") return { page: "model", project, model: parts[3] };
   }
   return { page: "missing", path: pathname };
 }
@@ -50,6 +54,9 @@ export const paths = {
   runs: (project: string, params?: URLSearchParams) => `/p/${encodeURIComponent(project)}/runs${params && params.size ? `?${params}` : ""}`,
   run: (project: string, id: string, params?: URLSearchParams) =>
     `/p/${encodeURIComponent(project)}/runs/${encodeURIComponent(id)}${params && params.size ? `?${params}` : ""}`,
+  models: (project: string) => `/p/${encodeURIComponent(project)}/models`,
+  model: (project: string, model: string, tab?: string) =>
+    `/p/${encodeURIComponent(project)}/models/${encodeURIComponent(model)}${tab ? `?tab=${tab}` : ""}`,
   compare: (project: string, ids: string[]) => `/p/${encodeURIComponent(project)}/compare?ids=${ids.map(encodeURIComponent).join(",")}`,
 };
 

@@ -728,6 +728,10 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
             raise missing(str(unseen(short_id)))
         p.require(info.project, role)
 
+    from . import views
+
+    views.register(app, store, who=who, call=call, require_short_id=require_short_id)
+
     @app.post(f"{API}/registry/stage", tags=["registry"])
     async def change_stage(body: StageIn, request: Request) -> list[dict[str, Any]]:
         """Move a model version to a stage (production archives the version there before); the

@@ -6,7 +6,8 @@ import { BlobImage, FileEntry, Preview } from "../components/Previews";
 import { Lazy, SeriesChart } from "../components/SeriesChart";
 import { cellText, FileRef, fileName, fmtBytes, fmtTime } from "../format";
 import { useInterval, useLoad } from "../hooks";
-import { setParams, useParams, useTitle } from "../router";
+import { Link, paths, setParams, useParams, useTitle } from "../router";
+import { GateTable } from "./Models";
 
 const TABS = ["charts", "hardware", "logs", "files", "fields"] as const;
 type Tab = (typeof TABS)[number];
@@ -41,6 +42,7 @@ export function RunPage({ project, id }: { project: string; id: string }) {
           {f["sys/creation_time"] ? `created ${fmtTime(Number(f["sys/creation_time"].value))}` : ""}
         </span>
       </div>
+      {container.data?.kind === "model_version" && <VersionBox project={project} id={id} fields={f} />}
       <TagsEditor uuid={uuid} tags={(f["sys/tags"]?.value as string[]) ?? []} onChange={fields.reload} />
       <DescriptionEditor uuid={uuid} value={String(f["sys/description"]?.value ?? "")} onChange={fields.reload} />
       <div className="tabs" role="tablist">
@@ -50,12 +52,39 @@ export function RunPage({ project, id }: { project: string; id: string }) {
           </button>
         ))}
       </div>
-      {tab === "charts" && <Charts uuid={uuid} fields={f} label={id} hardware={false} refresh={refresh} />}
-      {tab === "hardware" && <Charts uuid={uuid} fields={f} label={id} hardware refresh={refresh} />}
+      {tab === "charts" && <Charts uuid={uuid} fields={f} label={id} hardware={false} version={container.data?.kind === "model_version"} refresh={refresh} />}
+      {tab === "hardware" && <Charts uuid={uuid} fields={f} label={id} hardware version={container.data?.kind === "model_version"} refresh={refresh} />}
       {tab === "logs" && <Logs uuid={uuid} fields={f} refresh={refresh} />}
       {tab === "files" && <Files uuid={uuid} fields={f} />}
       {tab === "fields" && <FieldTree fields={f} />}
     </div>
+  );
+}
+
+// On a model version's page: its model, stage, aliases, the run that trained it, and every gate
+// decision about it.
+function VersionBox({ project, id, fields }: { project: string; id: string; fields: Row }) {
+  const model = String(fields["sys/model_id"]?.value ?? "");
+  const decisions = useLoad(() => (model ? api.gateDecisions(model) : Promise.resolve([])), [model]);
+  const mine = (decisions.data ?? []).filter((d) => d.candidate === id);
+  const stage = String(fields["sys/stage"]?.value ?? "none");
+  return (
+    <>
+      <div className="card registry" aria-label="registry">
+        <span>model <Link to={paths.model(project, model)}>{model}</Link></span>
+        <span>stage <span className={`badge stage-${stage}`}>{stage}</span></span>
+        {((fields["sys/aliases"]?.value as string[]) ?? []).map((a) => <span key={a} className="tag">{a}</span>)}
+        {fields["run/id"] ? <span>trained by <Link to={paths.run(project, String(fields["run/id"].value))}>{String(fields["run/id"].value)}</Link></span> : null}
+        <Link to={paths.model(project, model, "monitoring")}>monitoring</Link>
+      </div>
+      {decisions.error && <Failure error={decisions.error} />}
+      {mine.length > 0 && (
+        <div style={{ marginBottom: 12 }}>
+          <div className="muted small" style={{ marginBottom: 4 }}>Gate decisions about {id}</div>
+          <GateTable project={project} decisions={mine} />
+        </div>
+      )}
+    </>
   );
 }
 
@@ -112,14 +141,15 @@ function isHardware(path: string): boolean {
   return path.startsWith("monitoring/") || path.startsWith("sys/monitoring/");
 }
 
-function Charts({ uuid, fields, label, hardware, refresh }: { uuid: string; fields: Row; label: string; hardware: boolean; refresh: number }) {
+function Charts({ uuid, fields, label, hardware, version, refresh }: { uuid: string; fields: Row; label: string; hardware: boolean; version: boolean; refresh: number }) {
   const params = useParams();
   const xMode = (["step", "time", "relative"].includes(params.get("x") ?? "") ? params.get("x") : "step") as XMode;
   const smoothing = Number(params.get("smooth") ?? 0);
   const log = params.get("log") === "1";
   const filter = params.get("filter") ?? "";
   const series = Object.entries(fields)
-    .filter(([p, v]) => v.type === "FloatSeries" && isHardware(p) === hardware && p.toLowerCase().includes(filter.toLowerCase()))
+    // a model version's monitoring/* series are its evaluations over time, not hardware
+    .filter(([p, v]) => v.type === "FloatSeries" && (isHardware(p) && !version) === hardware && p.toLowerCase().includes(filter.toLowerCase()))
     .sort(([a], [b]) => a.localeCompare(b));
   const runs = useMemo(() => [{ uuid, label }], [uuid, label]);
   return (

@@ -1,0 +1,170 @@
+"""The model pages in a real browser: versions and stages, history at a time, the monitoring timeline
+with drift drill-down, and gate decisions — over a registry built with the real SDK."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from playwright.sync_api import expect
+
+import naiad
+import naiad.store
+from naiad.gate import run_gate
+from naiad.store.sqlite import SqliteStore
+from registry_kit import controlled
+from services import serve_in_thread
+
+MODEL = "SHO-CLS"
+
+
+def month(n: int, right: float, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    frame = controlled(n, right, seed)
+    frame["x"] = frame["x"] + shift
+    frame["y2"] = np.random.default_rng(seed + 100).normal(size=n)
+    return frame
+
+
+def make_registry(folder: Path) -> dict[str, Any]:
+    """SHO-CLS: v1 in production, evaluated twice (the second month degraded and drifted in x); v2 gated
+    against v1 (pass) and promoted; a production change between the evaluations."""
+    saved = os.environ.get("NAIAD_URI")
+    os.environ["NAIAD_URI"] = str(folder)
+    try:
+        naiad.init_model(key="CLS", name="classifier", project="shop").stop()
+        train = month(2000, 0.9, 1)
+        versions = []
+        for _ in range(2):
+            mv = naiad.init_model_version(model=MODEL)
+            versions.append(str(mv["sys/id"].fetch()))
+            mv.stop()
+            naiad.log_profile(versions[-1], train.drop(columns=["served"]), role="train")
+        v1, v2 = versions
+        with naiad.init_model_version(with_id=v1) as mv:
+            mv.change_stage("production")
+        first = naiad.evaluate(v1, month(600, 0.9, 2), "label", "served", dataset_role="2026-09", plots=False)
+        time.sleep(0.05)
+        second = naiad.evaluate(v1, month(600, 0.75, 3, shift=1.5), "label", "served", dataset_role="2026-10",
+                                plots=False)
+        holdout = month(800, 0.9, 4)
+        better = holdout["label"].to_numpy().copy()  # v2 predicts every row right
+        served = {v1: holdout["served"].to_numpy(), v2: better}
+        gate = run_gate(MODEL, v2, v1, holdout.drop(columns=["served"]), "label",
+                        {"rules": [{"metric": "accuracy", "test": "superiority", "method": "mcnemar"}]},
+                        predictions=lambda _features, version: served[version], promote="production")
+        return {"v1": v1, "v2": v2, "first": first.run, "second": second.run, "gate": gate}
+    finally:
+        for store in list(naiad.store._stores.values()):
+            store.close()
+        naiad.store._stores.clear()
+        if saved is None:
+            os.environ.pop("NAIAD_URI", None)
+        else:
+            os.environ["NAIAD_URI"] = saved
+
+
+@pytest.fixture(scope="module")
+def registry_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+    from naiad.server.app import create_app
+
+    folder = tmp_path_factory.mktemp("models") / ".naiad"
+    made = make_registry(folder)
+    store = SqliteStore(folder)
+    with serve_in_thread(create_app(store, anonymous_role="owner")) as url:
+        yield url, made
+    store.close()
+
+
+def test_models_page_lists_models_with_their_production_version(page: Any, registry_site: tuple[str, Any]) -> None:
+    url, made = registry_site
+    page.goto(url + "/p/shop/models")
+    row = page.get_by_role("table", name="models").locator(f'tr[data-model="{MODEL}"]')
+    expect(row).to_contain_text("classifier")
+    expect(row.locator("td").nth(2)).to_have_text("2")
+    expect(row.locator("td").nth(3)).to_have_text(made["v2"])  # the gate promoted v2
+    row.get_by_role("link", name=MODEL, exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/p/shop/models/{MODEL}$"))
+    versions = page.get_by_role("table", name="versions")
+    expect(versions.locator(f'tr[data-version="{made["v2"]}"] .badge')).to_have_text("production")
+    expect(versions.locator(f'tr[data-version="{made["v1"]}"] .badge')).to_have_text("archived")
+    expect(versions.locator(f'tr[data-version="{made["v2"]}"]')).to_contain_text("pass")
+
+
+def test_history_replays_who_was_in_production_at_a_time(page: Any, registry_site: tuple[str, Any]) -> None:
+    url, made = registry_site
+    page.goto(url + f"/p/shop/models/{MODEL}?tab=history")
+    history = page.get_by_role("table", name="history")
+    expect(history.locator("tr", has_text=f"{made['v2']}: none → production")).to_have_count(1)
+    expect(history.locator("tr", has_text=f"{made['v1']}: production → archived")).to_have_count(1)
+    events = page.evaluate(f"fetch('/api/v1/registry/events?project=shop&model={MODEL}').then(r => r.json())")
+    promoted_v1 = next(e["at"] for e in events if e["version"] == made["v1"] and e["after"] == "production")
+    promoted_v2 = next(e["at"] for e in events if e["version"] == made["v2"] and e["after"] == "production")
+    between = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime((promoted_v1 + promoted_v2) / 2))
+    if int(promoted_v1) == int(promoted_v2):  # the datetime input has whole seconds
+        pytest.skip("both promotions fell in the same second")
+    page.get_by_label("production at").fill(between)
+    expect(page.get_by_label("production then")).to_have_text(made["v1"])
+
+
+def test_monitoring_shows_the_timeline_with_the_degraded_evaluation(page: Any, registry_site: tuple[str, Any]) -> None:
+    url, made = registry_site
+    page.goto(url + f"/p/shop/models/{MODEL}?tab=monitoring")
+    chart = page.get_by_label("timeline")
+    # two monthly evaluations of v1, and the gate's two on its holdout (v1 and v2): evaluations too
+    expect(chart).to_have_attribute("data-points", "4")
+    expect(chart).to_have_attribute("data-degraded", "1")
+    table = page.get_by_role("table", name="evaluations")
+    expect(table.locator("tbody tr", has_text="holdout")).to_have_count(2)
+    expect(table.locator(f'tr[data-run="{made["second"]}"]')).to_contain_text("degraded")
+    expect(table.locator(f'tr[data-run="{made["first"]}"]')).to_contain_text("ok")
+    expect(table.locator(f'tr[data-run="{made["first"]}"]')).to_contain_text("2026-09")
+
+
+def test_drift_heatmap_flags_the_shifted_column_and_drills_down_to_histograms(
+        page: Any, registry_site: tuple[str, Any]) -> None:
+    url, made = registry_site
+    page.goto(url + f"/p/shop/models/{MODEL}?tab=monitoring")
+    heat = page.get_by_role("table", name="drift heat-map")
+    shifted = heat.locator(f'td[data-run="{made["second"]}"][data-column="x"]')
+    expect(shifted).to_have_class(re.compile("drifted"))
+    expect(heat.locator(f'td[data-run="{made["first"]}"][data-column="x"]')).not_to_have_class(re.compile("drifted"))
+    expect(heat.locator(f'td[data-run="{made["second"]}"][data-column="y2"]')).not_to_have_class(re.compile("drifted"))
+    shifted.click()
+    hist = page.get_by_label("histograms", exact=True)
+    expect(hist).to_contain_text("x")
+    bins = int(hist.get_attribute("data-bins") or 0)
+    assert 10 <= bins <= 22
+    shares = page.evaluate(f"fetch('/api/v1/models/histogram?run={made['second']}&column=x').then(r => r.json())")
+    assert abs(sum(shares["reference"]) - 1) < 0.02 and abs(sum(shares["current"]) - 1) < 0.02
+    # shifted by 1.5σ: most of the current data sits in the reference's top bins
+    assert sum(shares["current"][-5:]) > 0.5 > sum(shares["reference"][-5:])
+
+
+def test_gate_decisions_show_on_the_model_and_on_the_version_page(page: Any, registry_site: tuple[str, Any]) -> None:
+    url, made = registry_site
+    page.goto(url + f"/p/shop/models/{MODEL}?tab=gate")
+    decisions = page.get_by_role("table", name="gate decisions")
+    expect(decisions.locator("tbody tr")).to_have_count(1)
+    expect(decisions.locator("tbody tr")).to_contain_text("pass")
+    expect(decisions.locator("tbody tr")).to_contain_text(made["v2"])
+    page.goto(url + f"/p/shop/runs/{made['v2']}")
+    registry = page.get_by_label("registry")
+    expect(registry).to_contain_text("production")
+    expect(registry.get_by_role("link", name=MODEL)).to_be_visible()
+    expect(page.get_by_role("table", name="gate decisions").locator("tbody tr")).to_contain_text("pass")
+    page.goto(url + f"/p/shop/runs/{made['v1']}")
+    expect(page.get_by_label("registry")).to_contain_text("archived")
+    expect(page.get_by_role("table", name="gate decisions")).to_have_count(0)  # v1 was never a candidate
+
+
+def test_a_project_without_models_says_how_to_register_one(page: Any, registry_site: tuple[str, Any]) -> None:
+    url, _ = registry_site
+    page.goto(url + "/p/nothing-here/models")
+    expect(page.get_by_role("alert")).to_contain_text("nothing-here")
