@@ -32,11 +32,13 @@ from naiad import fields as F
 from naiad import ops as O
 from naiad.server.app import create_app
 from naiad.server.ui import mount_ui
+from naiad.store import wire
 from naiad.store.base import MODEL, RUN, ContainerInfo, Store
 from naiad.store.blobs import LocalBlobs
 from naiad.store.postgres import PostgresStore
+from naiad.store.sql import SqlStore
 from naiad.store.sqlite import SqliteStore
-from services import TeamServer, postgres_store_dsn, serve_in_thread, team_server
+from services import TeamServer, admin_token, postgres_store_dsn, serve_in_thread, team_server
 
 API = "/api/v1"
 ALPHA, BETA, GAMMA = "team/alpha", "team/beta", "team/gamma"
@@ -787,3 +789,239 @@ def test_naiad_ui_refuses_a_server_address(tmp_path: Path) -> None:
                           cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "naiad server" in proc.stderr
+
+
+# ------------------------------------------------------------------------- the runs table by column
+# POST /table with "layout": "columns": the UI's windowed runs table (SqlStore.table_columns), and
+# wire.table_to_columns, the same answer the server builds from query_table for a store that is not SQL.
+TABLE_COLUMNS = ["sys/name", "sys/state", "sys/tags", "params/lr", "params/batch", "params/augment", "train/loss",
+                 "train/log", "files/notes", "params/never"]
+
+
+def fill_table(store: Store, project: str) -> list[ContainerInfo]:
+    """Five runs (created T0, T0+1, …): every common field type, fields missing here and there, a
+    cleared series, an emptied tag set, infinities, one finished run; and a model, which no runs table shows."""
+    runs = [store.create_container(project, RUN, new_uuid(), created=T0 + i) for i in range(5)]
+    first, second, third, fourth, fifth = runs
+    write(store, first, (O.ASSIGN, "sys/name", F.STRING, "alpha"), (O.ASSIGN, "params/lr", F.FLOAT, 0.1),
+          (O.ASSIGN, "params/batch", F.INTEGER, 32), (O.ASSIGN, "params/augment", F.BOOLEAN, True),
+          (O.ADD, "sys/tags", ["cnn", "best"]), series("train/loss", [0.9, 0.2, 0.5]),
+          series("train/log", ["epoch 0", "epoch 1"]),
+          (O.ASSIGN, "files/notes", F.FILE, {"hash": "a" * 64, "size": 3, "mtime": T0}))
+    write(store, second, (O.ASSIGN, "sys/name", F.STRING, "beta"), (O.ASSIGN, "params/lr", F.FLOAT, math.inf),
+          (O.ASSIGN, "params/augment", F.BOOLEAN, False), (O.ADD, "sys/tags", ["cnn"]),
+          series("train/loss", [math.inf, 0.1]))
+    write(store, third, (O.ASSIGN, "sys/name", F.STRING, "gamma"), (O.ASSIGN, "params/lr", F.FLOAT, 0.01),
+          series("train/loss", [5.0, 6.0]), (O.ADD, "sys/tags", ["gone"]))
+    write(store, third, (O.CLEAR, "train/loss"), (O.REMOVE, "sys/tags", ["gone"]))
+    write(store, fourth, (O.ASSIGN, "sys/name", F.STRING, "delta"), (O.ASSIGN, "params/batch", F.INTEGER, 8),
+          series("train/loss", [-1.5, 2.0, 0.0]), (O.ASSIGN, "sys/state", F.STRING, "finished"))
+    write(store, fifth, (O.ASSIGN, "sys/name", F.STRING, "epsilon"))
+    write(store, store.create_container(project, MODEL, new_uuid(), key="CLS"), (O.ASSIGN, "params/lr", F.FLOAT, 0.5))
+    return runs
+
+
+def table_window(api: httpx.Client, project: str, columns: list[str] | None, **body: Any) -> httpx.Response:
+    return api.post("/table", json={"project": project, "columns": columns, "layout": "columns", **body})
+
+
+def test_the_columns_layout_answers_the_stores_table_columns(local: Local) -> None:
+    runs = fill_table(local.store, local.project)
+    assert isinstance(local.store, SqliteStore)
+    for body in ({}, {"sort_by": "params/lr", "ascending": True}, {"query": "params/lr > 0.05"},
+                 {"sort_by": "train/loss:min", "offset": 1, "limit": 2}, {"sort_by": "sys/id", "offset": 4}):
+        response = table_window(local.api, local.project, TABLE_COLUMNS, **body)
+        assert response.status_code == 200, response.text
+        assert response.json() == local.store.table_columns(local.project, RUN, columns=TABLE_COLUMNS, **body), body
+    first = table_window(local.api, local.project, ["sys/name", "params/batch"], sort_by="sys/id", ascending=True,
+                         limit=2).json()
+    assert first == {"total": 5, "offset": 0, "ids": [runs[0].short_id, runs[1].short_id],
+                     "columns": {"sys/name": {"type": F.STRING, "values": ["alpha", "beta"]},
+                                 "params/batch": {"type": F.INTEGER, "values": [32, None]}}}
+
+
+def test_the_columns_layout_gives_each_type_in_its_json_form(local: Local) -> None:
+    fill_table(local.store, local.project)
+    got = table_window(local.api, local.project, TABLE_COLUMNS, sort_by="sys/id", ascending=True).json()
+    cols = got["columns"]
+    assert cols["sys/tags"] == {"type": F.STRING_SET, "values": [["best", "cnn"], ["cnn"], [], None, None]}
+    assert cols["params/lr"] == {"type": F.FLOAT, "values": [0.1, "Infinity", 0.01, None, None]}
+    assert cols["params/augment"] == {"type": F.BOOLEAN, "values": [True, False, None, None, None]}
+    assert cols["train/loss"] == {"type": F.FLOAT_SERIES, "values": [0.5, 0.1, None, 0.0, None],
+                                  "count": [3, 2, 0, 3, None], "min": [0.2, 0.1, None, -1.5, None],
+                                  "max": [0.9, "Infinity", None, 2.0, None]}
+    assert cols["train/log"] == {"type": F.STRING_SERIES, "values": ["epoch 1", None, None, None, None],
+                                 "count": [2, None, None, None, None]}
+    assert cols["files/notes"]["values"][0] == {"hash": "a" * 64, "size": 3, "mtime": T0}
+    assert cols["sys/state"]["values"] == ["running", "running", "running", "finished", "running"]
+    assert cols["params/never"] == {"type": None, "values": [None] * 5}
+
+
+def test_the_columns_layout_pages_through_the_runs(local: Local) -> None:
+    runs = fill_table(local.store, local.project)
+    seen: list[str] = []
+    names: list[str] = []
+    for offset in range(0, 6, 2):
+        page = table_window(local.api, local.project, ["sys/name"], sort_by="sys/id", ascending=False,
+                            offset=offset, limit=2).json()
+        assert (page["total"], page["offset"]) == (5, offset)
+        seen += page["ids"]
+        names += page["columns"]["sys/name"]["values"]
+    assert seen == [r.short_id for r in reversed(runs)]
+    assert names == ["epsilon", "delta", "gamma", "beta", "alpha"]
+    past = table_window(local.api, local.project, ["sys/name"], offset=50, limit=10).json()
+    assert past == {"total": 5, "offset": 50, "ids": [], "columns": {"sys/name": {"type": None, "values": []}}}
+
+
+def test_the_columns_layout_sorts_by_a_series_min_or_max(local: Local) -> None:
+    first, second, third, fourth, fifth = fill_table(local.store, local.project)
+    by_min = table_window(local.api, local.project, ["train/loss"], sort_by="train/loss:min", ascending=True).json()
+    by_max = table_window(local.api, local.project, ["train/loss"], sort_by="train/loss:max", ascending=False).json()
+    # mins: first 0.2, second 0.1, fourth -1.5; maxes: first 0.9, second inf, fourth 2.0; no points last
+    assert by_min["ids"][:3] == [fourth.short_id, second.short_id, first.short_id]
+    assert by_max["ids"][:3] == [second.short_id, fourth.short_id, first.short_id]
+    assert set(by_min["ids"][3:]) == set(by_max["ids"][3:]) == {third.short_id, fifth.short_id}
+    assert by_min["columns"]["train/loss"]["min"][:3] == [-1.5, 0.1, 0.2]
+
+
+def test_the_columns_layout_with_no_columns_gives_the_ids_and_the_total(local: Local) -> None:
+    runs = fill_table(local.store, local.project)
+    response = table_window(local.api, local.project, [], sort_by="sys/id", ascending=True, limit=1)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"total": 5, "offset": 0, "ids": [runs[0].short_id], "columns": {}}
+
+
+def test_the_columns_layout_without_the_list_of_columns_is_a_bad_request(local: Local) -> None:
+    fill_table(local.store, local.project)
+    error = assert_envelope(local.api.post("/table", json={"project": local.project, "layout": "columns"}),
+                            400, "bad_request")
+    assert "columns" in error["message"]
+    assert_envelope(table_window(local.api, local.project, None, offset=2), 400, "bad_request")
+
+
+def test_an_offset_is_refused_in_the_rows_layout(local: Local) -> None:
+    fill_table(local.store, local.project)
+    error = assert_envelope(local.api.post("/table", json={"project": local.project, "offset": 1}), 400, "bad_request")
+    assert "offset" in error["message"]
+    refused = local.api.post("/table", json={"project": local.project, "layout": "rows", "columns": ["sys/name"],
+                                             "offset": 3})
+    assert_envelope(refused, 400, "bad_request")
+    rows = local.api.post("/table", json={"project": local.project, "layout": "rows", "offset": 0, "limit": 2})
+    assert rows.status_code == 200, rows.text
+    assert set(rows.json()) == {"columns", "ids", "rows"}
+    assert len(rows.json()["ids"]) == 2
+
+
+def test_the_table_refuses_an_unknown_layout_or_a_negative_offset_or_limit(local: Local) -> None:
+    fill_table(local.store, local.project)
+    assert_envelope(local.api.post("/table", json={"project": local.project, "layout": "cells", "columns": []}),
+                    422, "bad_request")
+    assert_envelope(table_window(local.api, local.project, ["sys/name"], offset=-1), 422, "bad_request")
+    assert_envelope(table_window(local.api, local.project, ["sys/name"], limit=-1), 422, "bad_request")
+
+
+def test_the_columns_layout_reports_an_invalid_query_or_an_unknown_project(local: Local) -> None:
+    fill_table(local.store, local.project)
+    assert_envelope(table_window(local.api, local.project, ["sys/name"], query="params/lr >"), 400, "invalid_query")
+    error = assert_envelope(table_window(local.api, "nope", ["sys/name"]), 404, "project_not_found")
+    assert "nope" in error["message"]
+
+
+def test_the_columns_layout_needs_a_role_in_the_project(team: Team) -> None:
+    with team.client("vera") as api:
+        mine = table_window(api, ALPHA, ["params/lr", "train/loss"])
+        assert mine.status_code == 200, mine.text
+        found = mine.json()
+        assert team.alpha.short_id in found["ids"]
+        row = found["ids"].index(team.alpha.short_id)
+        assert found["columns"]["params/lr"]["values"][row] == 0.1
+        assert found["columns"]["train/loss"]["values"][row] == 1.0
+        error = assert_envelope(table_window(api, BETA, ["params/beta_secret"]), 404, "project_not_found")
+        assert "beta only" not in error["message"]
+    with team.client(None) as api:
+        assert_envelope(table_window(api, ALPHA, ["params/lr"]), 401, "unauthenticated")
+
+
+def test_a_server_over_a_store_that_is_not_sql_answers_the_columns_layout_the_same(tmp_path: Path) -> None:
+    """A server whose store is a RemoteStore (no table_columns) builds the layout with wire.table_to_columns."""
+    from naiad.store.remote import RemoteStore
+
+    backing = SqliteStore(tmp_path / "backing")
+    try:
+        fill_table(backing, "defects")
+        with serve_in_thread(create_app(backing, ui=False)) as inner_url:
+            remote = RemoteStore(inner_url, admin_token(backing))
+            with served(remote) as outer:
+                assert not isinstance(outer.store, SqlStore)
+                for body in ({}, {"sort_by": "train/loss:max", "ascending": True, "offset": 1, "limit": 3},
+                             {"query": 'sys/tags CONTAINS "cnn"', "sort_by": "sys/name"}):
+                    response = table_window(outer.api, "defects", TABLE_COLUMNS, **body)
+                    assert response.status_code == 200, response.text
+                    assert response.json() == backing.table_columns("defects", RUN, columns=TABLE_COLUMNS, **body)
+    finally:
+        backing.close()
+
+
+# ---------------------------------------------------------------------------------- wire.table_to_columns
+@pytest.fixture
+def filled(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "filled")
+    try:
+        fill_table(store, "defects")
+        yield store
+    finally:
+        store.close()
+
+
+def via_wire(store: SqliteStore, columns: list[str], *, offset: int = 0, limit: int | None = None,
+             **query: Any) -> dict[str, Any]:
+    return wire.table_to_columns(store.query_table("defects", RUN, columns=columns, **query), columns, offset, limit)
+
+
+def test_table_to_columns_gives_what_table_columns_gives(filled: SqliteStore) -> None:
+    for query in ({}, {"sort_by": "sys/id", "ascending": True}, {"sort_by": "params/lr", "ascending": False},
+                  {"sort_by": "train/loss:min", "ascending": True}, {"sort_by": "train/loss", "ascending": True},
+                  {"query": "params/lr < 1"}, {"query": 'sys/state = "finished"'}, {"query": 'sys/name = "nobody"'}):
+        for offset, limit in ((0, None), (0, 2), (1, 3), (4, 10), (7, 1), (0, 0)):
+            expected = filled.table_columns("defects", RUN, columns=TABLE_COLUMNS, offset=offset, limit=limit, **query)
+            got = via_wire(filled, TABLE_COLUMNS, offset=offset, limit=limit, **query)
+            assert got == expected, (query, offset, limit)
+
+
+def test_table_to_columns_normalizes_and_deduplicates_the_columns_like_table_columns(filled: SqliteStore) -> None:
+    columns = ["/params//lr/", "params/lr", "params", "train/loss"]
+    got = via_wire(filled, columns)
+    assert list(got["columns"]) == ["params/lr", "params", "train/loss"]
+    assert got == filled.table_columns("defects", RUN, columns=columns)
+
+
+def test_table_to_columns_marks_the_types_of_a_column_whose_rows_disagree(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "mixed")
+    try:
+        runs = [store.create_container("defects", RUN, new_uuid(), created=T0 + i) for i in range(4)]
+        write(store, runs[0], (O.ASSIGN, "score", F.FLOAT, 0.5))
+        write(store, runs[1], (O.ASSIGN, "score", F.STRING, "high"))
+        write(store, runs[2], series("score", [1.0, 2.0]))  # and the last run has no score
+        got = via_wire(store, ["score"], sort_by="sys/id", ascending=True)["columns"]["score"]
+        assert got["types"] == [F.FLOAT, F.STRING, F.FLOAT_SERIES, None]
+        assert got["values"] == [0.5, "high", 2.0, None]
+        assert (got["count"], got["min"], got["max"]) == ([None, None, 2, None], [None, None, 1.0, None],
+                                                          [None, None, 2.0, None])
+        sql = store.table_columns("defects", RUN, columns=["score"], sort_by="sys/id", ascending=True)
+        assert {k: v for k, v in got.items() if k != "type"} == \
+            {k: v for k, v in sql["columns"]["score"].items() if k != "type"}
+        assert via_wire(store, ["score"], sort_by="sys/id", ascending=True, offset=1, limit=1)["columns"]["score"] == {
+            "type": F.STRING, "values": ["high"]}  # one row: no disagreement
+    finally:
+        store.close()
+
+
+def test_table_to_columns_and_table_columns_name_the_same_type_for_a_mixed_column(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "mixed")
+    try:
+        older, newer = (store.create_container("defects", RUN, new_uuid(), created=T0 + i) for i in range(2))
+        write(store, older, (O.ASSIGN, "score", F.FLOAT, 0.5))
+        write(store, newer, (O.ASSIGN, "score", F.STRING, "high"))
+        assert via_wire(store, ["score"]) == store.table_columns("defects", RUN, columns=["score"])
+    finally:
+        store.close()

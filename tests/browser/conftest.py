@@ -81,9 +81,16 @@ def _png(color: tuple[int, int, int], size: int = 24) -> bytes:
 
 
 def make_runs(folder: Path) -> None:
-    """Project ``cls``: four runs.  CLS-1..3 differ in lr and optimizer, share batch_size; CLS-2 failed."""
+    """Project ``cls``: three runs differing in lr and optimizer, sharing batch_size; CLS-2 failed. CLS-1
+    and CLS-2 trained on one dataset version, CLS-3 on a second (a file changed, one added)."""
     saved = os.environ.get("NAIAD_URI")
     os.environ["NAIAD_URI"] = str(folder)
+    data_v1, data_v2 = folder.parent / "data-v1", folder.parent / "data-v2"
+    for d, rows in ((data_v1, "1,2\n"), (data_v2, "1,2\n3,4\n")):  # v2: train.csv changed, labels.txt added
+        d.mkdir(parents=True)
+        (d / "train.csv").write_text("a,b\n" + rows)
+        (d / "README").write_text("shared\n")
+    (data_v2 / "labels.txt").write_text("cat\ndog\n")
     try:
         for i, (lr, opt) in enumerate([(0.1, "sgd"), (0.01, "adam"), (0.001, "adam")]):
             run = naiad.init_run(project="cls", name=f"run-{i}", tags=["base", opt], capture_stdout=False,
@@ -102,6 +109,7 @@ def make_runs(folder: Path) -> None:
                 for k in range(3):
                     run["images/samples"].append(naiad.types.File.from_content(_png((0, 60 * k, 200)), extension="png"))
             run["val/acc"] = 0.9 - lr
+            run["data/train"].track_files(str(data_v1 if i < 2 else data_v2))
             if i == 1:  # an uncaught exception inside the run marks it failed
                 with pytest.raises(RuntimeError), run:
                     raise RuntimeError("diverged")

@@ -153,3 +153,24 @@ def test_unknown_run_and_page_say_what_to_do(page: Any, ui_url: str) -> None:
     expect(page.get_by_role("alert")).to_contain_text("CLS-404")
     page.goto(ui_url + "/nowhere/at/all")
     expect(page.get_by_text("No page at")).to_be_visible()
+
+
+def test_datasets_page_shows_versions_lineage_files_and_a_diff(page: Any, ui_url: str) -> None:
+    page.goto(ui_url + "/p/cls/datasets")
+    versions = page.get_by_role("table", name="dataset versions")
+    expect(versions.locator("tbody tr")).to_have_count(2)
+    older = versions.locator("tbody tr").last  # newest first: CLS-3's version is on top
+    expect(older).to_contain_text("data/train")
+    expect(older.locator("td").nth(4)).to_have_text("2")  # used by CLS-1 and CLS-2
+    older.get_by_role("link").click()
+    lineage = page.get_by_role("table", name="lineage")
+    expect(lineage.locator("tbody tr")).to_have_count(2)
+    expect(lineage.get_by_role("link", name="CLS-1")).to_be_visible()
+    files = page.get_by_role("table", name="files")
+    expect(files.locator("tbody tr")).to_have_count(2)
+    versions.locator("tbody tr").first.get_by_role("button", name="diff").click()
+    changes = page.get_by_role("table", name="changes")
+    expect(changes.locator('tr[data-change="changed"]')).to_contain_text("train.csv")
+    expect(changes.locator('tr[data-change="added"]')).to_contain_text("labels.txt")
+    expect(changes.locator('tr[data-change="removed"]')).to_have_count(0)
+    assert "vs=" in page.url

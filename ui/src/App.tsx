@@ -6,6 +6,7 @@ import { Runs } from "./pages/Runs";
 import { RunPage } from "./pages/Run";
 import { Compare } from "./pages/Compare";
 import { ModelPage, Models } from "./pages/Models";
+import { Datasets } from "./pages/Datasets";
 
 const THEME_KEY = "naiad.theme";
 
@@ -52,6 +53,7 @@ export function App() {
               <span className="sections">
                 <Link to={paths.runs(route.project)} className={["runs", "run", "compare"].includes(route.page) ? "on" : ""}>Runs</Link>
                 <Link to={paths.models(route.project)} className={["models", "model"].includes(route.page) ? "on" : ""}>Models</Link>
+                <Link to={paths.datasets(route.project)} className={route.page === "datasets" ? "on" : ""}>Datasets</Link>
               </span>
             </>
           )}
@@ -84,6 +86,7 @@ export function App() {
         {route.page === "run" && <RunPage key={route.id} project={route.project} id={route.id} />}
         {route.page === "compare" && <Compare project={route.project} />}
         {route.page === "models" && <Models project={route.project} />}
+        {route.page === "datasets" && <Datasets project={route.project} />}
         {route.page === "model" && <ModelPage key={route.model} project={route.project} model={route.model} />}
         {route.page === "missing" && (
           <div className="page">

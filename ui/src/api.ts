@@ -66,6 +66,24 @@ export interface SavedView {
   dir?: "asc" | "desc";
 }
 
+export interface DatasetUse {
+  hash: string;
+  files: number;
+  size: number;
+  container: string;
+  kind: string;
+  path: string;
+  created: number;
+}
+
+export interface ManifestEntry {
+  file_path: string;
+  file_hash: string;
+  type: string;
+  size: number;
+  metadata?: { file_path?: string; last_modified?: string };
+}
+
 export interface RegistryEvent {
   id: number;
   model: string;
@@ -197,6 +215,8 @@ export const api = {
   tableWindow: (project: string, opts: { query?: string; columns: string[]; sort_by?: string; ascending?: boolean; offset?: number; limit?: number; kind?: string }, signal?: AbortSignal) =>
     send<{ total: number; offset: number; ids: string[]; columns: Record<string, import("./table").Column> }>(
       "POST", "/table", { project, kind: "run", layout: "columns", ...opts }, signal),
+  datasetUses: (project: string) => get<DatasetUse[]>("/datasets/uses", { project }),
+  datasetManifest: (project: string, digest: string) => get<ManifestEntry[]>("/datasets/manifest", { project, digest }),
   registryEvents: (project: string, model?: string) => get<RegistryEvent[]>("/registry/events", { project, model }),
   timeline: (model: string) => get<{ rule: Record<string, number | string | null>; evaluations: Evaluation[] }>("/models/timeline", { model }),
   drift: (model: string) => get<DriftRow[]>("/models/drift", { model }),

@@ -33,6 +33,7 @@ export type Route =
   | { page: "run"; project: string; id: string }
   | { page: "compare"; project: string }
   | { page: "models"; project: string }
+  | { page: "datasets"; project: string }
   | { page: "model"; project: string; model: string }
   | { page: "missing"; path: string };
 
@@ -45,6 +46,7 @@ export function parseRoute(pathname: string): Route {
     if (parts.length === 4 && parts[2] === "runs") return { page: "run", project, id: parts[3] };
     if (parts.length === 3 && parts[2] === "compare") return { page: "compare", project };
     if (parts.length === 3 && parts[2] === "models") return { page: "models", project };
+    if (parts.length === 3 && parts[2] === "datasets") return { page: "datasets", project };
     if (parts.length === 4 && parts[2] === "models") return { page: "model", project, model: parts[3] };
   }
   return { page: "missing", path: pathname };
@@ -55,6 +57,7 @@ export const paths = {
   run: (project: string, id: string, params?: URLSearchParams) =>
     `/p/${encodeURIComponent(project)}/runs/${encodeURIComponent(id)}${params && params.size ? `?${params}` : ""}`,
   models: (project: string) => `/p/${encodeURIComponent(project)}/models`,
+  datasets: (project: string, digest?: string) => `/p/${encodeURIComponent(project)}/datasets${digest ? `?d=${digest}` : ""}`,
   model: (project: string, model: string, tab?: string) =>
     `/p/${encodeURIComponent(project)}/models/${encodeURIComponent(model)}${tab ? `?tab=${tab}` : ""}`,
   compare: (project: string, ids: string[]) => `/p/${encodeURIComponent(project)}/compare?ids=${ids.map(encodeURIComponent).join(",")}`,

@@ -285,8 +285,18 @@ class PostgresStore(SqlStore):
                          "in the op log and is retried.")
 
     def query_table(self, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with self._regex_errors():
             return super().query_table(*args, **kwargs)
+
+    def table_columns(self, *args: Any, **kwargs: Any) -> Any:
+        with self._regex_errors():
+            return super().table_columns(*args, **kwargs)
+
+    @contextmanager
+    def _regex_errors(self) -> Iterator[None]:
+        """A MATCHES pattern Python accepts but PostgreSQL's regex engine refuses is the query's fault."""
+        try:
+            yield
         except self._errors.InvalidRegularExpression as exc:
             from naiad.errors import QueryError
 

@@ -1005,7 +1005,7 @@ class SqlStore:
                                 self._in("path", wanted)[1]).fetchall() if wanted else []
         out: dict[str, dict[str, Any]] = {path: {"type": None, "values": [None] * n} for path in wanted}
         by_pid = {pid: out[path] for pid, path in pid_rows}
-        types: dict[int, list[Any]] = {}
+        types: dict[int, list[Any]] = {}  # pid → each row's type of that field (None: the row lacks it)
         sets: list[tuple[int, int]] = []
         if by_pid and cids:
             in_pids, in_cids = self._in("f.pid", list(by_pid)), self._in("f.cid", cids)
@@ -1015,12 +1015,10 @@ class SqlStore:
                 f"WHERE {in_pids[0]} AND {in_cids[0]}", [*in_pids[1], *in_cids[1]])
             for cid, pid, ftype, num, txt, count, last_num, last_txt, vmin, vmax in cells:
                 col, i = by_pid[pid], row_of[cid]
-                if col["type"] is None:
-                    col["type"] = ftype
-                elif col["type"] != ftype and pid not in types:
-                    types[pid] = [col["type"] if v is not None else None for v in col["values"]]
-                if pid in types:
-                    types[pid][i] = ftype
+                row_types = types.get(pid)
+                if row_types is None:
+                    row_types = types[pid] = [None] * n
+                row_types[i] = ftype
                 if ftype == F.FLOAT_SERIES:
                     col["values"][i] = _json_num(last_num)
                     for key, v in (("count", count or 0), ("min", _json_num(vmin)), ("max", _json_num(vmax))):
@@ -1041,8 +1039,11 @@ class SqlStore:
                     sets.append((cid, pid))
                 else:
                     col["values"][i] = json.loads(txt) if txt else None
-            for pid, per_row in types.items():
-                by_pid[pid]["types"] = per_row
+            for pid, per_row in types.items():  # a column's type is its first row's, as wire.table_to_columns says
+                seen = [t for t in per_row if t is not None]
+                by_pid[pid]["type"] = seen[0] if seen else None
+                if len(set(seen)) > 1:
+                    by_pid[pid]["types"] = per_row
             if sets:
                 m_pids, m_cids = self._in("pid", sorted({p for _, p in sets})), self._in("cid", cids)
                 for cid, pid, value in conn.execute(
@@ -1087,17 +1088,20 @@ class SqlStore:
 
     def _sort_keys(self, conn: Conn, sort_by: str) -> tuple[str, list[str], list[Any]]:
         """Joins and ORDER BY keys for sorting by a field: numbers (atoms, a series' last value)
-        before text, runs without the field last."""
+        before text, runs without the field last.  ``path:min`` / ``path:max`` sort by a float series'
+        extremes wherever ``path`` is a field somewhere in the store (a field whose own name ends in
+        ":min" is sorted by its value only where no ``path`` exists)."""
         path = F.normalize_path(sort_by) if sort_by else ""
         if path in ("", "sys/creation_time"):
             return "", ["c.created"], []
         if path == "sys/id":
             return "", ["c.cid"], []
-        pid = self._pid(conn, path, create=False)
         base, _, extreme = path.rpartition(":")
-        if extreme in ("min", "max") and pid == -1:  # a float series' extremes (a path of that name wins)
-            return (" LEFT JOIN series ss ON ss.cid = c.cid AND ss.pid = ?", [f"ss.v{extreme}"],
-                    [self._pid(conn, base, create=False)])
+        if extreme in ("min", "max") and base:
+            base_pid = self._pid(conn, base, create=False)
+            if base_pid != -1:  # `path:min` / `path:max`: a float series' extremes, as the UI's columns name them
+                return " LEFT JOIN series ss ON ss.cid = c.cid AND ss.pid = ?", [f"ss.v{extreme}"], [base_pid]
+        pid = self._pid(conn, path, create=False)
         joins = (" LEFT JOIN fields sf ON sf.cid = c.cid AND sf.pid = ?"
                  " LEFT JOIN series ss ON ss.cid = c.cid AND ss.pid = ?")
         return joins, ["COALESCE(ss.last_num, sf.num)", "COALESCE(ss.last_txt, sf.txt)"], [pid, pid]
