@@ -210,16 +210,20 @@ def histograms(reference: Profile, current: Profile, column: str, *, bins: int =
     if ref is None or cur is None:
         missing = "reference" if ref is None else "current"
         raise InvalidValueError(f"column {column!r} is not in the {missing} profile.")
-    if ref.kind != cur.kind:
-        raise InvalidValueError(f"column {column!r} is {ref.kind} in the reference and {cur.kind} now.")
     out: dict[str, Any] = {"column": column, "kind": ref.kind, "reference_rows": ref.count, "current_rows": cur.count,
                            "reference_missing": ref.missing, "current_missing": cur.missing}
-    if ref.count == 0 or cur.count == 0:
-        return out | {"labels": [], "reference": [], "current": []}
+    if ref.count == 0 or cur.count == 0:  # only missing values on a side (its kind is then a guess): nothing to draw
+        empty: dict[str, Any] = {"edges": []} if ref.kind == "numeric" else {"labels": []}
+        return out | empty | {"reference": [], "current": []}
+    if ref.kind != cur.kind:
+        raise InvalidValueError(f"column {column!r} is {ref.kind} in the reference and {cur.kind} now.")
     if ref.kind == "numeric":
-        edges = np.unique(ref.quantiles(np.linspace(0.0, 1.0, bins + 1)))
-        lo, hi = float(cur.quantiles(np.array([0.0]))[0]), float(cur.quantiles(np.array([1.0]))[0])
-        edges = np.unique(np.concatenate([[min(lo, edges[0])], edges, [max(hi, edges[-1])]]))
+        # inner edges at the reference's quantiles; the outer ones at the true extremes of both sides (a
+        # sketch's 0 and 1 quantiles are not the min and max once it compacts)
+        inner = ref.quantiles(np.linspace(0.0, 1.0, bins + 1)[1:-1])
+        lo = min(float(ref.sketch.get_min_value()), float(cur.sketch.get_min_value()))
+        hi = max(float(ref.sketch.get_max_value()), float(cur.sketch.get_max_value()))
+        edges = np.unique(np.concatenate([[lo], inner[(inner > lo) & (inner < hi)], [hi]]))
         if len(edges) < 2:  # one value everywhere
             edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
 

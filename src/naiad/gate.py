@@ -600,9 +600,10 @@ def fetch_gate_decisions(model: str) -> Any:
     import pandas as pd
 
     from naiad.container import store_for
+    from naiad.monitor import model_info
 
     store, _ = store_for("read-only")
-    frame = pd.DataFrame(decision_rows(store, store.get_container(short_id=model)), columns=DECISION_COLUMNS)
+    frame = pd.DataFrame(decision_rows(store, model_info(store, model)), columns=DECISION_COLUMNS)
     frame["time"] = pd.to_datetime(frame["time"].astype(float), unit="s", utc=True)
     return frame
 

@@ -168,3 +168,11 @@ def test_a_project_without_models_says_how_to_register_one(page: Any, registry_s
     url, _ = registry_site
     page.goto(url + "/p/nothing-here/models")
     expect(page.get_by_role("alert")).to_contain_text("nothing-here")
+
+
+def test_a_gate_report_link_without_the_project_opens_the_version_page(page: Any,
+                                                                       registry_site: tuple[str, Any]) -> None:
+    url, made = registry_site
+    page.goto(url + f"/models/{MODEL}/versions/{made['v2']}")  # the form naiad gate's Markdown links take
+    expect(page).to_have_url(re.compile(rf"/p/shop/runs/{made['v2']}$"))
+    expect(page.get_by_label("registry")).to_contain_text("production")

@@ -1,6 +1,7 @@
-import { useState } from "react";
-import { ApiError, setToken } from "./api";
-import { Link, parseRoute, paths, useLocation } from "./router";
+import { useEffect, useState } from "react";
+import { api, ApiError, setToken } from "./api";
+import { useLoad } from "./hooks";
+import { Link, navigate, parseRoute, paths, useLocation } from "./router";
 import { Projects } from "./pages/Projects";
 import { Runs } from "./pages/Runs";
 import { RunPage } from "./pages/Run";
@@ -46,7 +47,7 @@ export function App() {
           naiad
         </Link>
         <nav className="crumbs" aria-label="breadcrumbs">
-          {route.page !== "projects" && route.page !== "missing" && (
+          {route.page !== "projects" && route.page !== "missing" && route.page !== "goto" && (
             <>
               <span>/</span>
               <b>{route.project}</b>
@@ -88,6 +89,7 @@ export function App() {
         {route.page === "models" && <Models project={route.project} />}
         {route.page === "datasets" && <Datasets project={route.project} />}
         {route.page === "model" && <ModelPage key={route.model} project={route.project} model={route.model} />}
+        {route.page === "goto" && <GoTo id={route.id} />}
         {route.page === "missing" && (
           <div className="page">
             <div className="empty">
@@ -98,6 +100,16 @@ export function App() {
       </main>
     </div>
   );
+}
+
+// /models/M/versions/V and /runs/ID (as gate reports link them): find the project, then go there.
+function GoTo({ id }: { id: string }) {
+  const found = useLoad(() => api.lookup(id), [id]);
+  useEffect(() => {
+    if (found.data) navigate(paths.run(found.data.project, found.data.short_id), true);
+  }, [found.data]);
+  if (found.error) return <div className="page"><Failure error={found.error} /></div>;
+  return <div className="page muted">Finding {id}…</div>;
 }
 
 // Shown where a request failed: the server's own message, and a way in when a token is needed.

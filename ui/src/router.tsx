@@ -35,11 +35,14 @@ export type Route =
   | { page: "models"; project: string }
   | { page: "datasets"; project: string }
   | { page: "model"; project: string; model: string }
+  | { page: "goto"; id: string } // a link that names a run or version but not its project (gate reports)
   | { page: "missing"; path: string };
 
 export function parseRoute(pathname: string): Route {
   const parts = pathname.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts.length === 0) return { page: "projects" };
+  if (parts[0] === "models" && parts.length === 4 && parts[2] === "versions") return { page: "goto", id: parts[3] };
+  if (parts[0] === "runs" && parts.length === 2) return { page: "goto", id: parts[1] };
   if (parts[0] === "p" && parts.length >= 2) {
     const project = parts[1];
     if (parts.length === 2 || (parts.length === 3 && parts[2] === "runs")) return { page: "runs", project };
@@ -48,6 +51,7 @@ export function parseRoute(pathname: string): Route {
     if (parts.length === 3 && parts[2] === "models") return { page: "models", project };
     if (parts.length === 3 && parts[2] === "datasets") return { page: "datasets", project };
     if (parts.length === 4 && parts[2] === "models") return { page: "model", project, model: parts[3] };
+    if (parts.length === 6 && parts[2] === "models" && parts[4] === "versions") return { page: "run", project, id: parts[5] };
   }
   return { page: "missing", path: pathname };
 }
