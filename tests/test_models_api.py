@@ -584,3 +584,13 @@ def test_fetch_functions_refuse_what_is_not_a_model(sdk: Site) -> None:
             fetch(sdk.v1)
         with pytest.raises(E.ContainerNotFound):
             fetch("SHO-NOPE")
+
+
+def test_histograms_of_a_binary_column_have_one_bin_per_value() -> None:
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({"flag": (rng.random(3000) < 0.3).astype(float)})
+    cur = pd.DataFrame({"flag": (rng.random(3000) < 0.6).astype(float)})
+    out = histograms(profile(ref), profile(cur), "flag")
+    assert out["values"] == [0.0, 1.0] and len(out["edges"]) == 3  # shares within the sketch's rank error:
+    assert out["reference"] == pytest.approx([1 - ref["flag"].mean(), ref["flag"].mean()], abs=0.02)
+    assert out["current"] == pytest.approx([1 - cur["flag"].mean(), cur["flag"].mean()], abs=0.02)

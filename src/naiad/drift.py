@@ -203,7 +203,9 @@ def histograms(reference: Profile, current: Profile, column: str, *, bins: int =
 
     Numeric columns share ``bins`` bins whose edges are the reference's quantiles (equal reference
     mass per bin, so a shift shows as bars leaving the flat line), widened to cover the current
-    data's range; each share comes from the sketches' CDFs (within their rank error).  Categorical
+    data's range; each share comes from the sketches' CDFs (within their rank error).  A numeric
+    column with at most ``bins`` distinct values (a flag, a count) gets one bin per value instead,
+    listed in ``values``.  Categorical
     columns share the categories either profile ranks among its 20 most frequent, plus "(other)".
     """
     ref, cur = reference.columns.get(column), current.columns.get(column)
@@ -218,20 +220,26 @@ def histograms(reference: Profile, current: Profile, column: str, *, bins: int =
     if ref.kind != cur.kind:
         raise InvalidValueError(f"column {column!r} is {ref.kind} in the reference and {cur.kind} now.")
     if ref.kind == "numeric":
-        # inner edges at the reference's quantiles; the outer ones at the true extremes of both sides (a
-        # sketch's 0 and 1 quantiles are not the min and max once it compacts)
-        inner = ref.quantiles(np.linspace(0.0, 1.0, bins + 1)[1:-1])
         lo = min(float(ref.sketch.get_min_value()), float(cur.sketch.get_min_value()))
         hi = max(float(ref.sketch.get_max_value()), float(cur.sketch.get_max_value()))
-        edges = np.unique(np.concatenate([[lo], inner[(inner > lo) & (inner < hi)], [hi]]))
-        if len(edges) < 2:  # one value everywhere
-            edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+        probe = np.linspace(0.0, 1.0, 201)
+        seen = np.unique(np.concatenate([ref.quantiles(probe), cur.quantiles(probe), [lo, hi]]))
+        discrete = len(seen) <= bins  # a flag, a count, a rating: one bar per value, not ranges
+        if discrete:
+            gap = float(np.diff(seen).min()) / 2 if len(seen) > 1 else 0.5
+            edges = np.concatenate([[seen[0] - gap], (seen[1:] + seen[:-1]) / 2, [seen[-1] + gap]])
+        else:
+            # inner edges at the reference's quantiles (equal reference mass per bin); the outer ones at
+            # the true extremes of both sides (a sketch's 0 and 1 quantiles are not its min and max)
+            inner = ref.quantiles(np.linspace(0.0, 1.0, bins + 1)[1:-1])
+            edges = np.unique(np.concatenate([[lo], inner[(inner > lo) & (inner < hi)], [hi]]))
 
         def shares(col: ColumnProfile) -> list[float]:
             cdf = np.concatenate([[0.0], col.cdf(edges[1:-1]), [1.0]])
             return [float(x) for x in np.clip(np.diff(cdf), 0.0, 1.0)]
 
-        return out | {"edges": [float(e) for e in edges], "reference": shares(ref), "current": shares(cur)}
+        found = {"edges": [float(e) for e in edges], "reference": shares(ref), "current": shares(cur)}
+        return out | found | ({"values": [float(v) for v in seen]} if discrete else {})
     ref_f, cur_f = ref.frequencies(), cur.frequencies()
     top = sorted(set(sorted(ref_f, key=lambda k: -ref_f[k])[:20]) | set(sorted(cur_f, key=lambda k: -cur_f[k])[:20]))
     top.sort(key=lambda k: -(ref_f.get(k, 0) / ref.count + cur_f.get(k, 0) / cur.count))

@@ -116,12 +116,17 @@ def test_history_replays_who_was_in_production_at_a_time(page: Any, registry_sit
 def test_monitoring_shows_the_timeline_with_the_degraded_evaluation(page: Any, registry_site: tuple[str, Any]) -> None:
     url, made = registry_site
     page.goto(url + f"/p/shop/models/{MODEL}?tab=monitoring")
-    chart = page.get_by_label("timeline")
+    chart = page.get_by_label("timeline", exact=True)
     # two monthly evaluations of v1, and the gate's two on its holdout (v1 and v2): evaluations too
     expect(chart).to_have_attribute("data-points", "4")
     expect(chart).to_have_attribute("data-degraded", "1")
     table = page.get_by_role("table", name="evaluations")
     expect(table.locator("tbody tr", has_text="holdout")).to_have_count(2)
+    # evaluations made within a day are drawn one after the other; the axis can be switched to time
+    expect(chart).to_have_attribute("data-x", "sequence")
+    page.get_by_label("timeline axis").select_option("time")
+    expect(chart).to_have_attribute("data-x", "time")
+    assert "x=time" in page.url
     expect(table.locator(f'tr[data-run="{made["second"]}"]')).to_contain_text("degraded")
     expect(table.locator(f'tr[data-run="{made["first"]}"]')).to_contain_text("ok")
     expect(table.locator(f'tr[data-run="{made["first"]}"]')).to_contain_text("2026-09")

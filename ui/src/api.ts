@@ -150,6 +150,7 @@ export interface Histogram {
   reference_rows: number;
   current_rows: number;
   edges?: number[];
+  values?: number[]; // a numeric column with few distinct values: one bin each
   labels?: string[];
   reference: number[];
   current: number[];

@@ -6,6 +6,7 @@ import { fmtNumber, fmtTime } from "../format";
 import { useLoad } from "../hooks";
 import { Link, paths, setParams, useParams, useTitle } from "../router";
 import { Column } from "../table";
+import { PALETTE } from "../components/Chart";
 
 interface Version {
   id: string;
@@ -233,7 +234,10 @@ function MonitoringTab({ project, model, events }: { project: string; model: str
         {`; at least ${rule.min_rows} rows`}.
       </div>
       <TimelineChart evaluations={evs} events={events} />
-      <table className="plain" aria-label="evaluations" style={{ marginTop: 12 }}>
+      <h2>Data drift</h2>
+      {drift.error ? <Failure error={drift.error} /> : drift.data ? <DriftHeatmap rows={drift.data} /> : <div className="muted">Loading…</div>}
+      <h2>Evaluations</h2>
+      <table className="plain" aria-label="evaluations" >
         <thead><tr><th>When</th><th>Run</th><th>Version</th><th>In production then</th><th>Data</th><th style={{ textAlign: "right" }}>Rows</th><th>Value [95% CI]</th><th>Verdict</th><th>Drift</th></tr></thead>
         <tbody>
           {[...evs].reverse().map((e) => (
@@ -251,8 +255,6 @@ function MonitoringTab({ project, model, events }: { project: string; model: str
           ))}
         </tbody>
       </table>
-      <h2>Data drift</h2>
-      {drift.error ? <Failure error={drift.error} /> : drift.data ? <DriftHeatmap rows={drift.data} /> : <div className="muted">Loading…</div>}
     </>
   );
 }
@@ -261,12 +263,25 @@ function MonitoringTab({ project, model, events }: { project: string; model: str
 // vertical line where production changed hands.
 function TimelineChart({ evaluations, events }: { evaluations: Evaluation[]; events: RegistryEvent[] }) {
   const box = useRef<HTMLDivElement>(null);
+  const params = useParams();
   const changes = useMemo(() => events.filter((e) => e.kind === "stage" && (e.after === "production" || e.before === "production")), [events]);
+  // by time, or one evaluation after the other (labelled by dataset) — the default when they all fall
+  // within a day, as when months are replayed at once
+  const versions = useMemo(() => [...new Set(evaluations.map((e) => e.version))], [evaluations]);
+  const sameDay = evaluations.length > 1 && evaluations[evaluations.length - 1].time - evaluations[0].time < 86400;
+  const bySequence = (params.get("x") ?? (sameDay ? "sequence" : "time")) === "sequence";
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    const xs = evaluations.map((e) => e.time);
-    const span = Math.max(86400 * 7, (xs[xs.length - 1] - xs[0]) * 0.05); // a lone evaluation gets a week either side
+    const times = evaluations.map((e) => e.time);
+    const xs = bySequence ? evaluations.map((_e, i) => i) : times;
+    const xOf = (t: number) => {
+      if (!bySequence) return t;
+      const after = times.findIndex((x) => x >= t);
+      return (after === -1 ? times.length : after) - 0.5;
+    };
+    const every = Math.max(1, Math.ceil(evaluations.length / Math.max(1, Math.floor((el.clientWidth || 800) / 110))));
+    const span = bySequence ? 0.7 : Math.max(86400 * 7, (xs[xs.length - 1] - xs[0]) * 0.05); // a lone evaluation gets a week either side
     const css = getComputedStyle(document.documentElement);
     const color = (v: string) => css.getPropertyValue(v).trim();
     const axis = { stroke: color("--fg2"), grid: { stroke: color("--line"), width: 1 }, ticks: { stroke: color("--line"), width: 1 } };
@@ -275,23 +290,24 @@ function TimelineChart({ evaluations, events }: { evaluations: Evaluation[]; eve
         width: el.clientWidth || 800,
         height: 260,
         legend: { show: false },
-        scales: { x: { time: true, range: () => [xs[0] - span, xs[xs.length - 1] + span] } },
-        series: [
-          {},
-          { label: "value", stroke: color("--accent"), width: 2, points: { show: true, size: 8, fill: color("--accent") } },
-          { label: "ci_high", stroke: "transparent", points: { show: false } },
-          { label: "ci_low", stroke: "transparent", points: { show: false } },
+        scales: { x: { time: !bySequence, range: () => [xs[0] - span, xs[xs.length - 1] + span] } },
+        // one line per version: a line joins evaluations of the same model, never two different ones
+        series: [{}, ...versions.map((v, k) => ({ label: v, stroke: PALETTE[k % PALETTE.length], width: 2, spanGaps: true,
+          points: { show: true, size: 7, fill: PALETTE[k % PALETTE.length] } }))],
+        axes: [
+          bySequence
+            ? { ...axis, splits: () => xs.filter((i) => i % every === 0), values: (_u, vals) => vals.map((v) => shortLabel(evaluations[Math.round(v)]?.dataset_role ?? "")) }
+            : axis,
+          { ...axis, size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : fmtNumber(v))) },
         ],
-        bands: [{ series: [2, 3], fill: color("--accent") + "26" }],
-        axes: [axis, { ...axis, size: 56, values: (_u, vals) => vals.map((v) => (v === null ? "" : fmtNumber(v))) }],
         hooks: {
           draw: [
             (u) => {
               const ctx = u.ctx;
               ctx.save();
-              for (const c of changes) {
-                const x = u.valToPos(c.at, "x", true);
-                if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+              changes.filter((c) => c.after === "production").forEach((c, k) => {
+                const x = u.valToPos(xOf(c.at), "x", true);
+                if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
                 ctx.strokeStyle = color("--ok");
                 ctx.setLineDash([4, 4]);
                 ctx.beginPath();
@@ -300,13 +316,13 @@ function TimelineChart({ evaluations, events }: { evaluations: Evaluation[]; eve
                 ctx.stroke();
                 ctx.fillStyle = color("--ok");
                 ctx.font = `${11 * devicePixelRatio}px system-ui`;
-                ctx.fillText(c.after === "production" ? `${c.version} → production` : `${c.version} leaves production`, x + 4, u.bbox.top + 12 * devicePixelRatio);
-              }
+                ctx.fillText(`${c.version.split("-").pop()} → production`, x + 4, u.bbox.top + (10 + (k % 3) * 12) * devicePixelRatio);
+              });
               ctx.setLineDash([]);
-              ctx.strokeStyle = color("--accent");
               ctx.lineWidth = 1.5 * devicePixelRatio;
-              evaluations.forEach((e, i) => { // each evaluation's own interval, also where the band cannot show it
+              evaluations.forEach((e, i) => { // each evaluation's own interval
                 if (e.ci_low === null || e.ci_high === null) return;
+                ctx.strokeStyle = PALETTE[versions.indexOf(e.version) % PALETTE.length];
                 const x = u.valToPos(xs[i], "x", true);
                 const lo = u.valToPos(e.ci_low, "y", true);
                 const hi = u.valToPos(e.ci_high, "y", true);
@@ -329,7 +345,7 @@ function TimelineChart({ evaluations, events }: { evaluations: Evaluation[]; eve
           ],
         },
       },
-      [xs, evaluations.map((e) => e.value), evaluations.map((e) => e.ci_high), evaluations.map((e) => e.ci_low)],
+      [xs, ...versions.map((v) => evaluations.map((e) => (e.version === v ? e.value : null)))],
       el,
     );
     const ro = new ResizeObserver(() => u.setSize({ width: el.clientWidth, height: 260 }));
@@ -338,16 +354,30 @@ function TimelineChart({ evaluations, events }: { evaluations: Evaluation[]; eve
       ro.disconnect();
       u.destroy();
     };
-  }, [evaluations, changes]);
+  }, [evaluations, changes, bySequence, versions]);
   return (
-    <div className="card chart" aria-label="timeline" data-points={evaluations.length} data-degraded={evaluations.filter((e) => e.status === "degraded").length}>
+    <div className="card chart" aria-label="timeline" data-x={bySequence ? "sequence" : "time"} data-points={evaluations.length} data-degraded={evaluations.filter((e) => e.status === "degraded").length}>
       <div className="title">
         <span>{evaluations[evaluations.length - 1].metric} over time</span>
-        <span className="muted">band: 95% CI · red: degraded · dashed: production changes</span>
+        <span className="muted row">
+          whiskers: 95% CI · red: degraded · dashed: a version enters production
+          <select aria-label="timeline axis" value={bySequence ? "sequence" : "time"} onChange={(e) => setParams({ x: e.target.value })}>
+            <option value="time">by time</option>
+            <option value="sequence">one after the other</option>
+          </select>
+        </span>
       </div>
       <div ref={box} />
+      <div className="legend" style={{ marginTop: 4 }}>
+        {versions.map((v, k) => <span key={v}><i style={{ background: PALETTE[k % PALETTE.length] }} />{v}</span>)}
+      </div>
     </div>
   );
+}
+
+// "production-2012-04" → "2012-04": the shared prefix of dataset roles says nothing on an axis
+function shortLabel(role: string): string {
+  return role.replace(/^(production|prod|serving|evaluation|holdout)[-_ ]?/i, "") || role;
 }
 
 function DriftHeatmap({ rows }: { rows: DriftRow[] }) {
@@ -355,7 +385,9 @@ function DriftHeatmap({ rows }: { rows: DriftRow[] }) {
   const runs = [...new Map(rows.map((r) => [r.run, r])).values()].sort((a, b) => a.time - b.time);
   const columns = [...new Set(rows.map((r) => r.column))].sort();
   const cell = new Map(rows.map((r) => [`${r.run}\u0000${r.column}`, r]));
-  const FULL = 0.5; // effect size drawn at full colour: both statistics are distances in [0, 1], 0.1 is the usual floor
+  // effect size drawn at full colour: Jensen–Shannon lies in [0, 1] and normalized Wasserstein (in standard
+  // deviations) passes 1 for big shifts; both have their floor near 0.1, so 0.5 is already a large change
+  const FULL = 0.5;
   if (rows.length === 0) return <div className="empty">No drift results: the evaluated versions have no training profile (register them with <code>training_data=</code>).</div>;
   return (
     <div className="split">
@@ -385,7 +417,7 @@ function DriftHeatmap({ rows }: { rows: DriftRow[] }) {
             ))}
           </tbody>
         </table>
-        <div className="muted small" style={{ marginTop: 6 }}>Cells: effect size (normalized Wasserstein or Jensen–Shannon distance); outlined: flagged as drift (significant and large). Click a cell for its histograms.</div>
+        <div className="muted small" style={{ marginTop: 6 }}>Columns: evaluation runs, oldest first. Cells: effect size (normalized Wasserstein distance for numbers, Jensen–Shannon distance for categories); outlined: flagged as drift (significant and large). Click a cell for its histograms.</div>
       </div>
       {pick ? <HistogramView run={pick.run} column={pick.column} /> : <div className="empty small">Pick a cell to compare that column's distribution with the training data.</div>}
     </div>
@@ -397,7 +429,8 @@ function HistogramView({ run, column }: { run: string; column: string }) {
   if (h.error) return <Failure error={h.error} />;
   if (!h.data) return <div className="muted">Loading…</div>;
   const d = h.data;
-  const labels = d.kind === "numeric" ? (d.edges ?? []).slice(0, -1).map((e, i) => `${fmtNumber(e)}–${fmtNumber(d.edges![i + 1])}`) : d.labels ?? [];
+  const labels = d.values ? d.values.map(fmtNumber)
+    : d.kind === "numeric" ? (d.edges ?? []).slice(0, -1).map((e, i) => `${fmtNumber(e)}–${fmtNumber(d.edges![i + 1])}`) : d.labels ?? [];
   const top = Math.max(0.001, ...d.reference, ...d.current);
   const W = 440, H = 220, pad = 28;
   const bw = (W - pad) / Math.max(1, labels.length);
