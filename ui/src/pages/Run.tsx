@@ -66,7 +66,7 @@ export function RunPage({ project, id }: { project: string; id: string }) {
 function VersionBox({ project, id, fields }: { project: string; id: string; fields: Row }) {
   const model = String(fields["sys/model_id"]?.value ?? "");
   const decisions = useLoad(() => (model ? api.gateDecisions(model) : Promise.resolve([])), [model]);
-  const mine = (decisions.data ?? []).filter((d) => d.candidate === id);
+  const mine = (decisions.data ?? []).filter((d) => d.candidate === id || d.baseline === id);
   const stage = String(fields["sys/stage"]?.value ?? "none");
   return (
     <>
@@ -80,7 +80,7 @@ function VersionBox({ project, id, fields }: { project: string; id: string; fiel
       {decisions.error && <Failure error={decisions.error} />}
       {mine.length > 0 && (
         <div style={{ marginBottom: 12 }}>
-          <div className="muted small" style={{ marginBottom: 4 }}>Gate decisions about {id}</div>
+          <div className="muted small" style={{ marginBottom: 4 }}>Gate decisions with {id} as candidate or baseline</div>
           <GateTable project={project} decisions={mine} />
         </div>
       )}
