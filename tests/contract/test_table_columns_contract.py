@@ -532,3 +532,16 @@ def test_a_deleted_field_named_path_max_no_longer_hides_the_series_max(sql: SqlS
     r1.apply((O.DELETE, "loss:max"))
     assert "loss:max" not in sql.field_paths(PROJECT)
     assert sql.table_columns(PROJECT, RUN, columns=[], sort_by="loss:max", ascending=False)["ids"] == ids(r1, r2)
+
+
+def test_a_string_set_sorts_by_its_first_member_with_runs_without_it_last(sql: SqlStore, make_run: MakeRun) -> None:
+    b, az, none = (make_run(PROJECT, created=float(i)) for i in range(1, 4))
+    b.apply((O.ADD, "sys/tags", ["b"]))
+    az.apply((O.ADD, "sys/tags", ["z", "a"]))
+    none.apply(assign("x", F.FLOAT, 1.0))
+    asc = sql.table_columns(PROJECT, RUN, columns=["sys/tags"], sort_by="sys/tags", ascending=True)
+    assert asc["ids"] == ids(az, b, none)
+    assert asc["columns"]["sys/tags"]["values"] == [["a", "z"], ["b"], None]
+    desc = sql.table_columns(PROJECT, RUN, columns=[], sort_by="sys/tags", ascending=False)
+    assert desc["ids"] == ids(b, az, none)
+    assert sql.query_table(PROJECT, RUN, sort_by="sys/tags", ascending=True).ids == ids(az, b, none)

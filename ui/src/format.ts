@@ -87,3 +87,8 @@ export function fileName(ref: FileRef | null, fallback = "file"): string {
 }
 
 export const STATES = ["running", "finished", "failed", "crashed"] as const;
+
+// A string as a query-language literal: "double-quoted", with \ and " escaped.
+export function quote(s: string): string {
+  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}

@@ -1103,8 +1103,12 @@ class SqlStore:
                 return " LEFT JOIN series ss ON ss.cid = c.cid AND ss.pid = ?", [f"ss.v{extreme}"], [base_pid]
         pid = self._pid(conn, path, create=False)
         joins = (" LEFT JOIN fields sf ON sf.cid = c.cid AND sf.pid = ?"
-                 " LEFT JOIN series ss ON ss.cid = c.cid AND ss.pid = ?")
-        return joins, ["COALESCE(ss.last_num, sf.num)", "COALESCE(ss.last_txt, sf.txt)"], [pid, pid]
+                 " LEFT JOIN series ss ON ss.cid = c.cid AND ss.pid = ?"
+                 # a string set (tags) sorts by its first member
+                 " LEFT JOIN (SELECT cid, min(value) AS first FROM set_members WHERE pid = ? GROUP BY cid) sm"
+                 " ON sm.cid = c.cid")
+        return (joins, ["COALESCE(ss.last_num, sf.num)", "COALESCE(ss.last_txt, sf.txt)", "sm.first"],
+                [pid, pid, pid])
 
 
 _FIELD_OPS = frozenset({O.ASSIGN, O.POINTS, O.ADD, O.REMOVE, O.FILES, O.DELETE_FILES, O.TRACK, O.CLEAR})

@@ -4,16 +4,12 @@ import { Failure } from "../App";
 import { PALETTE, XMode } from "../components/Chart";
 import { ParallelCoords } from "../components/ParallelCoords";
 import { Lazy, SeriesChart } from "../components/SeriesChart";
-import { cellText, cellValue } from "../format";
+import { cellText, cellValue, quote } from "../format";
 import { useLoad } from "../hooks";
 import { Link, paths, setParams, useParams, useTitle } from "../router";
 import { ChartOptions } from "./Run";
 
 const TABS = ["charts", "table", "parallel"] as const;
-
-function quote(s: string): string {
-  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-}
 
 export function Compare({ project }: { project: string }) {
   useTitle(`Compare · ${project}`);

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
 import { api, DriftRow, Evaluation, GateDecision, RegistryEvent } from "../api";
 import { Failure } from "../App";
-import { fmtNumber, fmtTime } from "../format";
+import { fmtNumber, fmtTime, quote } from "../format";
 import { useLoad } from "../hooks";
 import { Link, paths, setParams, useParams, useTitle } from "../router";
 import { Column } from "../table";
@@ -90,7 +90,7 @@ export function ModelPage({ project, model }: { project: string; model: string }
   const params = useParams();
   const tab = (TABS as readonly string[]).includes(params.get("tab") ?? "") ? params.get("tab")! : "versions";
   const versions = useLoad(
-    (signal) => api.tableWindow(project, { kind: "model_version", query: `sys/model_id = "${model}"`, columns: ["sys/model_id", "sys/stage", "sys/aliases", "sys/creation_time", "run/id"], sort_by: "sys/creation_time", ascending: false }, signal),
+    (signal) => api.tableWindow(project, { kind: "model_version", query: `sys/model_id = ${quote(model)}`, columns: ["sys/model_id", "sys/stage", "sys/aliases", "sys/creation_time", "run/id"], sort_by: "sys/creation_time", ascending: false }, signal),
     [project, model],
   );
   const events = useLoad(() => api.registryEvents(project, model), [project, model]);

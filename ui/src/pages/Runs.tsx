@@ -4,7 +4,7 @@ import { api, Field, FieldType, SavedView } from "../api";
 import { Failure } from "../App";
 import { ColumnPicker } from "../components/ColumnPicker";
 import { QueryBar } from "../components/QueryBar";
-import { cellText, splitColumn, STATES } from "../format";
+import { cellText, quote, splitColumn, STATES } from "../format";
 import { useInterval, useLoad } from "../hooks";
 import { Link, navigate, paths, setParams, useParams, useTitle } from "../router";
 import { cell, Page, PAGE, PagedTable, usePagedTable } from "../table";
@@ -17,10 +17,6 @@ function defaultColumns(fields: Record<string, FieldType>): string[] {
   const params = entries.filter(([p, t]) => /^(parameters|params|config)\//.test(p) && t !== "FloatSeries").map(([p]) => p).slice(0, 5);
   const metrics = entries.filter(([p, t]) => t === "FloatSeries" && !p.startsWith("monitoring/") && !p.startsWith("sys/")).map(([p]) => p).slice(0, 5);
   return ["sys/name", "sys/state", "sys/creation_time", "sys/owner", "sys/tags", ...params, ...metrics];
-}
-
-function quote(s: string): string {
-  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
 export function Runs({ project }: { project: string }) {
