@@ -84,8 +84,10 @@ export function usePagedTable(project: string, query: string, columns: string[],
     if (enabled) load(0, mine);
   }, [key, enabled, load]);
 
+  const inView = useRef<[number, number]>([0, 0]);
   const ensure = useCallback(
     (from: number, to: number) => {
+      inView.current = [Math.floor(from / PAGE), Math.floor(Math.max(from, to) / PAGE)];
       if (!enabled) return;
       for (let n = Math.floor(from / PAGE); n <= Math.floor(Math.max(from, to) / PAGE); n++) {
         if (!pages.current.has(n)) load(n, gen.current);
@@ -94,12 +96,19 @@ export function usePagedTable(project: string, query: string, columns: string[],
     [enabled, load],
   );
 
-  // live refresh: fetch the pages on hand again; the old rows stay until the new ones arrive
+  // live refresh: fetch the pages in view again (their old rows stay until the new ones arrive); pages
+  // out of view are dropped and fetched afresh when scrolled to, so a long scroll costs nothing later
   const refresh = useCallback(() => {
+    const [lo, hi] = inView.current;
     for (const n of [...pages.current.keys()]) {
+      if (n < lo || n > hi) {
+        pages.current.delete(n);
+        continue;
+      }
       inflight.current.delete(n);
       load(n, gen.current);
     }
+    if (!pages.current.has(lo)) load(lo, gen.current);
   }, [load]);
 
   const row = (i: number) => {
