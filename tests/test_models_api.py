@@ -13,8 +13,6 @@ with a viewer of "shop" and a viewer of "other".
 from __future__ import annotations
 
 import math
-import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +24,10 @@ import pandas as pd
 import pytest
 
 import naiad
-import naiad.store
 from naiad import errors as E
 from naiad.drift import compare, histograms
-from naiad.gate import run_gate
 from naiad.profile import profile
-from registry_kit import controlled
+from registry_kit import controlled, shop_registry, writing_to
 from services import TeamServer, as_user, team_server
 
 API = "/api/v1"
@@ -90,57 +86,27 @@ class Site:
         return response.json()
 
 
-def make_registry(folder: Path) -> dict[str, Any]:
-    saved = os.environ.get("NAIAD_URI")
-    os.environ["NAIAD_URI"] = str(folder)
-    try:
-        naiad.init_model(key="CLS", name="classifier", project=SHOP).stop()
-        train = month(2000, 0.9, 1)
-        versions = []
-        for _ in range(2):
-            mv = naiad.init_model_version(model=MODEL)
-            versions.append(str(mv["sys/id"].fetch()))
-            mv.stop()
-            naiad.log_profile(versions[-1], train.drop(columns=["served"]), role="train")
-        v1, v2 = versions
-        with naiad.init_model_version(with_id=v1) as mv:
-            mv.change_stage("production")
-        first = naiad.evaluate(v1, month(600, 0.9, 2), "label", "served", dataset_role="2026-09", plots=False,
-                               n_boot=300)
-        time.sleep(0.05)
-        shifted = month(600, 0.75, 3, shift=1.5)
-        second = naiad.evaluate(v1, shifted, "label", "served", dataset_role="2026-10", plots=False, n_boot=300)
-        holdout = month(800, 0.9, 4)
-        served = {v1: holdout["served"].to_numpy(), v2: holdout["label"].to_numpy().copy()}  # v2 is always right
-        gate = run_gate(MODEL, v2, v1, holdout.drop(columns=["served"]), "label",
-                        {"rules": [{"metric": "accuracy", "test": "superiority", "method": "mcnemar"}]},
-                        predictions=lambda _features, version: served[version], promote="production")
-
-        naiad.init_model(key="IDLE", name="idle", project=SHOP).stop()
-        mv = naiad.init_model_version(model=IDLE)
-        idle_version = str(mv["sys/id"].fetch())
-        mv.stop()
-        other = naiad.init_model(key="OTH", name="elsewhere", project=OTHER)
-        other_model = str(other["sys/id"].fetch())
-        other.stop()
-        return {"v1": v1, "v2": v2, "idle_version": idle_version, "other_model": other_model, "first": first.run,
-                "second": second.run, "gate_run": gate.run,
-                "holdout_runs": [gate.evaluations["candidate"], gate.evaluations["baseline"]],
-                "train": train, "shifted": shifted}
-    finally:
-        for store in list(naiad.store._stores.values()):
-            store.close()
-        naiad.store._stores.clear()
-        if saved is None:
-            os.environ.pop("NAIAD_URI", None)
-        else:
-            os.environ["NAIAD_URI"] = saved
+def make_registry() -> dict[str, Any]:
+    """:func:`registry_kit.shop_registry`, plus SHO-IDLE (a version and nothing else) and a model in "other"."""
+    made = shop_registry(month)
+    naiad.init_model(key="IDLE", name="idle", project=SHOP).stop()
+    mv = naiad.init_model_version(model=IDLE)
+    idle_version = str(mv["sys/id"].fetch())
+    mv.stop()
+    other = naiad.init_model(key="OTH", name="elsewhere", project=OTHER)
+    other_model = str(other["sys/id"].fetch())
+    other.stop()
+    gate = made.pop("gate")
+    del made["model"]  # MODEL
+    return made | {"idle_version": idle_version, "other_model": other_model, "gate_run": gate.run,
+                   "holdout_runs": [gate.evaluations["candidate"], gate.evaluations["baseline"]]}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("models-api")
-    made = make_registry(folder / "store")  # the folder team_server serves
+    with writing_to(folder / "store"):  # the folder team_server serves
+        made = make_registry()
     grants = [("vera", SHOP, "viewer"), ("olga", OTHER, "viewer")]
     with team_server(folder, grants) as server:
         yield Site(server, **made, folder=folder / "store")

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 import naiad
-import naiad.store
 from naiad.server.ui import ui_built
 from naiad.store.sqlite import SqliteStore
+from registry_kit import writing_to
 from services import serve_in_thread
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -83,15 +83,13 @@ def _png(color: tuple[int, int, int], size: int = 24) -> bytes:
 def make_runs(folder: Path) -> None:
     """Project ``cls``: three runs differing in lr and optimizer, sharing batch_size; CLS-2 failed. CLS-1
     and CLS-2 trained on one dataset version, CLS-3 on a second (a file changed, one added)."""
-    saved = os.environ.get("NAIAD_URI")
-    os.environ["NAIAD_URI"] = str(folder)
     data_v1, data_v2 = folder.parent / "data-v1", folder.parent / "data-v2"
     for d, rows in ((data_v1, "1,2\n"), (data_v2, "1,2\n3,4\n")):  # v2: train.csv changed, labels.txt added
         d.mkdir(parents=True)
         (d / "train.csv").write_text("a,b\n" + rows)
         (d / "README").write_text("shared\n")
     (data_v2 / "labels.txt").write_text("cat\ndog\n")
-    try:
+    with writing_to(folder):
         for i, (lr, opt) in enumerate([(0.1, "sgd"), (0.01, "adam"), (0.001, "adam")]):
             run = naiad.init_run(project="cls", name=f"run-{i}", tags=["base", opt], capture_stdout=False,
                                  capture_stderr=False, capture_hardware_metrics=False)
@@ -119,14 +117,6 @@ def make_runs(folder: Path) -> None:
                                capture_hardware_metrics=False)
         extra["x"] = 1
         extra.stop()
-    finally:
-        for store in list(naiad.store._stores.values()):
-            store.close()
-        naiad.store._stores.clear()
-        if saved is None:
-            os.environ.pop("NAIAD_URI", None)
-        else:
-            os.environ["NAIAD_URI"] = saved
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,9 @@ with drift drill-down, and gate decisions — over a registry built with the rea
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,11 +13,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-import naiad
-import naiad.store
-from naiad.gate import run_gate
 from naiad.store.sqlite import SqliteStore
-from registry_kit import controlled
+from registry_kit import controlled, shop_registry, writing_to
 from services import serve_in_thread
 
 MODEL = "SHO-CLS"
@@ -32,50 +27,13 @@ def month(n: int, right: float, seed: int, shift: float = 0.0) -> pd.DataFrame:
     return frame
 
 
-def make_registry(folder: Path) -> dict[str, Any]:
-    """SHO-CLS: v1 in production, evaluated twice (the second month degraded and drifted in x); v2 gated
-    against v1 (pass) and promoted; a production change between the evaluations."""
-    saved = os.environ.get("NAIAD_URI")
-    os.environ["NAIAD_URI"] = str(folder)
-    try:
-        naiad.init_model(key="CLS", name="classifier", project="shop").stop()
-        train = month(2000, 0.9, 1)
-        versions = []
-        for _ in range(2):
-            mv = naiad.init_model_version(model=MODEL)
-            versions.append(str(mv["sys/id"].fetch()))
-            mv.stop()
-            naiad.log_profile(versions[-1], train.drop(columns=["served"]), role="train")
-        v1, v2 = versions
-        with naiad.init_model_version(with_id=v1) as mv:
-            mv.change_stage("production")
-        first = naiad.evaluate(v1, month(600, 0.9, 2), "label", "served", dataset_role="2026-09", plots=False)
-        time.sleep(0.05)
-        second = naiad.evaluate(v1, month(600, 0.75, 3, shift=1.5), "label", "served", dataset_role="2026-10",
-                                plots=False)
-        holdout = month(800, 0.9, 4)
-        better = holdout["label"].to_numpy().copy()  # v2 predicts every row right
-        served = {v1: holdout["served"].to_numpy(), v2: better}
-        gate = run_gate(MODEL, v2, v1, holdout.drop(columns=["served"]), "label",
-                        {"rules": [{"metric": "accuracy", "test": "superiority", "method": "mcnemar"}]},
-                        predictions=lambda _features, version: served[version], promote="production")
-        return {"v1": v1, "v2": v2, "first": first.run, "second": second.run, "gate": gate}
-    finally:
-        for store in list(naiad.store._stores.values()):
-            store.close()
-        naiad.store._stores.clear()
-        if saved is None:
-            os.environ.pop("NAIAD_URI", None)
-        else:
-            os.environ["NAIAD_URI"] = saved
-
-
 @pytest.fixture(scope="module")
 def registry_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
     from naiad.server.app import create_app
 
     folder = tmp_path_factory.mktemp("models") / ".naiad"
-    made = make_registry(folder)
+    with writing_to(folder):
+        made = shop_registry(month)
     store = SqliteStore(folder)
     with serve_in_thread(create_app(store, anonymous_role="owner")) as url:
         yield url, made

@@ -58,3 +58,29 @@ def test_run_page_follows_a_running_run(page: Any, ui_site: tuple[str, Path],
         run.stop()
     page.reload()
     expect(page.get_by_label("state")).to_have_text("finished")
+
+
+def test_runs_table_refreshes_itself_while_live_is_on(page: Any, ui_site: tuple[str, Path],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ui_url, folder = ui_site
+    monkeypatch.setenv("NAIAD_URI", str(folder))
+
+    def new_run() -> None:
+        run = naiad.init_run(project="refresh", capture_stdout=False, capture_stderr=False,
+                             capture_hardware_metrics=False)
+        run["x"] = 1
+        run.stop()
+
+    new_run()
+    page.clock.install()  # the table's 10 s timer runs on a clock the test moves
+    page.goto(f"{ui_url}/p/refresh/runs")
+    expect(page.get_by_label("run count")).to_have_text("1 runs")
+    new_run()
+    page.clock.fast_forward(11_000)
+    expect(page.get_by_label("run count")).to_have_text("2 runs")
+    page.get_by_label("live").uncheck()  # off: the table stays as it is
+    new_run()
+    page.clock.fast_forward(11_000)
+    page.wait_for_timeout(300)
+    expect(page.get_by_label("run count")).to_have_text("2 runs")
+    assert "live=0" in page.url

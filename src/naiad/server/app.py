@@ -432,7 +432,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         p = await call(who, request)
         await call(require_container, p, uuid, "viewer")
         steps = await call(store.series_last_steps, uuid)
-        return {k: wire._num_out(v) for k, v in steps.items()}
+        return {k: wire.num_out(v) for k, v in steps.items()}
 
     @app.post(f"{API}/containers/{{uuid}}/fields", tags=["containers"])
     async def read_fields(uuid: str, body: FieldsIn, request: Request) -> dict[str, Any]:

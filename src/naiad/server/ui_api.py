@@ -167,9 +167,9 @@ def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call:
             end = min(total, start + limit * every)
             values = data.values[start:end:every]
             return {"total": total, "offset": start,
-                    "steps": [wire._num_out(float(x)) for x in data.steps[start:end:every]],
+                    "steps": [wire.num_out(float(x)) for x in data.steps[start:end:every]],
                     "timestamps": [float(x) for x in data.timestamps[start:end:every]],
-                    "values": list(values) if isinstance(values, list) else [wire._num_out(float(x)) for x in values]}
+                    "values": list(values) if isinstance(values, list) else [wire.num_out(float(x)) for x in values]}
 
         result: dict[str, Any] = await call(work)
         return result

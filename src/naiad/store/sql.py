@@ -55,6 +55,7 @@ from naiad.store.base import (
     TableResult,
 )
 from naiad.store.chunks import CHUNK_POINTS, block_summaries, decode_chunk, encode_chunk
+from naiad.store.wire import num_out
 
 _NUMERIC = (F.FLOAT, F.INTEGER, F.DATETIME)
 
@@ -707,12 +708,15 @@ class SqlStore:
                 arr = np.asarray(values, dtype=np.float64)
                 upd["last_num"] = float(arr[-1])
                 # NaN is a point (an imported or raw-batch value) but has no place in min/max, and
-                # NaN/±inf would turn the running sums into NaN (NULL in SQLite): they skip both
-                comparable = arr[~np.isnan(arr)]
+                # NaN/±inf would turn the running sums into NaN (NULL in SQLite): they skip both.  The
+                # usual batch is all finite and is used as it is (no copies).
+                finite_mask = np.isfinite(arr)
+                comparable = finite = arr
+                if not finite_mask.all():
+                    comparable, finite = arr[~np.isnan(arr)], arr[finite_mask]
                 if len(comparable):
                     lo, hi = float(comparable.min()), float(comparable.max())
                     upd.update(vmin=lo if vmin is None else min(vmin, lo), vmax=hi if vmax is None else max(vmax, hi))
-                finite = arr[np.isfinite(arr)]
                 with np.errstate(over="ignore", invalid="ignore"):  # 1e200² is inf, not an error
                     sums = (float(finite.sum()), float(np.dot(finite, finite)))
             else:
@@ -1020,14 +1024,14 @@ class SqlStore:
                     row_types = types[pid] = [None] * n
                 row_types[i] = ftype
                 if ftype == F.FLOAT_SERIES:
-                    col["values"][i] = _json_num(last_num)
-                    for key, v in (("count", count or 0), ("min", _json_num(vmin)), ("max", _json_num(vmax))):
+                    col["values"][i] = num_out(last_num)
+                    for key, v in (("count", count or 0), ("min", num_out(vmin)), ("max", num_out(vmax))):
                         col.setdefault(key, [None] * n)[i] = v
                 elif ftype in (F.STRING_SERIES, F.FILE_SERIES):
                     col["values"][i] = last_txt
                     col.setdefault("count", [None] * n)[i] = count or 0
                 elif ftype in (F.FLOAT, F.DATETIME):
-                    col["values"][i] = _json_num(num)
+                    col["values"][i] = num_out(num)
                 elif ftype == F.INTEGER:
                     col["values"][i] = None if num is None else int(num)
                 elif ftype == F.BOOLEAN:
@@ -1140,12 +1144,6 @@ class _FieldMap:
 def statements(sql: str) -> list[str]:
     lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def _json_num(v: Any) -> Any:
-    if v is None or math.isfinite(v):
-        return v
-    return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
 
 
 def _field_value(ftype: str, num: Any, txt: Any, count: Any, last_num: Any, last_txt: Any) -> FieldValue:

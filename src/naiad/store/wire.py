@@ -33,7 +33,8 @@ _NUMERIC = (F.FLOAT, F.INTEGER, F.DATETIME, F.FLOAT_SERIES)
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def _num_out(value: Any) -> Any:
+def num_out(value: Any) -> Any:
+    """A number for JSON: non-finite floats as "NaN", "Infinity", "-Infinity"."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value
@@ -44,12 +45,12 @@ def field_to_json(fv: FieldValue) -> dict[str, Any]:
     if isinstance(value, set):
         value = sorted(value)
     elif fv.type in _NUMERIC:
-        value = _num_out(value)
+        value = num_out(value)
     out: dict[str, Any] = {"type": fv.type, "value": value}
     if fv.count is not None:
         out["count"] = fv.count
     if fv.stats is not None:
-        out["min"], out["max"] = (_num_out(x) for x in fv.stats)
+        out["min"], out["max"] = (num_out(x) for x in fv.stats)
     return out
 
 
@@ -95,7 +96,7 @@ def container_from_json(data: dict[str, Any]) -> ContainerInfo:
 
 
 def buckets_to_json(b: Buckets) -> dict[str, Any]:
-    return {name: [_num_out(float(x)) for x in getattr(b, name)]
+    return {name: [num_out(float(x)) for x in getattr(b, name)]
             for name in ("step_lo", "step_hi", "min", "max", "first", "last")} | {
         "count": [int(x) for x in b.count]}
 
