@@ -121,7 +121,8 @@ SORT = """async (header) => {
 }"""
 
 
-def measure(url: str, chart_url: str, spec: dict[str, Any], repeat: int) -> dict[str, Any]:
+def measure(url: str, chart_url: str, spec: dict[str, Any], repeat: int, parts: set[str],
+            slowdown: float = 1.0, trace: bool = False) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     chromium = os.environ.get("NAIAD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -134,44 +135,98 @@ def measure(url: str, chart_url: str, spec: dict[str, Any], repeat: int) -> dict
         version = browser.version
         for i in range(repeat + 1):  # the first is a warm-up of the server's caches, not reported
             r: dict[str, Any] = {}
-            ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
-            page = ctx.new_page()
-            page.goto(f"{url}/p/{PROJECT}/runs?cols={cols}&live=0", wait_until="commit")
-            r["table_ready_ms"] = page.wait_for_function(TABLE_READY % spec["runs"], polling="raf",
-                                                         timeout=120_000).json_value()
-            header = page.locator('.grid .th[title="p/0"]').element_handle()
-            r["sort_ms"] = page.evaluate(SORT, header)
-            page.wait_for_timeout(300)
-            scroll = page.evaluate(SCROLL)
-            d = np.array(scroll["deltas"])
-            frame = float(np.median(d))
-            r.update(frames=len(d), dropped=int((d > 1.5 * frame).sum()), frame_ms=frame,
-                     p99_frame_ms=float(np.percentile(d, 99)), scrolled_px=scroll["scrolled"])
-            ctx.close()
-            ctx = browser.new_context(viewport={"width": 2560, "height": 1600})
-            page = ctx.new_page()
-            page.goto(f"{chart_url}/p/{PROJECT}/runs/{spec['run_id']}", wait_until="commit")
-            r["run_ready_ms"] = page.wait_for_function(
-                "() => document.querySelectorAll('.chart[data-points] canvas').length === 20 "
-                "? performance.now() : null",
-                polling="raf", timeout=120_000).json_value()
-            r["big_series_buckets"] = int(page.locator('.chart[data-chart="s"]').get_attribute("data-points") or 0)
-            r["big_series_points"] = int(page.locator('.chart[data-chart="s"]').get_attribute("data-total") or 0)
-            ctx.close()
+            if "table" in parts:
+                measure_table(browser, url, spec, cols, r, slowdown, trace)
+            if "run" in parts:
+                measure_run(browser, chart_url, spec, r)
             if i > 0:
                 rows.append(r)
-            print(f"[bench.ui] {'warm-up' if i == 0 else f'repetition {i}'}: "
-                  f"table {r['table_ready_ms']:.0f} ms, sort {r['sort_ms']:.0f} ms, "
-                  f"scroll {r['dropped']}/{r['frames']} dropped, run page {r['run_ready_ms']:.0f} ms",
-                  file=sys.stderr)
+            print(f"[bench.ui] {'warm-up' if i == 0 else f'repetition {i}'}: " + ", ".join(
+                f"{k} {v:.0f}" for k, v in r.items() if k in SUMMARY), file=sys.stderr)
+            if "main_thread_ms_per_frame" in r:
+                print(f"[bench.ui]   main thread per frame while scrolling (ms): {r['main_thread_ms_per_frame']}",
+                      file=sys.stderr)
         browser.close()
     return {"chromium": version, "repetitions": rows}
 
 
+def measure_table(browser: Any, url: str, spec: dict[str, Any], cols: str, r: dict[str, Any],
+                  slowdown: float = 1.0, trace: bool = False) -> None:
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    if slowdown > 1:
+        # Chromium's own CPU throttling (DevTools' "slowdown"): the page's main thread runs as if on a
+        # machine ``slowdown`` times slower, to see how much headroom a frame has.
+        ctx.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": slowdown})
+    page.goto(f"{url}/p/{PROJECT}/runs?cols={cols}&live=0", wait_until="commit")
+    r["table_ready_ms"] = page.wait_for_function(TABLE_READY % spec["runs"], polling="raf",
+                                                 timeout=120_000).json_value()
+    header = page.locator('.grid .th[title="p/0"]').element_handle()
+    r["sort_ms"] = page.evaluate(SORT, header)
+    page.wait_for_timeout(300)
+    if trace:
+        browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+    scroll = page.evaluate(SCROLL)
+    if trace:
+        r["main_thread_ms_per_frame"] = main_thread_breakdown(browser.stop_tracing(), len(scroll["deltas"]))
+    d = np.array(scroll["deltas"])
+    frame = float(np.median(d))
+    r.update(frames=len(d), dropped=int((d > 1.5 * frame).sum()), frame_ms=frame,
+             p99_frame_ms=float(np.percentile(d, 99)), scrolled_px=scroll["scrolled"])
+    ctx.close()
+
+
+def measure_run(browser: Any, chart_url: str, spec: dict[str, Any], r: dict[str, Any]) -> None:
+    ctx = browser.new_context(viewport={"width": 2560, "height": 1600})
+    page = ctx.new_page()
+    page.goto(f"{chart_url}/p/{PROJECT}/runs/{spec['run_id']}", wait_until="commit")
+    r["run_ready_ms"] = page.wait_for_function(
+        "() => document.querySelectorAll('.chart[data-points] canvas').length === 20 "
+        "? performance.now() : null",
+        polling="raf", timeout=120_000).json_value()
+    r["big_series_buckets"] = int(page.locator('.chart[data-chart="s"]').get_attribute("data-points") or 0)
+    r["big_series_points"] = int(page.locator('.chart[data-chart="s"]').get_attribute("data-total") or 0)
+    ctx.close()
+
+
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "blink", "v8"]
+
+
+def main_thread_breakdown(trace: bytes, frames: int) -> dict[str, float]:
+    """Milliseconds per frame the renderer's main thread spent while scrolling: ``busy`` in all, and
+    the largest kinds of work by their own time (an event's duration less its children's)."""
+    events = json.loads(trace)["traceEvents"]
+    main = next((e["pid"], e["tid"]) for e in events
+                if e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain")
+    spans = sorted((e for e in events if (e.get("pid"), e.get("tid")) == main and e.get("ph") == "X" and "dur" in e),
+                   key=lambda e: (e["ts"], -e["dur"]))
+    own: dict[str, float] = {}
+    busy = 0.0
+    stack: list[tuple[float, str]] = []  # the open spans: (end, name)
+    for e in spans:
+        while stack and stack[-1][0] <= e["ts"]:
+            stack.pop()
+        if stack:
+            own[stack[-1][1]] -= e["dur"]  # the parent's own time excludes its children
+        else:
+            busy += e["dur"]
+        own[e["name"]] = own.get(e["name"], 0.0) + e["dur"]
+        stack.append((e["ts"] + e["dur"], e["name"]))
+    top = sorted(own.items(), key=lambda kv: -kv[1])[:10]
+    per = {k: round(v / 1000 / frames, 2) for k, v in top}
+    per["busy"] = round(busy / 1000 / frames, 2)
+    return per
+
+
+SUMMARY = ("table_ready_ms", "sort_ms", "frames", "dropped", "p99_frame_ms", "run_ready_ms")
+
+
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
-    for key in ("table_ready_ms", "sort_ms", "frames", "dropped", "p99_frame_ms", "run_ready_ms"):
-        xs = [r[key] for r in rows]
+    for key in SUMMARY:
+        xs = [r[key] for r in rows if key in r]
+        if not xs:
+            continue
         out[key] = {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
     return out
 
@@ -181,7 +236,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="1,000 runs and a 100,000-point series")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", default=str(ROOT / "bench" / "results-ui.json"))
+    parser.add_argument("--parts", default="table,run",
+                        help="what to measure: table (ready, sort, scroll), run (the run page), or both (default)")
+    parser.add_argument("--cpu-slowdown", type=float, default=1.0, metavar="N",
+                        help="run the table page N times slower (Chromium CPU throttling): the headroom of a frame")
+    parser.add_argument("--trace", action="store_true",
+                        help="trace each scroll and print where the main thread's time per frame went")
     args = parser.parse_args(argv)
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if not parts or parts - {"table", "run"}:
+        parser.error(f"--parts takes table, run or table,run; got {args.parts!r}")
     runs, points = (1000, 100_000) if args.quick else (10_000, 10_000_000)
     cache = Path(os.environ.get("NAIAD_BENCH_UI") or Path.home() / ".cache" / "naiad-bench" / f"ui-{runs}-{points}")
     spec = build(cache, runs, points)
@@ -198,12 +262,14 @@ def main(argv: list[str] | None = None) -> None:
     table_store, chart_store = SqliteStore(cache / "table"), SqliteStore(cache / "charts")
     with serve_in_thread(create_app(table_store, anonymous_role="viewer")) as table_url, \
             serve_in_thread(create_app(chart_store, anonymous_role="viewer")) as chart_url:
-        result = measure(table_url, chart_url, spec, args.repeat)
+        result = measure(table_url, chart_url, spec, args.repeat, parts, args.cpu_slowdown, args.trace)
     table_store.close()
     chart_store.close()
     result.update(spec=spec, summary=summary(result["repetitions"]), machine={
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        command="python -m bench.ui" + (" --quick" if args.quick else "") + f" --repeat {args.repeat}")
+        command="python -m bench.ui" + (" --quick" if args.quick else "") + f" --repeat {args.repeat}"
+        + ("" if parts == {"table", "run"} else f" --parts {args.parts}")
+        + (f" --cpu-slowdown {args.cpu_slowdown:g}" if args.cpu_slowdown > 1 else ""))
     Path(args.json).write_text(json.dumps(result, indent=1))
     s = result["summary"]
     print(f"\nChromium {result['chromium']}, {spec['runs']:,} runs × {len(COLUMNS)} columns; "
@@ -213,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
                                ("dropped", "dropped frames while scrolling 3 s", "0"),
                                ("p99_frame_ms", "p99 frame interval while scrolling (ms)", ""),
                                ("run_ready_ms", "run page, 20 charts drawn (ms)", "≤ 1000")):
+        if key not in s:
+            continue
         v = s[key]
         print(f"  {label:<52} {v['median']:>8.0f}  ({v['min']:.0f}–{v['max']:.0f})  {target}")
 

@@ -5,6 +5,7 @@ import { Failure } from "../App";
 import { ColumnPicker } from "../components/ColumnPicker";
 import { QueryBar } from "../components/QueryBar";
 import { cellText, quote, splitColumn, STATES } from "../format";
+import { fits } from "../textfit";
 import { useInterval, useLoad } from "../hooks";
 import { Link, navigate, paths, setParams, useParams, useTitle } from "../router";
 import { cell, Page, PAGE, PagedTable, usePagedTable } from "../table";
@@ -263,11 +264,13 @@ function GridBody(props: {
   header: (shown: number[], padLeft: number, padRight: number) => React.ReactNode;
 }) {
   const { table, total, widths } = props;
-  const virt = useVirtualizer({ count: total, getScrollElement: () => props.scroller.current, estimateSize: () => 32, overscan: 8 });
+  // The columns' virtualizer first: both read the scroll offsets on each scroll event, and the rows'
+  // one re-renders synchronously on it; read after that render, the offsets would force a layout.
   const cols = useVirtualizer({
     horizontal: true, count: props.columns.length, getScrollElement: () => props.scroller.current,
     estimateSize: (i) => widths[i], overscan: 2, scrollMargin: FIXED_WIDTH,
   });
+  const virt = useVirtualizer({ count: total, getScrollElement: () => props.scroller.current, estimateSize: () => 32, overscan: 8 });
   useEffect(() => cols.measure(), [widths]); // eslint-disable-line react-hooks/exhaustive-deps
   const items = virt.getVirtualItems();
   const shownCols = cols.getVirtualItems();
@@ -284,9 +287,11 @@ function GridBody(props: {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.focus]);
   const colKey = shown.join(",");
+  // the header changes with the columns in view, not with each row scrolled by
+  const header = useMemo(() => props.header(shown, padLeft, padRight), [props.header, colKey, padLeft, padRight]); // eslint-disable-line react-hooks/exhaustive-deps
   return (
     <>
-      {props.header(shown, padLeft, padRight)}
+      {header}
       <div className="body" style={{ height: virt.getTotalSize(), width: FIXED_WIDTH + cols.getTotalSize() }}>
         {items.map((v) => {
           const r = table.row(v.index);
@@ -305,6 +310,7 @@ function GridBody(props: {
 }
 
 const FIXED_WIDTH = 36 + 96; // the check box and the id, always drawn
+const PAD = 16; // a cell's padding, left and right
 
 // One row, drawn again only when its own data, selection, focus or the columns in view change:
 // scrolling adds rows at the edges and leaves the others alone.
@@ -321,7 +327,7 @@ const RowView = memo(
         <div className="td check">
           <input type="checkbox" aria-label={`select ${id}`} checked={props.selected} onChange={() => props.onToggle(id)} />
         </div>
-        <div className="td" style={{ width: 96 }}>
+        <div className={`td${fits(id, 96 - PAD) ? "" : " clip"}`} style={{ width: 96 }}>
           <Link to={paths.run(props.project, id)}>{id}</Link>
         </div>
         <div className="pad" style={{ width: props.padLeft }} />
@@ -349,7 +355,7 @@ function Cell({ col, field, width }: { col: string; field: Field | undefined; wi
   }
   if (field?.type === "StringSet") {
     return (
-      <div className="td" style={{ width }} title={(field.value as string[]).join(", ")}>
+      <div className="td clip" style={{ width }} title={(field.value as string[]).join(", ")}>
         {(field.value as string[]).map((t) => <span key={t} className="tag">{t}</span>)}
       </div>
     );
@@ -358,7 +364,7 @@ function Cell({ col, field, width }: { col: string; field: Field | undefined; wi
   const numeric = field && NUMERIC.includes(field.type) && field.type !== "Datetime";
   const title = field?.type === "FloatSeries" ? `last ${cellText(field)} · min ${cellText(field, "min")} · max ${cellText(field, "max")} · ${field.count} points` : text;
   return (
-    <div className={`td${numeric ? " num" : ""}`} style={{ width }} title={title}>
+    <div className={`td${numeric ? " num" : ""}${fits(text, width - PAD, !!numeric) ? "" : " clip"}`} style={{ width }} title={title}>
       {text}
     </div>
   );
