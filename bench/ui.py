@@ -5,6 +5,7 @@ Usage, from the repository root (needs the built UI, ``scripts/build-ui``, and C
     python -m bench.ui                   # 10,000 runs × 50 columns; a run with 20 charts, one of 10M points
     python -m bench.ui --quick           # 1,000 runs, a 100k-point series: a smoke run
     python -m bench.ui --repeat 5 --json out.json
+    python -m bench.ui --parts table --cpu-slowdown 2 --trace   # the scroll's headroom, and where a frame goes
 
 What is timed, each repetition in a new browser context (no HTTP cache, no storage):
 
@@ -15,6 +16,10 @@ What is timed, each repetition in a new browser context (no HTTP cache, no stora
   sorts all 10,000 and sends the first page).
 - scrolling: the table is scrolled 48 px per animation frame for 3 s; ``frames``, ``dropped`` (frame
   intervals over 1.5× the display's own interval) and ``p99_frame_ms``.
+- ``main_thread_ms_per_frame`` (with ``--trace``): the renderer's main thread while scrolling, from a
+  Chromium trace — ``busy`` in all and the largest kinds of work by their own time, per frame.
+- ``--cpu-slowdown N`` runs the table's page under Chromium's CPU throttling (DevTools' "N× slowdown"):
+  frames that fit at 2× have half their budget to spare.
 - ``run_ready_ms``: navigation to a run page with 20 float series, one of 10,000,000 points, until all
   20 charts are drawn.  The viewport (2560 × 1600) shows all 20 at once, so none waits to be scrolled to.
 

@@ -116,6 +116,9 @@ def make_runs(folder: Path) -> None:
         extra = naiad.init_run(project="other", capture_stdout=False, capture_stderr=False,
                                capture_hardware_metrics=False)
         extra["x"] = 1
+        extra["notes/long"] = "a note far longer than any column of the runs table is wide"
+        extra["notes/short"] = "ok"
+        extra["sys/tags"].add(["a-rather-long-tag-name", "second-tag", "third"])
         extra.stop()
 
 

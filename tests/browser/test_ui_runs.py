@@ -36,6 +36,28 @@ def test_runs_table_shows_truthful_states_and_series_last_values(page: Any, ui_u
     expect(page.locator('.grid .tr[data-id="CLS-1"]')).to_contain_text("0.12")
 
 
+OVERFLOW = """() => [...document.querySelectorAll('.grid .tr[data-id] .td')].map(td => ({
+  text: td.textContent, clipped: getComputedStyle(td).overflowX === 'hidden',
+  overflows: td.scrollWidth > td.clientWidth, ellipsis: getComputedStyle(td).textOverflow === 'ellipsis'}))"""
+
+
+def test_cells_clip_only_text_that_does_not_fit(page: Any, ui_url: str) -> None:
+    # A clipped cell costs the browser a paint chunk, so the table clips only where text may overflow;
+    # whatever it decides, no cell's text may spill into the next one.
+    page.goto(ui_url + "/p/other/runs?cols=notes/long,notes/short,x,sys/tags,sys/state")
+    expect(page.locator(".grid .tr[data-id]")).to_have_count(1)
+    cells = page.evaluate(OVERFLOW)
+    assert len(cells) >= 6
+    for c in cells:
+        assert c["clipped"] or not c["overflows"], f"cell {c['text']!r} spills over its edge"
+    by_text = {c["text"]: c for c in cells}
+    long_note = by_text["a note far longer than any column of the runs table is wide"]
+    assert long_note["clipped"] and long_note["ellipsis"] and long_note["overflows"]
+    assert not by_text["ok"]["clipped"] and not by_text["1"]["clipped"]
+    tags = next(c for c in cells if "a-rather-long-tag-name" in c["text"])
+    assert tags["clipped"]
+
+
 def test_query_filters_runs_and_lives_in_the_url(page: Any, ui_url: str) -> None:
     page.goto(ui_url + "/p/cls/runs")
     expect(page.locator(".grid .tr")).to_have_count(3)
