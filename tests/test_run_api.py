@@ -1037,6 +1037,26 @@ def test_fetch_runs_table_query_and_columns(five_runs: list[str]) -> None:
     assert by_id.loc[five_runs[1], "parameters/lr"] == 0.01
 
 
+def test_fetch_runs_table_pandas_datetimes_match_each_runs_own_fields() -> None:
+    # the table converts a datetime column in one go; it must say what each run's own field says
+    stamps = [dt.datetime(2026, 11, 27, 10, 38, 14, 123457), dt.datetime(1999, 12, 31, 23, 59, 59, 999999)]
+    for i, when in enumerate([*stamps, None]):
+        run = naiad.init_run(project="stamps", name=f"r{i}")
+        if when is not None:
+            run["trained_at"] = when
+        run["mixed"] = 1 if i else 2.5  # Integer in some runs, Float in another: pandas makes it float
+        run.stop()
+    df = naiad.init_project(project="stamps", mode="read-only").fetch_runs_table(
+        columns=["trained_at", "mixed", "sys/creation_time", "sys/name"]).to_pandas().set_index("sys/name")
+    assert str(df["trained_at"].dtype) == "datetime64[us]" and str(df["sys/creation_time"].dtype) == "datetime64[us]"
+    assert df.loc["r0", "trained_at"] == stamps[0] and df.loc["r1", "trained_at"] == stamps[1]
+    assert pd.isna(df.loc["r2", "trained_at"])
+    for row_id, created in zip(df["sys/id"], df["sys/creation_time"], strict=True):
+        own = naiad.init_run(with_id=row_id, mode="read-only")["sys/creation_time"].fetch()
+        assert created == own.replace(tzinfo=None)
+    assert str(df["mixed"].dtype) == "float64" and df["mixed"].to_dict() == {"r0": 2.5, "r1": 1.0, "r2": 1.0}
+
+
 def test_fetch_runs_table_namespace_column_takes_every_field_under_it(five_runs: list[str]) -> None:
     project = naiad.init_project(project="defects", mode="read-only")
     df = project.fetch_runs_table(columns=["parameters"]).to_pandas()

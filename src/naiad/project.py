@@ -175,6 +175,29 @@ def _cell(fv: FieldValue) -> Any:
     return fv.value
 
 
+_PLAIN = frozenset({F.FLOAT, F.INTEGER, F.BOOLEAN, F.STRING, F.FLOAT_SERIES, F.STRING_SERIES})
+
+
+def _column(cells: list[FieldValue | None]) -> Any:
+    """One DataFrame column from a table's cells: the values as they are where every cell's type needs
+    no conversion, timestamps converted in one go, and cell by cell otherwise (as ``_cell`` says)."""
+    types = {fv.type for fv in cells if fv is not None}
+    if types <= _PLAIN:
+        return [None if fv is None else fv.value for fv in cells]
+    if types == {F.DATETIME}:
+        import numpy as np
+
+        seconds = np.array([np.nan if fv is None or fv.value is None else fv.value for fv in cells], dtype=float)
+        # what datetime.fromtimestamp does to a float: whole seconds, and the fraction rounded half to even
+        # to microseconds
+        frac, whole = np.modf(seconds)
+        micros = np.where(np.isnan(seconds), 0, whole * 1_000_000 + np.round(frac * 1_000_000)).astype(np.int64)
+        out = micros.astype("datetime64[us]")
+        out[np.isnan(seconds)] = np.datetime64("NaT")
+        return out
+    return [None if fv is None else _cell(fv) for fv in cells]
+
+
 def _column_order(path: str) -> tuple[int, str]:
     if path.startswith("sys/"):
         return 0, path
@@ -242,13 +265,12 @@ class Table:
         """One row per run, one column per field path (series → last value, sets → "a,b")."""
         import pandas as pd
 
+        rows = self._result.rows
         if not self._result.ids:
             return pd.DataFrame()
-        columns = sorted({p for row in self._result.rows for p, fv in row.items()
+        columns = sorted({p for row in rows for p, fv in row.items()
                           if fv.type not in (F.FILE, F.FILE_SET, F.FILE_SERIES)}, key=_column_order)
-        data = {col: [_cell(row[col]) if col in row else None for row in self._result.rows]
-                for col in columns}
-        return pd.DataFrame(data, columns=columns)
+        return pd.DataFrame({col: _column([row.get(col) for row in rows]) for col in columns}, columns=columns)
 
 
 init_project = Project

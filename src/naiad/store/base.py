@@ -50,7 +50,7 @@ class ApplyResult:
     errors: list[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class FieldValue:
     """One field as read from a store: its type and its value in Python form.
 
