@@ -10,6 +10,7 @@ import sqlite3
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -255,6 +256,56 @@ def test_series_with_many_points_reads_back_in_order() -> None:
     assert len(df) == 50_000
     assert np.array_equal(df["step"].to_numpy(), np.arange(50_000, dtype=float))
     assert np.array_equal(df["value"].to_numpy(), values)
+
+
+def test_buffered_points_beyond_one_take_chunk_are_stored_in_order() -> None:
+    # the writer takes a series' buffered points a chunk at a time (so the training thread is never
+    # stalled long); more than two chunks' worth in one flush must still arrive whole and in order
+    from naiad.writer import TAKE_CHUNK
+
+    n = 2 * TAKE_CHUNK + 3
+    run = naiad.init_run(project="defects", flush_period=60)  # everything waits for stop()'s flush
+    handle = run["many"]
+    for i in range(n):
+        handle.append(i * 0.5)
+    run["other"].append(1.0)
+    old = reopen(run)
+    df = old["many"].fetch_values(include_timestamp=False)
+    assert np.array_equal(df["step"].to_numpy(), np.arange(n, dtype=float))
+    assert np.array_equal(df["value"].to_numpy(), np.arange(n) * 0.5)
+    assert old["other"].fetch_values()["value"].tolist() == [1.0]
+
+
+def test_clear_between_two_chunks_of_a_flush_keeps_call_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The writer converts each chunk outside its lock, so the training thread may clear() the series
+    # right then; the points appended after that clear must not ride in the batch being built (which
+    # is stored before the clear, and would be wiped by it).  The clear is made at exactly that moment
+    # by running it from the writer's own conversion step.
+    import naiad.writer as writer
+
+    monkeypatch.setattr(writer, "TAKE_CHUNK", 3)
+    real = writer.points_op
+    calls = []
+    run = naiad.init_run(project="defects", flush_period=60)  # only wait() flushes
+
+    def convert_then_clear(taken: Any) -> Any:
+        calls.append(len(taken[3]))
+        if len(calls) == 2:  # the second chunk is taken: the user clears and logs again
+            run["s"].clear()
+            run["s"].append(99.0)
+        return real(taken)
+
+    for i in range(10):
+        run["s"].append(float(i))
+    monkeypatch.setattr(writer, "points_op", convert_then_clear)
+    run.wait()
+    monkeypatch.setattr(writer, "points_op", real)
+    assert calls[:2] == [3, 3]
+    run["s"].append(100.0)
+    old = reopen(run)
+    df = old["s"].fetch_values(include_timestamp=False)
+    assert df["value"].tolist() == [99.0, 100.0]
+    assert df["step"].tolist() == [0.0, 1.0]
 
 
 # ---------------------------------------------------------------------------------------------- files

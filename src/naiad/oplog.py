@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from naiad.ops import Batch, decode_batch, encode_batch
+from naiad.ops import Batch, decode_batch, encode_batch_parts
 
 _HEAD = struct.Struct("<II")
 
@@ -35,8 +35,13 @@ class OpLog:
         self.closed = False
 
     def append(self, batch: Batch) -> None:
-        payload = encode_batch(batch)
-        self._fh.write(_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
+        parts = encode_batch_parts(batch)  # written piece by piece: no copy of the batch is made
+        crc = 0
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+        self._fh.write(_HEAD.pack(sum(len(p) for p in parts), crc))
+        for part in parts:
+            self._fh.write(part)
         self._fh.flush()
         if self._fsync:
             os.fsync(self._fh.fileno())

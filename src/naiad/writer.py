@@ -61,6 +61,7 @@ TRACK_FILES = "_track"        # (TRACK_FILES, path, location, destination, reset
 
 _FILE_OPS = frozenset({UPLOAD, UPLOAD_POINTS, UPLOAD_FILES, TRACK_FILES})
 _SEALED = "_sealed"  # (_SEALED, swapped lists): points that must be stored before the next op
+TAKE_CHUNK = 50_000  # points of a series taken and converted at a time (see Writer._collect)
 
 
 def _compact(ops: list[O.Op]) -> list[O.Op]:
@@ -114,7 +115,7 @@ def _compact(ops: list[O.Op]) -> list[O.Op]:
 class SeriesBuffer:
     """Points of one series waiting for the writer."""
 
-    __slots__ = ("path", "steps", "ts", "type", "values")
+    __slots__ = ("path", "steps", "taken", "ts", "type", "values")
 
     def __init__(self, path: str, ftype: str) -> None:
         self.path = path
@@ -122,17 +123,22 @@ class SeriesBuffer:
         self.values: list[Any] = []
         self.steps: list[float] = []
         self.ts: list[float] = []
+        self.taken = 0  # points taken so far: a taker sees from it whether another took in between
 
-    def take(self) -> tuple[str, str, list[float], list[float], list[Any]]:
-        """Remove and return the points buffered so far (called under the writer lock).
+    def take(self, limit: int | None = None) -> tuple[str, str, list[float], list[float], list[Any]]:
+        """Remove and return the points buffered so far, or the first ``limit`` of them (called under
+        the writer lock).
 
         The training thread appends without any lock: ``value``, then ``step``, then ``timestamp``,
         each one atomic.  Taking the first ``len(ts)`` items of each list and deleting them leaves
         a point that is half-appended at that moment in place, aligned, for the next take.
         """
         n = len(self.ts)
+        if limit is not None and n > limit:
+            n = limit
         taken = (self.path, self.type, self.steps[:n], self.ts[:n], self.values[:n])
         del self.values[:n], self.steps[:n], self.ts[:n]
+        self.taken += n
         return taken
 
 
@@ -347,14 +353,37 @@ class Writer:
 
     # ------------------------------------------------------------- writer side
     def _collect(self) -> list[O.Op]:
+        """The ops queued so far and every series' buffered points, in call order.
+
+        Points are taken ``TAKE_CHUNK`` at a time, each chunk under the lock and converted to arrays
+        on its own: between two chunks the training thread gets the GIL back, so a flush of a million
+        buffered points costs it a few milliseconds at a time instead of one 40 ms stall.  After the
+        first chunk (taken with the ops), a series is taken further only while nobody else took from
+        it: a ``clear()`` or ``extend()`` meanwhile sealed its remaining points into the next batch,
+        behind this one, where they belong.
+        """
         with self.lock:  # excludes other takers; the training thread's appends need no lock
             n = len(self.ops)
             ops = self.ops[:n]
             del self.ops[:n]
-            taken = [b.take() for b in self.dirty.values() if b.ts]
+            rest = [(b, len(b.ts)) for b in self.dirty.values() if b.ts]
+            taken = [b.take(TAKE_CHUNK) for b, _ in rest]
+            marks = [b.taken for b, _ in rest]
         # ops were queued in call order; points that were sealed into `ops` keep their place
         ops = [points_op(op[1]) if op[0] == _SEALED else op for op in ops]
         ops.extend(points_op(t) for t in taken)
+        for (buf, left), mark in zip(rest, marks, strict=True):
+            left -= TAKE_CHUNK
+            while left > 0:
+                with self.lock:
+                    if buf.taken != mark:
+                        break
+                    part = buf.take(min(left, TAKE_CHUNK))
+                    mark = buf.taken
+                if not part[3]:
+                    break
+                left -= len(part[3])
+                ops.append(points_op(part))
         return _compact(ops)
 
     def _materialize(self, op: O.Op) -> list[O.Op]:
