@@ -975,11 +975,12 @@ class SqlStore:
                     members.setdefault((cid, pid), set()).add(value)
                 for cid, pid in set_cells:
                     rows[cid][pid_to_path[pid]].value = members.get((cid, pid), set())
-            pings = self._pings(conn, cids)
-            for cid in cids:
-                state = rows[cid].get("sys/state")
-                if state is not None:
-                    state.value = effective_state(state.value, pings.get(cid), now)
+            if "sys/state" in pid_to_path.values():  # a running run's state depends on its last ping
+                pings = self._pings(conn, cids)
+                for cid in cids:
+                    state = rows[cid].get("sys/state")
+                    if state is not None:
+                        state.value = effective_state(state.value, pings.get(cid), now)
         present = sorted({p for row in rows.values() for p in row})
         return TableResult(columns=present, rows=[rows[c] for c in cids], ids=ids)
 
