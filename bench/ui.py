@@ -201,8 +201,13 @@ def main_thread_breakdown(trace: bytes, frames: int) -> dict[str, float]:
     """Milliseconds per frame the renderer's main thread spent while scrolling: ``busy`` in all, and
     the largest kinds of work by their own time (an event's duration less its children's)."""
     events = json.loads(trace)["traceEvents"]
-    main = next((e["pid"], e["tid"]) for e in events
-                if e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain")
+    renderers = {(e["pid"], e["tid"]) for e in events
+                 if e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
+    work: dict[tuple[int, int], float] = {}
+    for e in events:
+        if e.get("ph") == "X" and "dur" in e and (e.get("pid"), e.get("tid")) in renderers:
+            work[(e["pid"], e["tid"])] = work.get((e["pid"], e["tid"]), 0.0) + e["dur"]
+    main = max(work, key=lambda k: work[k])  # the scrolled page's renderer: the one that worked
     spans = sorted((e for e in events if (e.get("pid"), e.get("tid")) == main and e.get("ph") == "X" and "dur" in e),
                    key=lambda e: (e["ts"], -e["dur"]))
     own: dict[str, float] = {}
