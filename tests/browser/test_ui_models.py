@@ -90,6 +90,26 @@ def test_monitoring_shows_the_timeline_with_the_degraded_evaluation(page: Any, r
     expect(table.locator(f'tr[data-run="{made["first"]}"]')).to_contain_text("2026-09")
 
 
+def test_monitoring_can_show_only_what_the_production_version_scored(page: Any, registry_site: tuple[str, Any]) -> None:
+    # the gate also evaluated its candidate v2 while v1 was in production: hidden on request, and the
+    # choice is in the URL
+    url, made = registry_site
+    page.goto(url + f"/p/shop/models/{MODEL}?tab=monitoring")
+    chart = page.get_by_label("timeline", exact=True)
+    expect(chart).to_have_attribute("data-points", "4")
+    page.get_by_label("evaluations shown").select_option("production")
+    expect(chart).to_have_attribute("data-points", "3")
+    table = page.get_by_role("table", name="evaluations")
+    expect(table.locator("tbody tr")).to_have_count(3)
+    expect(table.locator("tbody tr", has_text=made["v2"])).to_have_count(0)
+    expect(table.locator("tbody tr", has_text="holdout")).to_have_count(1)
+    assert "evals=production" in page.url
+    page.reload()
+    expect(chart).to_have_attribute("data-points", "3")
+    page.get_by_label("evaluations shown").select_option("all")
+    expect(chart).to_have_attribute("data-points", "4")
+
+
 def test_drift_heatmap_flags_the_shifted_column_and_drills_down_to_histograms(
         page: Any, registry_site: tuple[str, Any]) -> None:
     url, made = registry_site

@@ -218,22 +218,34 @@ export { GateTable };
 function MonitoringTab({ project, model, events }: { project: string; model: string; events: RegistryEvent[] }) {
   const timeline = useLoad(() => api.timeline(model), [model]);
   const drift = useLoad(() => api.drift(model), [model]);
+  const params = useParams();
   if (timeline.error) return <Failure error={timeline.error} retry={timeline.reload} />;
   if (!timeline.data) return <div className="muted">Loading evaluations…</div>;
-  const evs = timeline.data.evaluations;
+  const all = timeline.data.evaluations;
   const rule = timeline.data.rule;
-  if (evs.length === 0) {
+  if (all.length === 0) {
     return <div className="empty">No evaluations of {model} yet. <code>naiad monitor run --model {model} --data DATA --target label</code> records one (monthly, from cron or CI).</div>;
   }
+  // a gate evaluates candidates too; "in production" keeps what production itself scored
+  const onlyProduction = params.get("evals") === "production";
+  const evs = onlyProduction ? all.filter((e) => e.version === e.production_then) : all;
   return (
     <>
-      <div className="muted small" style={{ marginBottom: 8 }} aria-label="rule">
-        Degradation rule: {evs[evs.length - 1].metric}
-        {rule.floor !== null ? ` below ${rule.floor}` : ""}
-        {` or more than ${rule.sigmas}σ of the evaluation's own error below ${rule.reference !== null ? rule.reference : "the version's first evaluation"}`}
-        {`; at least ${rule.min_rows} rows`}.
+      <div className="row small" style={{ marginBottom: 8, justifyContent: "space-between" }}>
+        <span className="muted" aria-label="rule">
+          Degradation rule: {all[all.length - 1].metric}
+          {rule.floor !== null ? ` below ${rule.floor}` : ""}
+          {` or more than ${rule.sigmas}σ of the evaluation's own error below ${rule.reference !== null ? rule.reference : "the version's first evaluation"}`}
+          {`; at least ${rule.min_rows} rows`}.
+        </span>
+        <select aria-label="evaluations shown" value={onlyProduction ? "production" : "all"} onChange={(e) => setParams({ evals: e.target.value === "all" ? null : e.target.value })}>
+          <option value="all">Every evaluation ({all.length})</option>
+          <option value="production">Of the version in production then ({all.filter((e) => e.version === e.production_then).length})</option>
+        </select>
       </div>
-      <TimelineChart evaluations={evs} events={events} />
+      {evs.length === 0
+        ? <div className="empty">No evaluation was of the version in production at the time. <button className="link" onClick={() => setParams({ evals: null })}>Show every evaluation</button></div>
+        : <TimelineChart evaluations={evs} events={events} />}
       <h2>Data drift</h2>
       {drift.error ? <Failure error={drift.error} /> : drift.data ? <DriftHeatmap rows={drift.data} /> : <div className="muted">Loading…</div>}
       <h2>Evaluations</h2>
