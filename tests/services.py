@@ -243,3 +243,21 @@ def as_user(server: TeamServer, who: str, monkeypatch: Any) -> None:
     naiad.store.forget_store(server.url)
     monkeypatch.setenv("NAIAD_URI", server.url)
     monkeypatch.setenv("NAIAD_API_TOKEN", server.tokens[who])
+
+
+def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The one error shape of the HTTP API: ``{"error": {"code", "message", "details"}}`` with ``status``
+    and a ``code`` the SDK knows (one of :mod:`naiad.errors`); returns the error object."""
+    from naiad import errors as E
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert error["code"] == code, error
+    assert error["code"] in E.all_error_classes(), f"{error['code']!r} is not a code of naiad.errors"
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["details"], dict)
+    return dict(error)

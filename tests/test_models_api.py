@@ -28,7 +28,7 @@ from naiad import errors as E
 from naiad.drift import compare, histograms
 from naiad.profile import profile
 from registry_kit import controlled, shop_registry, writing_to
-from services import TeamServer, as_user, team_server
+from services import TeamServer, as_user, assert_envelope, team_server
 
 API = "/api/v1"
 MODEL, IDLE = "SHO-CLS", "SHO-IDLE"
@@ -43,7 +43,6 @@ DECISION_COLUMNS = ["time", "run", "candidate", "baseline", "verdict", "reason",
                     "ci_url", "actor"]
 HISTOGRAM_KEYS = {"column", "kind", "reference_rows", "current_rows", "reference_missing", "current_missing",
                   "reference", "current", "run", "version"}
-CODES = E.all_error_classes()
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -120,17 +119,6 @@ def sdk(site: Site, monkeypatch: pytest.MonkeyPatch) -> Site:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert error["code"] in CODES
-    return dict(error)
-
-
 def plain(value: Any) -> Any:
     """A frame's cell as JSON has it: NaN / None / NA are null, numpy scalars are Python ones."""
     if value is None or value is pd.NA or value is pd.NaT:

@@ -38,7 +38,7 @@ from naiad.store.accounts import Accounts
 from naiad.store.base import PART_SIZE, ContainerInfo
 from naiad.store.remote import RemoteStore
 from naiad.store.sqlite import SqliteStore
-from services import free_port, serve_in_thread
+from services import assert_envelope, free_port, serve_in_thread
 
 API = "/api/v1"
 MAX_REQUEST = 1 << 20  # the shared app's body limit (the real default is 256 MiB)
@@ -114,21 +114,6 @@ def batch_bytes(team: Team, container: str, ops: list[tuple[Any, ...]], writer: 
 def secret_of(token: str) -> str:
     """The secret part of ``naiad_<id>_<secret>`` (the whole string for anything else)."""
     return token.split("_", 2)[2] if token.startswith("naiad_") and token.count("_") >= 2 else token
-
-
-def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The one error shape: ``{"error": {"code", "message", "details"}}`` with a code the SDK knows."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert error["code"] in CODES, f"{error['code']!r} is not a code of naiad.errors"
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["details"], dict)
-    return dict(error)
 
 
 def raw_http(url: str, method: str, target: str, headers: dict[str, str] | None = None,

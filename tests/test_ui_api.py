@@ -27,7 +27,6 @@ import numpy as np
 import pytest
 
 import naiad
-from naiad import errors as E
 from naiad import fields as F
 from naiad import ops as O
 from naiad.server.app import create_app
@@ -38,13 +37,12 @@ from naiad.store.blobs import LocalBlobs
 from naiad.store.postgres import PostgresStore
 from naiad.store.sql import SqlStore
 from naiad.store.sqlite import SqliteStore
-from services import TeamServer, admin_token, postgres_store_dsn, serve_in_thread, team_server
+from services import TeamServer, admin_token, assert_envelope, postgres_store_dsn, serve_in_thread, team_server
 
 API = "/api/v1"
 ALPHA, BETA, GAMMA = "team/alpha", "team/beta", "team/gamma"
 T0 = 1_700_000_000.0
 OVERVIEW_KEYS = {"id", "name", "key", "created", "runs", "models", "last_activity"}
-CODES = E.all_error_classes()
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -64,20 +62,6 @@ def series(path: str, values: list[Any], steps: list[float] | None = None) -> O.
 def write(store: Store, info: ContainerInfo, *ops: O.Op) -> None:
     result = store.apply(O.Batch(info.uuid, "w-" + new_uuid(), 1, list(ops)))
     assert result.errors == []
-
-
-def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The one error shape: ``{"error": {"code", "message", "details"}}`` with a code the SDK knows."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert error["code"] in CODES
-    assert isinstance(error["message"], str) and error["message"]
-    return dict(error)
 
 
 @dataclass

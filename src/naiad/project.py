@@ -190,10 +190,11 @@ def _column(cells: list[FieldValue | None]) -> Any:
         seconds = np.array([np.nan if fv is None or fv.value is None else fv.value for fv in cells], dtype=float)
         # what datetime.fromtimestamp does to a float: whole seconds, and the fraction rounded half to even
         # to microseconds
+        missing = np.isnan(seconds)
         frac, whole = np.modf(seconds)
-        micros = np.where(np.isnan(seconds), 0, whole * 1_000_000 + np.round(frac * 1_000_000)).astype(np.int64)
+        micros = np.where(missing, 0, whole * 1_000_000 + np.round(frac * 1_000_000)).astype(np.int64)
         out = micros.astype("datetime64[us]")
-        out[np.isnan(seconds)] = np.datetime64("NaT")
+        out[missing] = np.datetime64("NaT")
         return out
     return [None if fv is None else _cell(fv) for fv in cells]
 

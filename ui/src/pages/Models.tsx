@@ -228,7 +228,8 @@ function MonitoringTab({ project, model, events }: { project: string; model: str
   }
   // a gate evaluates candidates too; "in production" keeps what production itself scored
   const onlyProduction = params.get("evals") === "production";
-  const evs = onlyProduction ? all.filter((e) => e.version === e.production_then) : all;
+  const ofProduction = all.filter((e) => e.version === e.production_then);
+  const evs = onlyProduction ? ofProduction : all;
   return (
     <>
       <div className="row small" style={{ marginBottom: 8, justifyContent: "space-between" }}>
@@ -240,7 +241,7 @@ function MonitoringTab({ project, model, events }: { project: string; model: str
         </span>
         <select aria-label="evaluations shown" value={onlyProduction ? "production" : "all"} onChange={(e) => setParams({ evals: e.target.value === "all" ? null : e.target.value })}>
           <option value="all">Every evaluation ({all.length})</option>
-          <option value="production">Of the version in production then ({all.filter((e) => e.version === e.production_then).length})</option>
+          <option value="production">Of the version in production then ({ofProduction.length})</option>
         </select>
       </div>
       {evs.length === 0
