@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid as uuidlib
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -500,6 +502,61 @@ def test_a_blob_part_over_part_size_is_refused(team: Team) -> None:
         ok = client.put(part, content=b"\0" * PART_SIZE)  # exactly one part is fine
         assert ok.status_code == 200 and ok.json()["size"] == PART_SIZE
         assert client.delete(f"/blobs/uploads/{upload_id}").status_code == 200
+
+
+def _open_blob_files(folder: Path) -> list[str]:
+    """The files under ``folder`` that this process (the test and the servers in its threads) holds open."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(folder)):
+                held.append(target)
+    return held
+
+
+def _abandoned_get(url: str, target: str, headers: dict[str, str], read: int) -> None:
+    """A GET whose client hangs up after ``read`` bytes of the response (0: before the server answers)."""
+    parts = urlsplit(url)
+    assert parts.hostname and parts.port
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.hostname}:{parts.port}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        got = 0
+        while got < read and (chunk := sock.recv(min(1 << 16, read - got))):
+            got += len(chunk)
+        # an RST rather than a FIN, so the server sees the hang-up mid-stream
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files through /proc")
+def test_serving_many_blobs_leaves_no_file_open(team: Team) -> None:
+    blobs = team.folder / "store" / "blobs"
+    digests = [team.store.blobs.put_bytes(os.urandom(size))[0]
+               for size in (0, 1, 1000, (1 << 20) + 7, 3 << 20) for _ in range(4)]
+    headers = team.headers("admin")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with team.client("admin") as client:
+            for digest in digests:
+                size = team.store.blobs.size(digest)
+                assert client.head(f"/blobs/{digest}").status_code == 200
+                assert hashlib.sha256(client.get(f"/blobs/{digest}").content).hexdigest() == digest
+                if size > 10:
+                    ranged = client.get(f"/blobs/{digest}", headers={"range": "bytes=3-9"})
+                    assert ranged.status_code == 206 and len(ranged.content) == 7
+                with client.stream("GET", f"/blobs/{digest}") as streamed:  # the client stops reading early
+                    next(streamed.iter_raw(), b"")
+                for read in (0, 200, 1 << 20):
+                    _abandoned_get(team.url, f"{API}/blobs/{digest}", headers, read)
+        deadline = time.monotonic() + 30  # the server finishes the hung-up requests in its own time
+        while _open_blob_files(blobs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _open_blob_files(blobs) == []
+        gc.collect()  # a handle left to the garbage collector warns here, when it is closed
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
 
 
 # ------------------------------------------------------------------------------------------ the error envelope

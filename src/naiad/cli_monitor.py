@@ -19,7 +19,7 @@ import json
 import math
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -27,6 +27,13 @@ from naiad.cli_common import _console
 
 _URI = click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
 EXIT_OK, EXIT_DEGRADED, EXIT_INSUFFICIENT, EXIT_ERROR = 0, 1, 2, 3
+
+
+def _usage_error_exit(exc: click.UsageError) -> NoReturn:
+    """Print a usage mistake as click does, then exit 3. (Click's exceptions declare `exit_code` a class
+    variable, so the status is set by exiting here, not by changing the exception.)"""
+    exc.show()
+    raise click.exceptions.Exit(EXIT_ERROR)
 
 
 class _Verdict(click.Command):
@@ -38,8 +45,7 @@ class _Verdict(click.Command):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
-            exc.exit_code = EXIT_ERROR
-            raise
+            _usage_error_exit(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         from naiad.errors import NaiadError
@@ -47,8 +53,7 @@ class _Verdict(click.Command):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            exc.exit_code = EXIT_ERROR
-            raise
+            _usage_error_exit(exc)
         except NaiadError as exc:
             click.echo(f"Error: {exc}", err=True)
             raise SystemExit(EXIT_ERROR) from None

@@ -752,8 +752,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         if status == 206:
             headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
         pieces: Iterator[bytes] = store.blobs.read_range(digest, start, end) if end > start else iter(())
-        return StreamingResponse(iterate_in_threadpool(pieces), status_code=status, headers=headers,
-                                 media_type="application/octet-stream")
+        return _ClosingStream(pieces, status_code=status, headers=headers, media_type="application/octet-stream")
 
     @app.put(f"{API}/blobs/{{digest}}", tags=["blobs"])
     async def blob_put(digest: str, request: Request) -> dict[str, Any]:
@@ -821,6 +820,23 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
 
         mount_ui(app)
     return app
+
+
+class _ClosingStream(StreamingResponse):
+    """A download that closes its source (an open blob file or S3 body) however it ends: sent whole, or
+    cut short by a client that hung up (the stream is then cancelled between two pieces)."""
+
+    def __init__(self, pieces: Iterator[bytes], **kwargs: Any) -> None:
+        super().__init__(iterate_in_threadpool(pieces), **kwargs)
+        self._pieces = pieces
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self._pieces, "close", None)
+            if close is not None:
+                close()
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:

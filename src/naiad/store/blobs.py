@@ -14,9 +14,9 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from naiad.errors import FileError, IntegrityError, NotFoundError, RequestError
 from naiad.store.base import PART_SIZE
@@ -25,6 +25,49 @@ _BUF = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _LOCAL_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _PART_FILE = re.compile(r"part-(\d+)")
+
+
+class BlobPieces(Iterator[bytes]):
+    """Up to ``limit`` bytes of an open blob stream, in pieces of at most 1 MiB.
+
+    The stream is closed when the last piece has been read, by ``close()`` (a server calls it when its
+    client hangs up mid-download), or when the iterator is dropped unread; a handle left for the garbage
+    collector to close would stay open for an unknown time and warn when it is finally closed.
+    ``on_error`` turns an exception of the kinds in ``errors`` raised by a read into naiad's own error.
+    """
+
+    def __init__(self, stream: Any, limit: int, *, errors: tuple[type[BaseException], ...] = (),
+                 on_error: Callable[[BaseException], NoReturn] | None = None) -> None:
+        self._stream: Any = stream
+        self._left = limit
+        self._errors = errors
+        self._on_error = on_error
+
+    def __iter__(self) -> BlobPieces:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._stream is not None and self._left > 0:
+            try:
+                block: bytes = self._stream.read(min(_BUF, self._left))
+            except BaseException as exc:
+                self.close()
+                if self._on_error is not None and isinstance(exc, self._errors):
+                    self._on_error(exc)
+                raise
+            if block:
+                self._left -= len(block)
+                return block
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
@@ -204,19 +247,12 @@ class LocalBlobs:
         The blob is opened at once, so a missing one raises NotFoundError before the first piece."""
         check_range(start, end)
         fh = self.open(digest)
-        return self._pieces(fh, start, end)
-
-    @staticmethod
-    def _pieces(fh: BinaryIO, start: int, end: int) -> Iterator[bytes]:
-        with fh:
+        try:
             fh.seek(start)
-            left = end - start
-            while left > 0:
-                block = fh.read(min(_BUF, left))
-                if not block:
-                    return
-                left -= len(block)
-                yield block
+        except BaseException:
+            fh.close()
+            raise
+        return BlobPieces(fh, end - start)
 
     def copy_to(self, digest: str, dest: str | os.PathLike[str]) -> None:
         with self.open(digest) as src, open(dest, "wb") as out:

@@ -47,6 +47,7 @@ from naiad.errors import (
 )
 from naiad.store.base import PART_SIZE
 from naiad.store.blobs import (
+    BlobPieces,
     check_digest,
     check_new_upload,
     check_part_number,
@@ -292,20 +293,8 @@ class S3Blobs:
             self._fail(exc, f"cannot read blob {digest} from {self.uri}")
         return self._pieces(body, end - start, f"cannot read blob {digest} from {self.uri}")
 
-    def _pieces(self, body: Any, limit: int, what: str) -> Iterator[bytes]:
-        try:
-            left = limit
-            while left > 0:
-                try:
-                    block = body.read(min(_BUF, left))
-                except self._boto_errors as exc:
-                    self._fail(exc, what)
-                if not block:
-                    return
-                left -= len(block)
-                yield block
-        finally:
-            body.close()
+    def _pieces(self, body: Any, limit: int, what: str) -> BlobPieces:
+        return BlobPieces(body, limit, errors=self._boto_errors, on_error=lambda exc: self._fail(exc, what))
 
     def copy_to(self, digest: str, dest: str | os.PathLike[str]) -> None:
         """Download a blob to ``dest`` (boto3's managed transfer; written to a temporary name, then renamed)."""
