@@ -552,7 +552,9 @@ print("DONE", i, flush=True)
 
 def test_sync_follow_stores_an_offline_run_while_it_is_being_written(server: Server, store: RemoteStore) -> None:
     writer = start_script(FOLLOWED, stdin=True)
-    follower = subprocess.Popen([sys.executable, "-m", "naiad", "sync", "--follow", "--interval", "0.2"],
+    # started with SIGINT ignored, as a script's background job is: Ctrl-C must end it all the same
+    follower = subprocess.Popen(["bash", "-c", 'trap "" INT; exec "$0" "$@"', sys.executable, "-m", "naiad", "sync",
+                                 "--follow", "--interval", "0.2"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         seen: list[int] = []

@@ -140,12 +140,26 @@ def runs_show(run_id: str, as_json: bool, uri: str | None) -> None:
     _console().print(tree)
 
 
+def _end_on_interrupt_or_term() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM end a long-running command as KeyboardInterrupt — SIGINT also when the
+    process was started with it ignored, as a shell script's background job is."""
+    import signal
+    import threading
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop)
+
+
 @main.command()
 @click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
 @click.option("--offline-only", is_flag=True, help="only offline runs")
 @click.option("--object", "objects", multiple=True, help="container uuid to sync (repeatable)")
 @click.option("--follow", is_flag=True,
-              help="keep syncing until interrupted (Ctrl-C); offline runs still being written are stored as "
+              help="keep syncing until interrupted (Ctrl-C or SIGTERM); offline runs still being written are stored as "
                    "they go")
 @click.option("--interval", default=2.0, show_default=True, help="seconds between passes with --follow")
 def sync(uri: str | None, offline_only: bool, objects: tuple[str, ...], follow: bool, interval: float) -> None:
@@ -159,6 +173,8 @@ def sync(uri: str | None, offline_only: bool, objects: tuple[str, ...], follow: 
 
     store = _store(uri, recover=False)
     only = set(objects) or None
+    if follow:
+        _end_on_interrupt_or_term()
     synced = 0
     failing: dict[str, str] = {}  # log → the error of its latest attempt
     try:
