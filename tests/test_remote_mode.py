@@ -537,7 +537,7 @@ def test_one_broken_run_does_not_stop_sync_from_storing_the_others(server: Serve
 FOLLOWED = """
 import sys, time
 import naiad
-run = naiad.init_run(project="team", mode="offline", name="followed")
+run = naiad.init_run(project="team", mode="offline", name=sys.argv[1])
 run["params/lr"] = 0.3
 i = 0
 while not sys.stdin.readline().startswith("stop"):
@@ -550,8 +550,11 @@ print("DONE", i, flush=True)
 """
 
 
-def test_sync_follow_stores_an_offline_run_while_it_is_being_written(server: Server, store: RemoteStore) -> None:
-    writer = start_script(FOLLOWED, stdin=True)
+@pytest.mark.parametrize("end", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_sync_follow_stores_an_offline_run_while_it_is_being_written(server: Server, store: RemoteStore,
+                                                                     end: signal.Signals) -> None:
+    name = f"followed-{end.name}"
+    writer = start_script(FOLLOWED, name, stdin=True)
     # started with SIGINT ignored, as a script's background job is: Ctrl-C must end it all the same
     follower = subprocess.Popen(["bash", "-c", 'trap "" INT; exec "$0" "$@"', sys.executable, "-m", "naiad", "sync",
                                  "--follow", "--interval", "0.2"],
@@ -563,7 +566,7 @@ def test_sync_follow_stores_an_offline_run_while_it_is_being_written(server: Ser
             read_line(writer, "AT")
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                found = runs_by_name(store).get("followed")
+                found = runs_by_name(store).get(name)
                 count = len(store.read_series(found[1], "loss").steps) if found and "loss" in store.structure(
                     found[1]) else 0
                 if count > (seen[-1] if seen else 0):
@@ -576,11 +579,11 @@ def test_sync_follow_stores_an_offline_run_while_it_is_being_written(server: Ser
         tell(writer, "stop")
         total = int(read_line(writer, "DONE").split()[1])
         writer.communicate(timeout=30)
-        uuid = runs_by_name(store)["followed"][1]
+        uuid = runs_by_name(store)[name][1]
         deadline = time.monotonic() + 30  # the follower's next pass finds the log of a process that is done
         while oplogs(server, "offline") and time.monotonic() < deadline:
             time.sleep(0.05)
-        follower.send_signal(signal.SIGINT)  # Ctrl-C: the way to end --follow
+        follower.send_signal(end)  # Ctrl-C, or a service manager's stop: the ways to end --follow
         out, err = follower.communicate(timeout=30)
     finally:
         for proc in (writer, follower):

@@ -3,7 +3,6 @@ with drift drill-down, and gate decisions — over a registry built with the rea
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Iterator
@@ -65,12 +64,10 @@ def test_history_replays_who_was_in_production_at_a_time(page: Any, registry_sit
     events = page.evaluate(f"fetch('/api/v1/registry/events?project=shop&model={MODEL}').then(r => r.json())")
     promoted_v1 = next(e["at"] for e in events if e["version"] == made["v1"] and e["after"] == "production")
     promoted_v2 = next(e["at"] for e in events if e["version"] == made["v2"] and e["after"] == "production")
-    # the datetime input takes whole seconds: the first whole second after v1's promotion (the midpoint
-    # of the two, cut to its second, could fall before it)
-    moment = math.floor(promoted_v1) + 1
-    if moment >= promoted_v2:
-        pytest.skip("no whole second between the two promotions")
-    between = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(moment))
+    # the input takes milliseconds (two promotions by CI gates can fall within one second): the midpoint
+    assert promoted_v2 - promoted_v1 >= 0.002, (promoted_v1, promoted_v2)
+    moment = (promoted_v1 + promoted_v2) / 2
+    between = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(moment)) + f".{int(moment * 1000) % 1000:03d}"
     page.get_by_label("production at").fill(between)
     expect(page.get_by_label("production then")).to_have_text(made["v1"])
 

@@ -164,7 +164,7 @@ function HistoryTab({ events, project }: { events: RegistryEvent[]; project: str
     <>
       <div className="row" style={{ marginBottom: 12 }}>
         <label className="row">In production at
-          <input type="datetime-local" aria-label="production at" value={at ?? ""} onChange={(e) => setParams({ at: e.target.value })} />
+          <input type="datetime-local" step="0.001" aria-label="production at" value={at ?? ""} onChange={(e) => setParams({ at: e.target.value })} />
         </label>
         {state && (
           <span aria-label="production then">
