@@ -315,8 +315,8 @@ STR_VOCAB = "xabcdefghi"  # p/2 = "x" matches one run in ten
 
 
 def _run_ops(rng: random.Random, now: float) -> tuple[list[Any], bool]:
-    from naiad import fields as F
-    from naiad import ops as O
+    from naiad.core import fields as F
+    from naiad.core import ops as O
 
     ops: list[Any] = [(O.ASSIGN, "sys/name", F.STRING, "bench-table"),
                       (O.ASSIGN, "sys/state", F.STRING, "finished")]
@@ -394,7 +394,7 @@ def _clone_runs(db: str, base: int, copies: int) -> None:
 
 def cmd_table_build(a: argparse.Namespace) -> None:
     """``--distinct`` runs through ``create_container`` + ``apply(Batch)``, then copies up to ``--runs``."""
-    from naiad.ops import Batch
+    from naiad.core.ops import Batch
     from naiad.store import open_store
 
     store = open_store(store_dir())
@@ -468,8 +468,8 @@ def cmd_table_read(a: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------- dataset hashing
 def cmd_hash_folder(a: argparse.Namespace) -> None:
     """Manifest of a folder of ``--files`` files of ``--size`` bytes: cold (empty hash cache), then warm."""
-    from naiad.files import local_manifest
-    from naiad.hashcache import hash_files
+    from naiad.tracking.files import local_manifest
+    from naiad.tracking.hashcache import hash_files
 
     folder = Path(store_dir()) / "dataset"
     folder.mkdir(parents=True, exist_ok=True)

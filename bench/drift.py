@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from naiad.drift import DRIFT, compare
-from naiad.profile import profile
+from naiad.data.drift import DRIFT, compare
+from naiad.data.profile import profile
 
 CATS = list("abcd")
 PROBS = [0.4, 0.3, 0.2, 0.1]
@@ -107,7 +107,7 @@ def peak_kb():  # VmHWM: this process's own peak resident memory (ru_maxrss woul
 """
 _CHILD = _PEAK + """
 import sys, time
-from naiad.profile import profile
+from naiad.data.profile import profile
 t0 = time.perf_counter()
 p = profile(sys.argv[1])
 print(p.rows, time.perf_counter() - t0, peak_kb())
@@ -126,7 +126,7 @@ def memory(rows: int = 1_000_000, cols: int = 50, seed: int = 4) -> dict[str, An
             for start in range(0, rows, 100_000):
                 block = rng.normal(size=(min(100_000, rows - start), cols))
                 writer.write_table(pa.table({n: block[:, i] for i, n in enumerate(names)}))
-        baseline = subprocess.run([sys.executable, "-c", _PEAK + "import naiad.profile, pyarrow.parquet, pandas\n"
+        baseline = subprocess.run([sys.executable, "-c", _PEAK + "import naiad.data.profile, pyarrow.parquet, pandas\n"
                                    "print(peak_kb())"], capture_output=True, text=True, check=True)
         done = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True, check=True)
         n, seconds, peak_kb = done.stdout.split()

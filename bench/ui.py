@@ -75,9 +75,9 @@ def build(root: Path, runs: int, points: int) -> dict[str, Any]:
     table = worker(root / "table", "table_build", "--runs", str(runs), "--distinct", str(min(runs, 2000)))
     print(f"[bench.ui] building a run with a {points:,}-point series and 19 more…", file=sys.stderr)
     series = worker(root / "charts", "buckets_build", "--n", str(points), "--batch", str(min(points, 100_000)))
-    from naiad import fields as F
-    from naiad import ops as O
-    from naiad.ops import Batch
+    from naiad.core import fields as F
+    from naiad.core import ops as O
+    from naiad.core.ops import Batch
     from naiad.store.sqlite import SqliteStore
 
     store = SqliteStore(root / "charts")

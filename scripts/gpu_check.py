@@ -41,7 +41,7 @@ def with_naiad() -> dict[str, object]:
 
 
 def standalone() -> dict[str, object]:
-    spec = importlib.util.spec_from_file_location("hw", ROOT / "src/naiad/capture/hardware.py")
+    spec = importlib.util.spec_from_file_location("hw", ROOT / "src/naiad/tracking/capture/hardware.py")
     assert spec and spec.loader
     hw = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hw)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import naiad
-import naiad.container
-import naiad.fields
+import naiad.core.fields
 import naiad.store
+import naiad.tracking.container
 from services import free_port  # re-exported: tests import it from here too
 
 _ENV_TO_CLEAR = (
@@ -27,7 +27,7 @@ _ENV_TO_CLEAR = (
 
 
 def _stop_leftovers() -> None:
-    for container in list(naiad.container._active):
+    for container in list(naiad.tracking.container._active):
         try:
             container.stop(seconds=5)
         except Exception:
@@ -44,7 +44,7 @@ def _close_stores() -> None:
 
 
 def _forget_warnings() -> None:
-    warned = getattr(naiad.fields, "_warned", None)
+    warned = getattr(naiad.core.fields, "_warned", None)
     if isinstance(warned, set):
         warned.clear()
 

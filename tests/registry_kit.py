@@ -73,7 +73,7 @@ def shop_registry(month: Callable[..., pd.DataFrame], *, n_boot: int = 300) -> d
     by 1.5σ and accuracy down to 0.75 (degraded, drifted); then a gate v2 vs v1 on a holdout, where v2
     is right on every row: it passes and promotes v2.  ``month(n, right, seed, shift=)`` makes the data
     (:func:`controlled` plus whatever columns the caller wants profiled)."""
-    from naiad.gate import run_gate
+    from naiad.gate.promote import run_gate
 
     model = "SHO-CLS"
     naiad.init_model(key="CLS", name="classifier", project="shop").stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import naiad
-from naiad.capture.hardware import GpuReader, HardwareMonitor
+from naiad.tracking.capture.hardware import GpuReader, HardwareMonitor
 
 
 def _lines(run: naiad.Run, path: str) -> list[str]:
@@ -201,7 +201,7 @@ def test_notebook_checkpoints_are_a_file_series_of_the_saved_notebook(monkeypatc
     assert "1+1" in saved[1].read_text() and "1+1" not in saved[0].read_text()
     assert run["source_code/notebook_path"].fetch() == str(notebook)
     monkeypatch.delenv("JPY_SESSION_NAME")
-    with pytest.warns(naiad.fields.NaiadWarning, match="no notebook found"):
+    with pytest.warns(naiad.core.fields.NaiadWarning, match="no notebook found"):
         assert run.checkpoint_notebook() is False
     run.stop()
 

@@ -3,7 +3,7 @@ versions, and ``track_files(..., upload=True)`` so that a version can be fetched
 
 Everything runs on real parts: the embedded store (``tmp_path/.naiad``) and a real ``naiad server`` app served by
 uvicorn on loopback (an embedded store behind it, an admin token), a real moto S3 server, the command line through
-click's CliRunner on ``naiad.cli.main`` (and once as a subprocess, to see NAIAD_API_TOKEN taken from the
+click's CliRunner on ``naiad.cli.main.main`` (and once as a subprocess, to see NAIAD_API_TOKEN taken from the
 environment).  Tests marked by the ``backend`` fixture run once per backend.
 """
 
@@ -29,10 +29,10 @@ from click.testing import CliRunner, Result
 import naiad
 from conftest import _close_stores, _stop_leftovers
 from naiad import errors as E
-from naiad.cli import main
-from naiad.datasets import role_of
+from naiad.cli.main import main
 from naiad.store.sql import artifact_hash
 from naiad.store.sqlite import SqliteStore
+from naiad.tracking.datasets import role_of
 from services import admin_token, serve_in_thread
 
 PROJECT = "defects"  # key DEF: runs DEF-1, DEF-2 …, model DEF-CLS, versions DEF-CLS-1 …

@@ -37,8 +37,8 @@ from sklearn.preprocessing import StandardScaler
 import naiad
 import naiad.store
 from naiad import errors as E
-from naiad.cli import main as cli_main
-from naiad.drift import (
+from naiad.cli.main import main as cli_main
+from naiad.data.drift import (
     CHI2_CONVENTION,
     JS_CONVENTION,
     KS_CONVENTION,
@@ -47,7 +47,7 @@ from naiad.drift import (
     benjamini_hochberg,
     compare,
 )
-from naiad.profile import COLUMN_GROUP, Profile, profile
+from naiad.data.profile import COLUMN_GROUP, Profile, profile
 from services import TeamServer, team_server
 
 PROJECT = "defects"  # key DEF
@@ -333,11 +333,13 @@ def test_a_million_rows_do_not_flag_a_tiny_shift() -> None:
     tiny = r.normal(0.02, 1, 1_000_000)
     assert ks_2samp(base, tiny).pvalue < 1e-10  # the exact two-sample test calls 0.02σ significant
     c = compare(ref, profile(pd.DataFrame({"x": tiny}))).column("x")
-    assert c.effect_size == pytest.approx(0.02, abs=0.02)  # (the sketches' randomised compaction adds ~0.01)
+    # the sketches' randomised compaction spreads the estimate: over 60 profiles of these data its standard
+    # deviation was 0.006 (0.014 to 0.038); the bound is 6 of them either side
+    assert c.effect_size == pytest.approx(0.02, abs=0.036)
     assert c.verdict == "no drift"  # below the 0.1 floor (the sketch-corrected KS does not see it at all)
     small = compare(ref, profile(pd.DataFrame({"x": r.normal(0.05, 1, 1_000_000)}))).column("x")
     assert small.p_adjusted < 1e-6  # significant for a million rows…
-    assert small.effect_size == pytest.approx(0.05, abs=0.025) and small.verdict == "no drift"  # …but too small
+    assert small.effect_size == pytest.approx(0.05, abs=0.036) and small.verdict == "no drift"  # …but too small
 
 
 def test_two_hundred_rows_of_noise_are_not_drift() -> None:

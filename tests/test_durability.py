@@ -17,9 +17,9 @@ import pytest
 import naiad
 import naiad.store
 from conftest import run_script, start_script
-from naiad import ops as O
-from naiad.oplog import OpLog, read_records
-from naiad.ops import Batch
+from naiad.core import ops as O
+from naiad.core.oplog import OpLog, read_records
+from naiad.core.ops import Batch
 
 FLUSH = 0.05
 # A flush itself takes time (encoding, and the writer thread waiting for the GIL while the training loop

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from naiad.cli_gate import gate
-from naiad.gate import load_spec, parse_spec
+from naiad.cli.gate import gate
+from naiad.gate.promote import load_spec, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ci"
 

@@ -37,16 +37,16 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import naiad
-import naiad.metrics
+import naiad.monitoring.metrics
 import naiad.store
 from naiad import errors as E
-from naiad import fields as F
-from naiad import ops as O
-from naiad import paired
-from naiad.cli import main as cli_main
-from naiad.container import store_for
-from naiad.gate import Rule, check_change, load_spec, markdown, parse_spec, run_gate
-from naiad.ops import Batch
+from naiad.cli.main import main as cli_main
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
+from naiad.gate import paired
+from naiad.gate.promote import Rule, check_change, load_spec, markdown, parse_spec, run_gate
+from naiad.tracking.container import store_for
 from registry_kit import new_model, promote
 from services import TeamServer, as_user, team_server
 
@@ -294,7 +294,7 @@ def test_paired_delong_matches_the_structural_components(monkeypatch: pytest.Mon
     assert boot.delta == pytest.approx(cmp.delta, rel=1e-12)
     assert (boot.low, boot.high) == pytest.approx((cmp.low, cmp.high), abs=0.012)
     # above EXACT_ROWS a binary AUC under "bootstrap" is compared by DeLong
-    monkeypatch.setattr(naiad.metrics, "EXACT_ROWS", 100)
+    monkeypatch.setattr(naiad.monitoring.metrics, "EXACT_ROWS", 100)
     big = paired.classification("roc_auc", y, y, y, proba1, proba2, 2)
     assert big.method == cmp.method and (big.low, big.high) == pytest.approx((cmp.low, cmp.high), rel=1e-12)
 
@@ -318,7 +318,7 @@ def test_regression_deltas_are_oriented_and_equal_direct_computation(monkeypatch
         swapped = paired.regression(metric, y, bad, good, resamples=2000)
         assert swapped.delta == pytest.approx(-cmp.delta, rel=1e-9) and swapped.high < 0
     # above EXACT_ROWS: normal intervals (CLT for MAE, delta method for RMSE and R²) that agree with the bootstrap
-    monkeypatch.setattr(naiad.metrics, "EXACT_ROWS", 1000)
+    monkeypatch.setattr(naiad.monitoring.metrics, "EXACT_ROWS", 1000)
     for metric, cmp in boot.items():
         normal = paired.regression(metric, y, good, bad)
         assert normal.method.startswith("normal interval"), normal.method

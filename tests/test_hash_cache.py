@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import naiad
-from naiad.hashcache import hash_files
+from naiad.tracking.hashcache import hash_files
 
 
 def make_folder(root: Path, n: int = 20, size: int = 50_000) -> list[str]:

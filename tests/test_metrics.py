@@ -1,4 +1,4 @@
-"""naiad.metrics against known answers: scikit-learn's point values, a slow DeLong reference, interval
+"""naiad.monitoring.metrics against known answers: scikit-learn's point values, a slow DeLong reference, interval
 properties, coverage of the true value on simulated data, and a loose speed bound."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from naiad import metrics as M
+from naiad.monitoring import metrics as M
 
 BIG = 50_000
 assert BIG > M.EXACT_ROWS  # the large cases must reach the normal / DeLong interval branch

@@ -1,7 +1,7 @@
 """``/api/v1/models/*`` — a model's evaluation timeline, column drift, gate decisions and the drift
 drill-down histograms — over real HTTP on loopback, checked against the SDK's own frames
 (``naiad.fetch_evaluations``, ``fetch_drift``, ``fetch_gate_decisions``) that the same functions back;
-``naiad.drift.histograms`` on profiles of known data; and the frames of a model with no evaluations.
+``naiad.data.drift.histograms`` on profiles of known data; and the frames of a model with no evaluations.
 
 One registry is made once for the module with the SDK (project "shop"): SHO-CLS with two versions
 trained on the same data, v1 evaluated on a month like the training data and on one with ``x`` shifted
@@ -25,8 +25,8 @@ import pytest
 
 import naiad
 from naiad import errors as E
-from naiad.drift import compare, histograms
-from naiad.profile import profile
+from naiad.data.drift import compare, histograms
+from naiad.data.profile import profile
 from registry_kit import controlled, shop_registry, writing_to
 from services import TeamServer, as_user, assert_envelope, team_server
 
@@ -422,7 +422,7 @@ def test_histogram_of_an_evaluation_without_a_data_profile_is_missing_field(site
     assert "profiles/data" in error["message"]
 
 
-# ---------------------------------------------------------------------------------------- naiad.drift.histograms
+# ---------------------------------------------------------------------------------------- naiad.data.drift.histograms
 def normal_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame({"num": rng.normal(size=n) + shift,

@@ -35,8 +35,8 @@ from sklearn.preprocessing import StandardScaler
 import naiad
 import naiad.store
 from naiad import errors as E
-from naiad.cli import main as cli_main
-from naiad.monitor import DegradationRule
+from naiad.cli.main import main as cli_main
+from naiad.monitoring.monitor import DegradationRule
 from registry_kit import controlled, new_model, promote
 from services import TeamServer, team_server
 

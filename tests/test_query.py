@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from naiad.errors import QueryError
-from naiad.query import (
+from naiad.core.query import (
     POSTGRES,
     And,
     Compare,
@@ -24,6 +23,7 @@ from naiad.query import (
     parse,
     register_sqlite_functions,
 )
+from naiad.errors import QueryError
 
 SCHEMA = Path(__file__).parents[1] / "src" / "naiad" / "store" / "schema.sql"
 NOW = 1_700_000_000.0

@@ -26,9 +26,9 @@ import naiad
 import naiad.store
 from naiad import errors as E
 from naiad import exceptions as NE
-from naiad.bundle import MANIFEST, verify_bundle
-from naiad.cli import main as cli_main
-from naiad.files import File
+from naiad.cli.main import main as cli_main
+from naiad.registry.bundle import MANIFEST, verify_bundle
+from naiad.tracking.files import File
 from services import TeamServer, as_user, team_server
 
 PROJECT = "defects"  # key DEF

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from naiad import fields as F
-from naiad import ops as O
-from naiad.ops import Batch
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
 from naiad.store.base import MODEL, MODEL_VERSION, RUN, DatasetUse
 from naiad.store.blobs import LocalBlobs
 from naiad.store.sqlite import SqliteStore, artifact_hash

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from naiad.types import File
 
 import naiad
 import naiad.store
@@ -31,7 +32,6 @@ from naiad.errors import (
     ProtectedPathError,
     StepOrderError,
 )
-from naiad.types import File
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 UTC = dt.timezone.utc
@@ -261,7 +261,7 @@ def test_series_with_many_points_reads_back_in_order() -> None:
 def test_buffered_points_beyond_one_take_chunk_are_stored_in_order() -> None:
     # the writer takes a series' buffered points a chunk at a time (so the training thread is never
     # stalled long); more than two chunks' worth in one flush must still arrive whole and in order
-    from naiad.writer import TAKE_CHUNK
+    from naiad.tracking.writer import TAKE_CHUNK
 
     n = 2 * TAKE_CHUNK + 3
     run = naiad.init_run(project="defects", flush_period=60)  # everything waits for stop()'s flush
@@ -281,7 +281,7 @@ def test_clear_between_two_chunks_of_a_flush_keeps_call_order(monkeypatch: pytes
     # right then; the points appended after that clear must not ride in the batch being built (which
     # is stored before the clear, and would be wiped by it).  The clear is made at exactly that moment
     # by running it from the writer's own conversion step.
-    import naiad.writer as writer
+    import naiad.tracking.writer as writer
 
     monkeypatch.setattr(writer, "TAKE_CHUNK", 3)
     real = writer.points_op

@@ -168,7 +168,7 @@ def test_download_refuses_an_object_that_changed_size_or_is_gone(bucket: Bucket,
     assert not (tmp_path / "one" / "a.txt").exists()
     bucket.put("d/a.txt", b"54321")  # same size, other content: downloaded with a warning
     bucket.client.delete_object(Bucket=bucket.name, Key="d/b.txt")
-    with pytest.warns(naiad.fields.NaiadWarning, match="changed since it was tracked"), \
+    with pytest.warns(naiad.core.fields.NaiadWarning, match="changed since it was tracked"), \
             pytest.raises(FileError, match=rf"cannot download s3://{bucket.name}/d/b.txt: no such object"):
         run["d"].download(str(tmp_path / "two"))
     assert (tmp_path / "two" / "a.txt").read_bytes() == b"54321"

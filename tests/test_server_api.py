@@ -34,7 +34,7 @@ import pytest
 import naiad
 import naiad.store
 from naiad import errors as E
-from naiad import ops as O
+from naiad.core import ops as O
 from naiad.server.app import create_app
 from naiad.store.accounts import Accounts
 from naiad.store.base import PART_SIZE, ContainerInfo

@@ -38,10 +38,10 @@ import pytest
 
 import naiad
 from conftest import AWS_VARS, free_port, start_script
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
 from naiad.errors import ConfigError, SchemaVersionError, StoreUnavailableError
-from naiad.ops import Batch
 from naiad.store import wire
 from naiad.store.base import PART_SIZE
 from naiad.store.blobs import LocalBlobs

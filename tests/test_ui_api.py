@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 
 import naiad
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
 from naiad.server.app import create_app
 from naiad.server.ui import mount_ui
 from naiad.store import wire

@@ -2,11 +2,11 @@
 thread) that records every POST and can be told to answer 500, hang, or not be there at all.
 
 Registry events (version created, stage / alias / policy changed) delivered once each with exact JSON
-bodies, HMAC-SHA256 signatures checked with ``naiad.webhooks.verify`` and recomputed here; event filters
+bodies, HMAC-SHA256 signatures checked with ``naiad.store.webhook_delivery.verify`` and recomputed here; event filters
 and project isolation ('*' subscriptions); failures, the backoff schedule (explicit ``now`` through
 ``naiad.store.hooks.claim`` / ``finish`` and real retries over HTTP), the same ``X-Naiad-Delivery`` id on
 every retry, "failed" after ``MAX_ATTEMPTS``; a dead subscriber never failing a promotion; removal;
-validation; gate and monitoring events (``naiad.gate.run_gate`` with scikit-learn models, ``naiad monitor
+validation; gate and monitoring events (``naiad.gate.promote.run_gate`` with scikit-learn models, ``naiad monitor
 run`` on degraded and on drifted data); the ``naiad webhooks`` commands; the store methods on SQLite,
 PostgreSQL and a remote server, with ``FOR UPDATE SKIP LOCKED`` claims on PostgreSQL; and a real ``naiad
 server`` app (uvicorn on loopback, with its lifespan, so that its dispatcher thread runs) with a
@@ -45,15 +45,15 @@ import naiad
 import naiad.store
 from naiad import __version__
 from naiad import errors as E
-from naiad.cli import main as cli_main
-from naiad.gate import run_gate
+from naiad.cli.main import main as cli_main
+from naiad.gate.promote import run_gate
 from naiad.server.app import create_app
 from naiad.store import hooks
 from naiad.store.base import RUN
 from naiad.store.blobs import LocalBlobs
 from naiad.store.postgres import PostgresStore
 from naiad.store.sqlite import SqliteStore
-from naiad.webhooks import deliver_due, sign, verify
+from naiad.store.webhook_delivery import deliver_due, sign, verify
 from registry_kit import controlled
 from services import TeamServer, admin_token, as_user, free_port, postgres_store_dsn, serve_in_thread, team_server
 
@@ -191,7 +191,7 @@ def signature_ok(request: Received, secret: str = SECRET) -> bool:
 # ------------------------------------------------------------------------------------------ helpers
 def local_store() -> Any:
     """The embedded store the SDK writes to (the same cached object)."""
-    from naiad.container import store_for
+    from naiad.tracking.container import store_for
 
     return store_for("read-only")[0]
 

@@ -132,8 +132,8 @@ class Report:
 
 def run_pipeline(project: str = "weather", start: str = "2012-04", months: int = 12,
                  work: Path | None = None, out: Any = sys.stdout) -> Report:
-    from naiad.gate import load_spec, run_gate
-    from naiad.monitor import get_degradation_rule, judge, list_evaluations
+    from naiad.gate.promote import load_spec, run_gate
+    from naiad.monitoring.monitor import get_degradation_rule, judge, list_evaluations
 
     df = load_weather()
     all_months = sorted(df["month"].unique())
@@ -162,7 +162,7 @@ def run_pipeline(project: str = "weather", start: str = "2012-04", months: int =
         print(f"{production}: trained on {', '.join(_months_before(all_months, start, WINDOW))}, in production",
               file=out)
 
-    store, _ = naiad.container.store_for("read-only")
+    store, _ = naiad.tracking.container.store_for("read-only")
     for month in run_months:
         batch = df[df["month"] == month]
         batch_dir = _write(batch, work / "data" / f"month-{month}" / "batch.csv").parent

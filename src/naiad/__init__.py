@@ -9,19 +9,26 @@
 ``import naiad as neptune`` keeps code written for the neptune 1.x client running.
 """
 
-from naiad import config, exceptions, types, utils
-from naiad.errors import NaiadError
-from naiad.evaluation import Evaluation, evaluate
-from naiad.files import File
-from naiad.gate import fetch_gate_decisions
-from naiad.handler import Handler
-from naiad.model import Model, ModelVersion, init_model, init_model_version, register_model_version
-from naiad.monitor import fetch_drift, fetch_evaluations, get_degradation_rule, set_degradation_rule
-from naiad.project import Project, Table, init_project
-from naiad.run import Run, init_run
-from naiad.skew import code_skew, distribution_skew, feature_skew, log_profile, read_profile
+import sys as _sys
 
-__version__ = "0.1.0"
+from naiad import config
+from naiad.errors import NaiadError
+from naiad.gate.promote import fetch_gate_decisions
+from naiad.monitoring.evaluation import Evaluation, evaluate
+from naiad.monitoring.monitor import fetch_drift, fetch_evaluations, get_degradation_rule, set_degradation_rule
+from naiad.neptune_compat import exceptions, types, utils
+from naiad.registry.model import Model, ModelVersion, init_model, init_model_version, register_model_version
+from naiad.registry.skew import code_skew, distribution_skew, feature_skew, log_profile, read_profile
+from naiad.tracking.files import File
+from naiad.tracking.handler import Handler
+from naiad.tracking.project import Project, Table, init_project
+from naiad.tracking.run import Run, init_run
+from naiad.version import __version__
+
+# neptune's module names: ``from naiad.types import File`` as ``from neptune.types import File``
+for _compat in (exceptions, types, utils):
+    _sys.modules[f"{__name__}.{_compat.__name__.rsplit('.', 1)[1]}"] = _compat
+del _compat
 
 ANONYMOUS_API_TOKEN = "ANONYMOUS"
 

@@ -1,5 +1,5 @@
 """``python -m naiad`` is the ``naiad`` command."""
 
-from naiad.cli import main
+from naiad.cli.main import main
 
 main(prog_name="naiad")

@@ -38,7 +38,7 @@ into the same class).  Messages say what was wrong *and* what to do.
         └── IntegrityError            bytes whose size or SHA-256 differs from what was announced
 
 Neptune-compatible aliases (``MetadataInconsistency``, ``MissingFieldException``,
-``InactiveRunException`` ...) are exported by :mod:`naiad.exceptions`.
+``InactiveRunException`` ...) are exported by :mod:`naiad.neptune_compat.exceptions`.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from naiad import fields as F
-from naiad import ops as O
-from naiad.ops import Batch, Op
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch, Op
 from naiad.store.base import ApplyResult, ContainerInfo, FieldValue, Store
 
 T0 = 1_700_000_000.0  # a fixed epoch so timestamps are reproducible

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
 from naiad.errors import ProjectNotFound
 from naiad.store.base import MODEL, RUN, FieldValue, Store
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
 from naiad.errors import ProjectNotFound, QueryError
 from naiad.store.base import MODEL, RUN, FieldValue, Store
 

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
 from naiad.errors import (
     InvalidValueError,
     ModelNotFound,
     ModelVersionNotFound,
     NotFoundError,
 )
-from naiad.registry import state_at
+from naiad.registry.history import state_at
 from naiad.store.base import MODEL, MODEL_VERSION, RUN, DatasetUse, FieldValue, RegistryEvent, Store
 
 from .support import Handle, assign, manifest_entry, new_uuid

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
 from naiad.errors import FieldTypeError, NotFoundError
-from naiad.ops import Batch
 from naiad.store.base import RUN, Buckets, Store
 
 from .conftest import STORE_FACTORIES, MakeRun, StoreFactory

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch, decode_batch, encode_batch
 from naiad.errors import ConfigError, ContainerNotFound, NaiadError, NotFoundError, ProjectNotFound
-from naiad.ops import Batch, decode_batch, encode_batch
 from naiad.store.base import MODEL, MODEL_VERSION, RUN, FieldValue, Store
 
 from .conftest import MakeRun, StoreFactory

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
 from naiad.errors import ProjectNotFound, QueryError
 from naiad.store.base import MODEL, RUN, FieldValue, Store
 from naiad.store.sql import SqlStore

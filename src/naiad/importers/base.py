@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid as _uuid
 from dataclasses import dataclass, field
 
-from naiad import fields as F
-from naiad import ops as O
-from naiad.ops import Batch
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
 from naiad.store.base import RUN, Store
 
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
 from naiad.errors import ConfigError, FileError, NaiadError
 from naiad.importers.base import ImportReport, write_run
 from naiad.store.base import Store

@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from naiad.files import File
 from naiad.integrations.guard import Guard
-from naiad.utils import stringify_unsupported
+from naiad.neptune_compat.utils import stringify_unsupported
+from naiad.tracking.files import File
 
 
 class _Logger:

@@ -22,8 +22,8 @@ from typing import Any
 
 import keras
 
-from naiad.files import File
 from naiad.integrations.guard import Guard
+from naiad.tracking.files import File
 
 
 def _number(value: Any) -> float | None:

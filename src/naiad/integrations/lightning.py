@@ -22,9 +22,9 @@ from typing import Any
 from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-import naiad
-from naiad.files import File
-from naiad.utils import stringify_unsupported
+from naiad.neptune_compat.utils import stringify_unsupported
+from naiad.tracking.files import File
+from naiad.tracking.run import init_run
 
 
 class NaiadLogger(Logger):
@@ -50,7 +50,7 @@ class NaiadLogger(Logger):
     def experiment(self) -> Any:
         """The naiad run (opened on first use)."""
         if self._run is None:
-            self._run = naiad.init_run(**{k: v for k, v in self._init.items() if v is not None})
+            self._run = init_run(**{k: v for k, v in self._init.items() if v is not None})
             self._run["source_code/integrations/lightning"] = _lightning_version()
         return self._run
 

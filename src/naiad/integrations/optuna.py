@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import naiad
 from naiad.integrations.guard import Guard
+from naiad.tracking.run import init_run
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +56,7 @@ class NaiadOptunaCallback:
             if best.params:
                 root["best/params"] = _plain(best.params)
         if self.run_per_trial and value is not None:
-            with naiad.init_run(project=self.project, name=f"{study.study_name}-trial-{trial.number}",
+            with init_run(project=self.project, name=f"{study.study_name}-trial-{trial.number}",
                                 tags=[study.study_name, "optuna"], capture_stdout=False, capture_stderr=False,
                                 capture_hardware_metrics=False) as trial_run:
                 trial_run["params"] = _plain(trial.params)

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from naiad.files import File
-from naiad.utils import stringify_unsupported
+from naiad.neptune_compat.utils import stringify_unsupported
+from naiad.tracking.files import File
 
 
 def _params(model: Any) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from naiad.files import File
 from naiad.integrations.guard import Guard
+from naiad.tracking.files import File
 
 _WRITER_CLASSES = (("torch.utils.tensorboard", "SummaryWriter"), ("tensorboardX", "SummaryWriter"))
 

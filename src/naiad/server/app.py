@@ -25,13 +25,13 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from naiad import __version__
 from naiad import errors as E
-from naiad import ops as O
+from naiad.core import ops as O
 from naiad.store import wire
 from naiad.store.accounts import Accounts, role_rank
 from naiad.store.base import PART_SIZE, Store
 from naiad.store.sql import SqlStore
+from naiad.version import __version__
 
 from .auth import Authenticator, Principal
 
@@ -203,7 +203,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
         dispatcher = None
         if isinstance(store, SqlStore):
             from naiad.config import SETTINGS
-            from naiad.webhooks import Dispatcher
+            from naiad.store.webhook_delivery import Dispatcher
 
             store.deliver_inline = False
             dispatcher = Dispatcher(store, SETTINGS.webhook_interval.get()).start()

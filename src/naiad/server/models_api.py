@@ -31,7 +31,7 @@ def _clean(value: Any) -> Any:
 
 def read_profile(store: Store, uuid: str, role: str) -> Any:
     """``profiles/<role>`` of a container, straight from the store (no SDK container opened)."""
-    from naiad.profile import Profile
+    from naiad.data.profile import Profile
 
     found = store.read_fields(uuid, [f"profiles/{role}"]).get(f"profiles/{role}")
     if found is None or not isinstance(found.value, dict):
@@ -46,7 +46,7 @@ def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call:
     """Add the model views to ``app`` (``who``, ``call`` and ``require_short_id`` are the app's own)."""
 
     def model_of(p: Any, model: str) -> Any:
-        from naiad.monitor import model_info
+        from naiad.monitoring.monitor import model_info
 
         require_short_id(p, model, "viewer", E.ModelNotFound)
         return model_info(store, model)
@@ -59,8 +59,8 @@ def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call:
         p = await call(who, request)
 
         def work() -> dict[str, Any]:
-            from naiad.monitor import rule_of
-            from naiad.monitor import timeline as rows
+            from naiad.monitoring.monitor import rule_of
+            from naiad.monitoring.monitor import timeline as rows
 
             info = model_of(p, model)
             rule = rule_of(store, info)
@@ -77,7 +77,7 @@ def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call:
         p = await call(who, request)
 
         def work() -> list[dict[str, Any]]:
-            from naiad.monitor import drift_rows
+            from naiad.monitoring.monitor import drift_rows
 
             found: list[dict[str, Any]] = _clean(drift_rows(store, model_of(p, model)))
             return found
@@ -91,7 +91,7 @@ def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call:
         p = await call(who, request)
 
         def work() -> list[dict[str, Any]]:
-            from naiad.gate import decision_rows
+            from naiad.gate.promote import decision_rows
 
             found: list[dict[str, Any]] = _clean(decision_rows(store, model_of(p, model)))
             return found
@@ -109,7 +109,7 @@ def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call:
 
         def work() -> dict[str, Any]:
             try:
-                from naiad.drift import histograms
+                from naiad.data.drift import histograms
             except ImportError:
                 raise E.ConfigError("this server cannot read profiles: install naiad[monitor] on it.") from None
             require_short_id(p, run, "viewer", E.ContainerNotFound)

@@ -15,8 +15,8 @@ from fastapi import FastAPI, Query, Request
 from pydantic import BaseModel, Field
 
 from naiad import errors as E
-from naiad import fields as F
-from naiad import ops as O
+from naiad.core import fields as F
+from naiad.core import ops as O
 from naiad.store import wire
 from naiad.store.base import Store
 

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
-from naiad.ops import Batch
+from naiad.core.ops import Batch
 
 RUN = "run"
 MODEL = "model"
@@ -233,7 +233,7 @@ class Store(Protocol):
         ...
     def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]: ...
 
-    # webhooks (naiad.webhooks): subscriptions, events, the delivery log
+    # webhooks (naiad.store.webhook_delivery): subscriptions, events, the delivery log
     def add_webhook(self, project: str, url: str, secret: str, events: list[str] | str = "*", *,
                     actor: str = "") -> dict[str, Any]: ...
     def list_webhooks(self, project: str | None = None) -> list[dict[str, Any]]: ...

@@ -1,7 +1,7 @@
 """The SQL side of webhooks: subscriptions, the outbox of deliveries, claiming and recording attempts.
 
 Events are queued in the transaction that makes them (a stage change and its delivery rows commit
-together or not at all), then delivered by :mod:`naiad.webhooks` — right away by the process that
+together or not at all), then delivered by :mod:`naiad.store.webhook_delivery` — right away by the process that
 made them when it is embedded, by every ``naiad server`` process's dispatcher in a team (claiming rows
 with ``FOR UPDATE SKIP LOCKED``, so two servers never send the same delivery at once).
 """

@@ -13,7 +13,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from naiad import fields as F
+from naiad.core import fields as F
 from naiad.errors import InvalidValueError, ModelNotFound, ModelVersionNotFound, NotFoundError, PolicyError
 from naiad.store.base import MODEL, MODEL_VERSION, STAGES, DatasetUse, RegistryEvent
 

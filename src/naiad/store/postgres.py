@@ -25,9 +25,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
-from naiad import query as Q
+from naiad.core import query as Q
+from naiad.core.ops import Batch
 from naiad.errors import ConfigError, SchemaVersionError, StoreError, StoreUnavailableError
-from naiad.ops import Batch
 from naiad.store.base import ApplyResult, BlobStore
 from naiad.store.sql import SqlStore, statements
 

@@ -30,9 +30,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from naiad import errors as E
-from naiad import ops as O
 from naiad.config import SETTINGS
-from naiad.ops import Batch
+from naiad.core import ops as O
+from naiad.core.ops import Batch
 from naiad.store import wire
 from naiad.store.base import (
     PART_SIZE,

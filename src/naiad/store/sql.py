@@ -20,10 +20,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from naiad import fields as F
-from naiad import ops as O
-from naiad import query as Q
 from naiad.config import SETTINGS
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core import query as Q
+from naiad.core.ops import Batch
 from naiad.errors import (
     ConfigError,
     ContainerNotFound,
@@ -37,7 +38,6 @@ from naiad.errors import (
     StepOrderError,
     StoreError,
 )
-from naiad.ops import Batch
 from naiad.store import hooks, lineage
 from naiad.store.base import (
     MODEL,
@@ -587,7 +587,7 @@ class SqlStore:
     # ------------------------------------------------------------------ registry and datasets
     def _delivered(self, result: Any) -> Any:
         if self.deliver_inline and result:
-            from naiad.webhooks import deliver_quietly
+            from naiad.store.webhook_delivery import deliver_quietly
 
             deliver_quietly(self)
         return result

@@ -4,7 +4,7 @@ Layout of a store folder (default ``./.naiad``)::
 
     naiad.db        catalog: projects, containers, fields, series summaries, compressed chunks
     blobs/ab/cd…    files, stored once by SHA-256
-    oplog/          op logs of writers (see naiad.oplog); replayed on open when their writer died
+    oplog/          op logs of writers (see naiad.core.oplog); replayed on open when their writer died
 
 Writes go through :meth:`SqliteStore.apply`, one ``BEGIN IMMEDIATE`` transaction per batch, with
 WAL journaling so readers never block the writer and several processes can share a store.  Each
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from naiad import query as Q
+from naiad.core import query as Q
 from naiad.errors import SchemaVersionError, StoreLockedError
 from naiad.store.blobs import LocalBlobs
 from naiad.store.lineage import index_datasets

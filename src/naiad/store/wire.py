@@ -1,7 +1,7 @@
 """How store objects cross HTTP: the one encoding shared by ``naiad server`` and the remote store.
 
 JSON everywhere except bulk numbers: batches and series travel in the op log's binary batch format
-(``application/x-naiad-batch``; :func:`naiad.ops.encode_batch`).  JSON has no NaN or infinity, so a
+(``application/x-naiad-batch``; :func:`naiad.core.ops.encode_batch`).  JSON has no NaN or infinity, so a
 non-finite float is sent as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``; a ``StringSet``
 is a sorted list.
 """
@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from naiad import fields as F
-from naiad import ops as O
-from naiad.ops import Batch
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
 from naiad.store.base import (
     Buckets,
     ContainerInfo,

@@ -1,0 +1,126 @@
+"""The op log: a writer's durable record of batches not yet known to be in the store.
+
+One file per writer, ``<store>/oplog/<container-uuid>.<writer-uuid>.log`` (offline runs use
+``<store>/offline/``).  Records are ``u32 length · u32 crc32 · encoded batch``; a torn record at the
+end (the process died mid-write) is ignored.  The live writer holds an exclusive ``flock`` on its
+file, so whoever can take the lock knows the writer is gone and may replay the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from naiad.core.ops import Batch, decode_batch, encode_batch_parts
+
+_HEAD = struct.Struct("<II")
+
+
+class OpLog:
+    """Append-only, locked op log of one writer."""
+
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # lock under a temporary name, then rename: recovery never sees an unlocked live log
+        tmp = path.with_name("." + path.name + ".tmp")
+        self._fh = open(tmp, "ab")
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.replace(tmp, path)
+        self._fsync = fsync
+        self.closed = False
+
+    def append(self, batch: Batch) -> None:
+        parts = encode_batch_parts(batch)  # written piece by piece: no copy of the batch is made
+        crc = 0
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+        self._fh.write(_HEAD.pack(sum(len(p) for p in parts), crc))
+        for part in parts:
+            self._fh.write(part)
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def size(self) -> int:
+        return self._fh.tell()
+
+    def truncate(self) -> None:
+        """Forget every record: call only when the store holds all of them."""
+        self._fh.truncate(0)
+        self._fh.seek(0)
+
+    def close(self, delete: bool) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if delete:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+        self._fh.close()
+
+
+def read_records(path: Path, *, live: bool = False) -> Iterator[Batch]:
+    """The intact batches of an op log, in order.
+
+    A torn last record is what a writer killed mid-write leaves, and is ignored (so are zeros after
+    a power loss); a record that fails its check with more data after it is damage (a disk error, an
+    edit): the batches before it are yielded, then ValueError says where the log is damaged, so that
+    it is kept and reported.  The log of a ``live`` writer may end in a record being written: it is
+    never called damaged.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    pos = 0
+    while pos + _HEAD.size <= len(data):
+        length, crc = _HEAD.unpack_from(data, pos)
+        end = pos + _HEAD.size + length
+        if end > len(data):
+            return  # torn: the writer died (or, live, is) in the middle of this record
+        payload = data[pos + _HEAD.size:end]
+        batch = None
+        if zlib.crc32(payload) == crc:
+            try:
+                batch = decode_batch(payload)
+            except (ValueError, KeyError, TypeError, IndexError):
+                pass
+        if batch is None:
+            if live or end == len(data) or not data[pos:].strip(b"\0"):
+                return  # the last record, or zeros after a power loss: a torn write
+            raise ValueError(f"the op log is damaged at byte {pos} of {len(data)}: the batches before it are "
+                             "stored, the rest cannot be read. The file is kept for inspection; delete it "
+                             "once you no longer need it.")
+        yield batch
+        pos = end
+
+
+def try_lock(path: Path) -> int | None:
+    """Open and lock an op log whose writer may be gone; a file descriptor, or None if it is alive."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def is_locked(path: Path) -> bool:
+    fd = try_lock(path)
+    if fd is None:
+        return path.exists()
+    os.close(fd)
+    return False
+
+
+def container_of(path: Path) -> str:
+    return path.name.split(".", 1)[0]

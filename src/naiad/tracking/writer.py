@@ -1,0 +1,580 @@
+"""The write path: caller-side buffers, the writer thread, the op log and the heartbeat.
+
+::
+
+    run["loss"].append(x)   caller: validate, stamp time and step, buffer → return
+          │  per-series buffers + an ordered op list, swapped out under one short lock
+          ▼
+    logger thread ── every flush_period: batch → op log (durable); with a remote blob store,
+          │          the batch's files → the spool (local copies, see SpoolingBlobs)
+          ▼
+    applier thread ── spooled files → blob store, then store.apply(batch) (one transaction
+                      each, in order, retried with backoff; a store that is away is a delay,
+                      not an error) → truncate the op log once the store holds everything
+
+    ping thread ── every heartbeat period: sys/ping_time straight to the store
+
+Points of one series are kept in per-series lists (three appends per point, no tuples); any
+other op on a series (clear, delete, replace) first seals that series' buffer into the op list so
+the store sees operations in the order they were made.  Failures after the call are counted,
+reported once, and retried; they never raise in the training thread (unless
+``NAIAD_RAISE_ON_ERROR`` asks for it, as tests do).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import uuid as _uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.oplog import OpLog
+from naiad.core.ops import Batch
+from naiad.errors import (
+    FieldError,
+    NaiadError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
+from naiad.store.base import Store
+from naiad.store.blobs import LocalBlobs
+from naiad.store.spool import upload_spooled
+from naiad.tracking.files import File, expand_globs, is_s3, local_manifest, s3_manifest, store_entries
+
+# Internal ops the writer turns into vocabulary ops (they touch the file system).
+UPLOAD = "_upload"            # (UPLOAD, path, File)
+UPLOAD_POINTS = "_upload_pts"  # (UPLOAD_POINTS, path, [File], steps, ts)
+UPLOAD_FILES = "_upload_files"  # (UPLOAD_FILES, path, [abs glob], reset)
+TRACK_FILES = "_track"        # (TRACK_FILES, path, location, destination, reset, upload)
+
+
+_FILE_OPS = frozenset({UPLOAD, UPLOAD_POINTS, UPLOAD_FILES, TRACK_FILES})
+_SEALED = "_sealed"  # (_SEALED, swapped lists): points that must be stored before the next op
+TAKE_CHUNK = 50_000  # points of a series taken and converted at a time (see Writer._collect)
+
+
+def _compact(ops: list[O.Op]) -> list[O.Op]:
+    """Shrink a batch without changing its meaning: points for one series are merged into one op,
+    and of several ASSIGNs to one path only the last is kept.  Any other op (clear, delete, files…)
+    is a barrier across which nothing moves."""
+    if len(ops) < 2:
+        return ops
+    merged: list[Any] = []
+    points_at: dict[str, int] = {}
+    for op in ops:
+        if op[0] == O.POINTS:
+            i = points_at.get(op[1])
+            if i is None:
+                points_at[op[1]] = len(merged)
+                merged.append([op])
+            else:
+                merged[i].append(op)
+        elif op[0] == O.ASSIGN:
+            merged.append(op)
+        else:
+            points_at.clear()
+            merged.append(op)
+    out: list[O.Op] = []
+    for item in merged:
+        if isinstance(item, list):
+            first = item[0]
+            if len(item) == 1:
+                out.append(first)
+                continue
+            vals: Any = (np.concatenate([p[5] for p in item]) if first[2] == F.FLOAT_SERIES
+                         else [v for p in item for v in p[5]])
+            out.append((O.POINTS, first[1], first[2], np.concatenate([p[3] for p in item]),
+                        np.concatenate([p[4] for p in item]), vals))
+        else:
+            out.append(item)
+    later: set[str] = set()
+    keep: list[O.Op] = []
+    for op in reversed(out):
+        if op[0] == O.ASSIGN:
+            if op[1] in later:
+                continue
+            later.add(op[1])
+        elif op[0] != O.POINTS:
+            later.clear()
+        keep.append(op)
+    keep.reverse()
+    return keep
+
+
+class SeriesBuffer:
+    """Points of one series waiting for the writer."""
+
+    __slots__ = ("path", "steps", "taken", "ts", "type", "values")
+
+    def __init__(self, path: str, ftype: str) -> None:
+        self.path = path
+        self.type = ftype
+        self.values: list[Any] = []
+        self.steps: list[float] = []
+        self.ts: list[float] = []
+        self.taken = 0  # points taken so far: a taker sees from it whether another took in between
+
+    def take(self, limit: int | None = None) -> tuple[str, str, list[float], list[float], list[Any]]:
+        """Remove and return the points buffered so far, or the first ``limit`` of them (called under
+        the writer lock).
+
+        The training thread appends without any lock: ``value``, then ``step``, then ``timestamp``,
+        each one atomic.  Taking the first ``len(ts)`` items of each list and deleting them leaves
+        a point that is half-appended at that moment in place, aligned, for the next take.
+        """
+        n = len(self.ts)
+        if limit is not None and n > limit:
+            n = limit
+        taken = (self.path, self.type, self.steps[:n], self.ts[:n], self.values[:n])
+        del self.values[:n], self.steps[:n], self.ts[:n]
+        self.taken += n
+        return taken
+
+
+def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.Op:
+    """A POINTS op from taken lists (the numpy conversion runs outside the writer lock)."""
+    path, ftype, steps, ts, values = taken
+    vals: Any = np.array(values, dtype=np.float64) if ftype == F.FLOAT_SERIES else values
+    return (O.POINTS, path, ftype, np.array(steps, dtype=np.float64), np.array(ts, dtype=np.float64), vals)
+
+
+# ------------------------------------------------------------------------------------- the blob spool
+# A batch refers to its files by SHA-256.  With a blob store across a network (a naiad server, S3), the
+# logger thread does not upload them: it copies each file into ``<local root>/spool/<sha256>`` while
+# hashing it, writes the batch to the op log at once, and the applier uploads the spooled files before
+# it applies the batch (``naiad sync`` does the same for logs it replays).  So the logger never waits
+# on the network: a slow or long upload, or a server that is away, does not hold up the op log (what
+# a crash can lose stays one flush period), and a file that cannot be uploaded yet waits on disk, the
+# op log's counterpart for bytes, until the store has it.  Offline runs spool the same way.
+
+_TRANSIENT = (StoreUnavailableError, StoreLockedError)
+
+
+class SpoolingBlobs:
+    """The logger's side of the spool: ``put_file``/``put_bytes`` copy into the spool (a local,
+    content-addressed blob folder), nothing more."""
+
+    def __init__(self, blobs: Any, spool: Path) -> None:
+        self.blobs = blobs
+        self.spool = spool
+        self.local = LocalBlobs(spool)
+        self.used = False  # something was spooled: batches must be checked before they are applied
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        self.used = True
+        return self.local.put_file(path)
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        self.used = True
+        return self.local.put_bytes(data)
+
+    def exists(self, digest: str) -> bool:
+        """In the spool already (the logger never asks the network; uploading skips what the store has)."""
+        return self.local.exists(digest)
+
+
+class Writer:
+    """Owns the op log and the store writes of one container for one process."""
+
+    def __init__(self, store: Store | None, container: str, *, blobs: Any, oplog_dir: Path, flush_period: float,
+                 heartbeat_period: float, fsync: bool, threaded: bool, raise_errors: bool) -> None:
+        self.store = store  # None: offline, the op log is the only destination
+        # files go through the spool unless the blob store is a local folder (see SpoolingBlobs)
+        self._spool = None if blobs is None or isinstance(blobs, LocalBlobs) else \
+            SpoolingBlobs(blobs, oplog_dir.parent / "spool")
+        self.blobs = blobs if self._spool is None else self._spool
+        self.container = container
+        self.writer_id = _uuid.uuid4().hex
+        self.flush_period = flush_period
+        self.heartbeat_period = heartbeat_period
+        self.raise_errors = raise_errors
+        self.lock = threading.Lock()
+        self.ops: list[O.Op] = []
+        self.dirty: dict[str, SeriesBuffer] = {}
+        self.oplog = OpLog(oplog_dir / f"{container}.{self.writer_id}.log", fsync=fsync)
+        self._seq = 0
+        self._pending: list[Batch] = []      # in the op log, not yet in the store
+        self._error_count = 0
+        self._reported: set[str] = set()
+        self._first_error: BaseException | None = None
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._requested = 0
+        self._completed = 0
+        self._stopping = False
+        self._closed = False
+        self._flush_lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._last_duration = 0.0
+        self._plock = threading.Lock()        # guards _pending and the op log file
+        self._apply_lock = threading.Lock()   # one applier at a time, in batch order
+        self._apply_wake = threading.Event()
+        self._ping_wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._applier: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
+        if store is not None:
+            # liveness is independent of flushing: its own thread, its own writer id, straight to
+            # the store (a ping needs no durability), so neither a long flush period, an idle
+            # sync-mode run nor a busy op log makes a live run look crashed
+            self._heartbeat = threading.Thread(target=self._ping_loop, name=f"naiad-ping-{container[:8]}",
+                                               daemon=True)
+            self._heartbeat.start()
+        if threaded:
+            # two threads: the logger makes each flush durable on the op log at once; the applier
+            # writes batches into the store, which may be slower or briefly unavailable
+            self._thread = threading.Thread(target=self._loop, name=f"naiad-log-{container[:8]}",
+                                            daemon=True)
+            self._applier = threading.Thread(target=self._apply_loop, name=f"naiad-apply-{container[:8]}",
+                                             daemon=True)
+            self._thread.start()
+            self._applier.start()
+
+    # ------------------------------------------------------------- caller side
+    def buffer_for(self, path: str, ftype: str) -> SeriesBuffer:
+        buf = self.dirty.get(path)
+        if buf is None:
+            with self.lock:
+                buf = self.dirty.get(path)
+                if buf is None:
+                    buf = self.dirty[path] = SeriesBuffer(path, ftype)
+        return buf
+
+    def submit_points(self, path: str, ftype: str, steps: np.ndarray, ts: np.ndarray, values: np.ndarray) -> None:
+        """Queue ready arrays of points (``extend``), after any points of the series still buffered."""
+        with self.lock:
+            buf = self.dirty.get(path)
+            if buf is not None and buf.ts:
+                self.ops.append((_SEALED, buf.take()))
+            self.ops.append((O.POINTS, path, ftype, steps, ts, values))
+        if self._thread is None:
+            self.flush()
+
+    def submit(self, op: O.Op) -> None:
+        """Queue a non-point op, sealing pending points of every series it touches first."""
+        path = op[1]
+        with self.lock:
+            if self.dirty and (op[0] == O.CLEAR or op[0] == O.DELETE):
+                prefix = path + "/"
+                hit = [k for k in self.dirty if k == path or k.startswith(prefix) or not path]
+                for key in hit:
+                    if self.dirty[key].ts:
+                        self.ops.append((_SEALED, self.dirty[key].take()))
+                    if op[0] == O.DELETE:
+                        del self.dirty[key]
+            self.ops.append(op)
+        if self._thread is None:
+            self.flush()
+
+    def check_errors(self) -> None:
+        if self.raise_errors and self._first_error is not None:
+            err, self._first_error = self._first_error, None
+            raise err
+
+    # ------------------------------------------------------------- writer side
+    def _collect(self) -> list[O.Op]:
+        """The ops queued so far and every series' buffered points, in call order.
+
+        Points are taken ``TAKE_CHUNK`` at a time, each chunk under the lock and converted to arrays
+        on its own: between two chunks the training thread gets the GIL back, so a flush of a million
+        buffered points costs it a few milliseconds at a time instead of one 40 ms stall.  After the
+        first chunk (taken with the ops), a series is taken further only while nobody else took from
+        it: a ``clear()`` or ``extend()`` meanwhile sealed its remaining points into the next batch,
+        behind this one, where they belong.
+        """
+        with self.lock:  # excludes other takers; the training thread's appends need no lock
+            n = len(self.ops)
+            ops = self.ops[:n]
+            del self.ops[:n]
+            rest = [(b, len(b.ts)) for b in self.dirty.values() if b.ts]
+            taken = [b.take(TAKE_CHUNK) for b, _ in rest]
+            marks = [b.taken for b, _ in rest]
+        # ops were queued in call order; points that were sealed into `ops` keep their place
+        ops = [points_op(op[1]) if op[0] == _SEALED else op for op in ops]
+        ops.extend(points_op(t) for t in taken)
+        for (buf, left), mark in zip(rest, marks, strict=True):
+            left -= TAKE_CHUNK
+            while left > 0:
+                with self.lock:
+                    if buf.taken != mark:
+                        break
+                    part = buf.take(min(left, TAKE_CHUNK))
+                    mark = buf.taken
+                if not part[3]:
+                    break
+                left -= len(part[3])
+                ops.append(points_op(part))
+        return _compact(ops)
+
+    def _materialize(self, op: O.Op) -> list[O.Op]:
+        kind = op[0]
+        if not kind.startswith("_"):
+            return [op]
+        blobs = self.blobs
+        if kind == UPLOAD:
+            return [(O.ASSIGN, op[1], F.FILE, file_ref(blobs, op[2]))]
+        if kind == UPLOAD_POINTS:
+            refs = [json.dumps(file_ref(blobs, f), separators=(",", ":")) for f in op[2]]
+            return [(O.POINTS, op[1], F.FILE_SERIES, np.asarray(op[3], dtype=np.float64),
+                     np.asarray(op[4], dtype=np.float64), refs)]
+        if kind == UPLOAD_FILES:
+            files = {}
+            for name, full in expand_globs(op[2]).items():
+                digest, size = blobs.put_file(full)
+                files[name] = {"hash": digest, "size": size, "mtime": Path(full).stat().st_mtime}
+            return [(O.FILES, op[1], files, op[3])]
+        if kind == TRACK_FILES:
+            manifest = s3_manifest if is_s3(op[2]) else local_manifest  # both may be slow: files, network
+            entries = manifest(op[2], op[3])
+            if op[5]:
+                store_entries(blobs, entries)
+            return [(O.TRACK, op[1], entries, op[4])]
+        raise NaiadError(f"unknown internal op {kind}")
+
+    def flush(self) -> None:
+        """Move everything buffered into a batch on the op log (durable), then hand it to the applier."""
+        with self._flush_lock:
+            start = self._last_flush = time.monotonic()
+            raw = self._collect()
+            ops: list[O.Op] = []
+            for op in raw:
+                try:
+                    ops.extend(self._materialize(op))
+                except Exception as exc:  # a file vanished, unreadable …: count it, keep going
+                    message = f"could not prepare '{op[1]}': {exc}"
+                    self._report(message, exc)
+                    ops.append((O.ERROR, "", message))
+            if ops:
+                self._seq += 1
+                batch = Batch(self.container, self.writer_id, self._seq, ops)
+                with self._plock:
+                    try:
+                        self.oplog.append(batch)
+                    except Exception as exc:
+                        self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
+                    self._pending.append(batch)
+                self._apply_wake.set()
+            self._last_duration = time.monotonic() - start
+        if self._applier is None:
+            self.apply_pending()
+
+    def flush_if_overdue(self) -> None:
+        """Called now and then from the training thread: flush here if the logger thread is late.
+
+        A thread that releases the GIL often (printing a progress bar, say) starves a thread that
+        waits for it, so the logger can fall seconds behind and a crash would lose more than one
+        flush period.  The training thread owns the GIL anyway: it writes the op log itself then
+        (waiting briefly for a flush the logger is in the middle of, which lets that one finish).
+        """
+        # the logger flushes every _interval() (< flush_period); only a full period without a flush
+        # means it is starved, so in the ordinary case the training thread never does this work
+        if self._thread is None or time.monotonic() - self._last_flush < self.flush_period:
+            return
+        # give a starved logger the GIL for a moment; if it is still busy (hashing a big folder,
+        # listing a bucket) the training thread does not wait for it
+        if not self._flush_lock.acquire(timeout=0.05):
+            return
+        self._flush_lock.release()
+        if not any(op[0] in _FILE_OPS for op in self.ops):  # file work stays on the logger thread
+            self.flush()
+
+    def _interval(self) -> float:
+        """Time from one flush's start to the next: the flush period less what the last flush took
+        (and a 20% margin for a late wake-up or a slower flush), so that a crash loses at most one flush period even
+        counting the flush's own duration."""
+        return max(0.8 * self.flush_period - self._last_duration, self.flush_period / 4)
+
+    def apply_pending(self) -> bool:
+        """Apply pending batches to the store in order; True when none is left.
+
+        Runs on the applier thread, or on a caller that waits (``wait()``, ``stop()``); the op log is
+        truncated once the store holds everything in it.
+        """
+        if self.store is None:  # offline: the op log is the destination
+            with self._plock:
+                self._pending.clear()
+            return True
+        with self._apply_lock:
+            while True:
+                with self._plock:
+                    if not self._pending:
+                        if not self.oplog.closed and self.oplog.size() > 0:
+                            try:
+                                self.oplog.truncate()
+                            except OSError:
+                                pass
+                        return True
+                    batch = self._pending[0]
+                try:
+                    if self._spool is not None and self._spool.used:  # the batch's files go first
+                        upload_spooled(self._spool.blobs, self._spool.spool, batch)
+                    result = self.store.apply(batch)
+                except _TRANSIENT as exc:
+                    if self._applier is None:  # sync mode: the caller learns that its write is not stored
+                        self._report(f"could not write to the store ({exc}); will retry, data is kept in "
+                                     f"{self.oplog.path}", exc)
+                        return False
+                    # the applier retries until the store is back: a delay, not a lost write
+                    self._notice(f"cannot write to the store now ({exc}); retrying, the data is kept in "
+                                 f"{self.oplog.path}")
+                    return False
+                except Exception as exc:
+                    self._report(f"could not write to the store ({exc}); will retry, data is kept in "
+                                 f"{self.oplog.path}", exc)
+                    return False
+                with self._plock:
+                    self._pending.pop(0)
+                for message in result.errors:
+                    self._report(f"the store refused a write: {message}", FieldError(message))
+
+    def _report(self, message: str, exc: BaseException) -> None:
+        self._error_count += 1
+        if self._first_error is None:
+            self._first_error = exc
+        key = message.split(":", 1)[0] if "refused" not in message else message[:80]
+        if key not in self._reported and len(self._reported) < 100:
+            self._reported.add(key)
+            print(f"[naiad] error: {message}", file=sys.stderr, flush=True)
+
+    def _notice(self, message: str) -> None:
+        """Tell the user once about a passing condition (the store away): not a write error, not raised."""
+        key = message.split("(", 1)[0]
+        if key not in self._reported and len(self._reported) < 100:
+            self._reported.add(key)
+            print(f"[naiad] {message}", file=sys.stderr, flush=True)
+
+    @property
+    def error_count(self) -> int:
+        return self._error_count
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _loop(self) -> None:
+        while True:
+            # the next flush is due one interval after the last one *started*, whoever ran it (this
+            # thread, a wait(), or the training thread taking over), so slow flushes do not stretch
+            # what a crash can lose
+            self._wake.wait(max(0.0, self._last_flush + self._interval() - time.monotonic()))
+            self._wake.clear()
+            stopping = self._stopping  # read before flushing: a stop during the flush gets one more
+            with self._done:
+                target = self._requested
+            try:
+                self.flush()
+            except Exception as exc:  # never let the writer thread die
+                self._report(f"writer failure: {exc!r}", exc)
+            with self._done:
+                self._completed = max(self._completed, target)
+                self._done.notify_all()
+            if stopping:
+                return
+
+    def _ping_loop(self) -> None:
+        assert self.store is not None
+        writer = f"{self.writer_id}-ping"
+        seq = 0
+        while not self._closed:
+            self._ping_wake.wait(self.heartbeat_period)
+            if self._closed:
+                return
+            seq += 1
+            try:
+                self.store.apply(Batch(self.container, writer, seq,
+                                       [(O.ASSIGN, "sys/ping_time", F.DATETIME, time.time())]))
+            except Exception:  # the store is busy or away: the next ping will tell
+                pass
+
+    def _apply_loop(self) -> None:
+        backoff = 0.0
+        while not self._closed:
+            self._apply_wake.wait(backoff or self.flush_period)
+            self._apply_wake.clear()
+            if self._closed:
+                return
+            try:
+                ok = self.apply_pending()
+            except Exception as exc:  # never let the applier die
+                self._report(f"applier failure: {exc!r}", exc)
+                ok = False
+            if ok and self._stopping and self._thread is not None and not self._thread.is_alive():
+                return
+            backoff = 0.0 if ok else (0.2 if self._stopping else min(max(backoff * 2, 0.5), 10.0))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until everything submitted before the call is in the store; False on timeout/failure."""
+        if self._thread is None or not self._thread.is_alive():
+            self.flush()
+            return self.apply_pending()
+        with self._done:
+            self._requested += 1
+            target = self._requested
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._done:
+            while self._completed < target:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._done.wait(left if left is not None else 1.0)
+        return self.apply_pending()
+
+    def close(self, timeout: float, progress: Callable[[float], None] | None = None) -> bool:
+        """Final flush, stop the threads; True if everything reached the store within ``timeout``.
+
+        The caller never blocks on the store itself: the applier thread does the writes while the
+        caller watches the clock, so a locked or unreachable store cannot hold ``stop()`` past its
+        bound.  Whatever is not stored by then stays in the op log for ``naiad sync``.
+        """
+        self._stopping = True
+        start = time.monotonic()
+        deadline = start + timeout
+
+        def tick() -> None:
+            if progress is not None and time.monotonic() - start > 1.0:
+                progress(time.monotonic() - start)
+
+        if self._thread is None:
+            self.flush()
+        else:
+            self._wake.set()
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                self._thread.join(0.05)
+                tick()
+        if self._applier is not None:
+            self._apply_wake.set()
+            while self._pending and self._applier.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+                tick()
+        ok = not self._pending and self.store is not None and not (
+            self._thread is not None and self._thread.is_alive())
+        self._closed = True
+        self._apply_wake.set()
+        self._ping_wake.set()
+        with self._plock:
+            self.oplog.close(delete=ok)
+        return ok
+
+
+def file_ref(blobs: Any, file: File) -> dict[str, Any]:
+    if file.path is not None:
+        digest, size = blobs.put_file(file.path)
+        name: str | None = file.name or Path(file.path).name
+        if file.delete_after_upload:
+            try:
+                os.unlink(file.path)
+            except OSError:
+                pass
+    else:
+        digest, size = blobs.put_bytes(file.content or b"")
+        name = file.name
+    return {"hash": digest, "size": size, "ext": file.extension, "name": name}

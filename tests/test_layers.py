@@ -1,0 +1,154 @@
+"""The house keeps its shape: imports between naiad's packages only point down the layers of
+docs/architecture.md, and no modules import each other in a circle.
+
+Every import counts, at the top of a module or inside a function (a deferred import is still a
+dependency), and under ``TYPE_CHECKING`` too (a type is a dependency of the code that names it)."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "naiad"
+
+# bottom to top; a package may import its own modules and those of lower layers, nothing else
+LAYERS: list[set[str]] = [
+    {"errors", "config", "version"},        # 0: the exception tree, the settings table, the version
+    {"core"},                               # 1: fields, ops, the op log, the query language
+    {"store"},                              # 2: the store protocol and its backends
+    {"tracking"},                           # 3: the SDK
+    {"data", "neptune_compat"},             # 4: data profiles and drift; neptune's module names
+    {"registry"},                           # 5
+    {"monitoring"},                         # 6
+    {"gate"},                               # 7
+    {"importers", "integrations"},          # 8
+    {"server"},                             # 9
+    {"", "cli", "__main__"},                # 10: naiad itself (the public API) and the command line over it
+]
+# packages of one layer that may import each other: layer 0, and the command line with the public API
+GROUP = {"errors": "base", "config": "base", "version": "base", "": "api", "cli": "api", "__main__": "api"}
+
+# cycles still to be broken (issue 18); the list only ever shrinks
+KNOWN_CYCLES: list[set[str]] = [
+    {"naiad.tracking.container", "naiad.tracking.handler"},  # one value path: handler → container's state
+    {"naiad.store.sql", "naiad.store.hooks", "naiad.store.lineage"},  # the SQL store split by concern
+]
+# imports that point up a layer on purpose: documented plug-in points (docs/architecture.md)
+PLUG_INS: set[tuple[str, str]] = set()
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
+    """Module → the naiad modules it imports (``from naiad.x import name`` counts as naiad.x, or as
+    naiad.x.name when that is a module)."""
+    def resolve(name: str) -> str | None:
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    edges: dict[str, set[str]] = defaultdict(set)
+    for mod, path in mods.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*up, base] if base else up)
+                subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in mods]
+                targets = subs if len(subs) == len(node.names) else [base, *subs]
+            for target in targets:
+                found = resolve(target) if target.startswith("naiad") else None
+                if found and found != mod:
+                    edges[mod].add(found)
+    return edges
+
+
+def top(mod: str) -> str:
+    """naiad.store.sql → store; naiad.errors → errors; naiad → ''."""
+    return mod.split(".")[1] if "." in mod else ""
+
+
+def layer_of(mod: str) -> int:
+    for i, packages in enumerate(LAYERS):
+        if top(mod) in packages:
+            return i
+    raise AssertionError(f"{mod} is in no layer: add its package to LAYERS (and docs/architecture.md)")
+
+
+def cycles(edges: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_every_module_is_in_a_layer() -> None:
+    for mod in modules():
+        layer_of(mod)
+
+
+def test_imports_only_point_down_the_layers() -> None:
+    up = []
+    for mod, targets in sorted(imports(modules()).items()):
+        for target in sorted(targets):
+            same = GROUP.get(top(mod), top(mod)) == GROUP.get(top(target), top(target))
+            if not same and layer_of(target) >= layer_of(mod) and (mod, target) not in PLUG_INS:
+                up.append(f"{mod} (layer {layer_of(mod)}) imports {target} (layer {layer_of(target)})")
+    assert not up, "imports that do not point down a layer:\n  " + "\n  ".join(up)
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(imports(modules()))
+    new = [c for c in found if c not in KNOWN_CYCLES]
+    assert not new, "import cycles:\n  " + "\n  ".join(" ↔ ".join(sorted(c)) for c in new)
+    gone = [c for c in KNOWN_CYCLES if c not in found]
+    assert not gone, f"cycles broken since: remove them from KNOWN_CYCLES: {gone}"
+
+
+def test_the_check_sees_cycles_and_climbs() -> None:
+    # the checker itself: a made-up graph with one cycle and one import up a layer
+    edges = {"naiad.core.a": {"naiad.core.b"}, "naiad.core.b": {"naiad.core.a", "naiad.store.x"}}
+    assert cycles(edges) == [{"naiad.core.a", "naiad.core.b"}]
+    assert layer_of("naiad.store.x") > layer_of("naiad.core.b")
