@@ -7,6 +7,7 @@ dependency), and under ``TYPE_CHECKING`` too (a type is a dependency of the code
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -152,3 +153,32 @@ def test_the_check_sees_cycles_and_climbs() -> None:
     edges = {"naiad.core.a": {"naiad.core.b"}, "naiad.core.b": {"naiad.core.a", "naiad.store.x"}}
     assert cycles(edges) == [{"naiad.core.a", "naiad.core.b"}]
     assert layer_of("naiad.store.x") > layer_of("naiad.core.b")
+
+
+UI = PACKAGE.parent.parent / "ui" / "src"
+UI_IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;]*?\bfrom\s+["'](\.{1,2}/[^"']+)["']""", re.M | re.S)
+
+
+def ui_imports() -> dict[str, set[str]]:
+    """The web UI's modules (ui/src, relative to it, without the extension) → those they import."""
+    sources = {p.relative_to(UI).with_suffix("").as_posix(): p for p in UI.rglob("*.ts*")}
+    edges: dict[str, set[str]] = defaultdict(set)
+    for mod, path in sources.items():
+        for spec in UI_IMPORT.findall(path.read_text()):
+            target = (path.parent / spec).resolve().relative_to(UI.resolve()).as_posix()
+            assert target in sources, f"ui/src/{mod} imports {spec}, which is no module of ui/src"
+            edges[mod].add(target)
+    return edges
+
+
+def test_ui_has_no_import_cycles_and_pages_stand_apart() -> None:
+    # the web UI keeps the same shape: api/format/router/hooks at the bottom, components over
+    # them, pages over components, App over pages; no circle, and no page imports another page
+    edges = ui_imports()
+    assert "pages/Runs" in edges and "api" in edges["pages/Runs"]  # the parser sees the UI's imports
+    found = cycles(edges)
+    assert not found, "web UI import cycles:\n  " + "\n  ".join(" ↔ ".join(sorted(c)) for c in found)
+    crossing = [f"{m} imports {t}" for m, ts in sorted(edges.items()) for t in sorted(ts)
+                if (m.startswith("components/") and t.startswith("pages/"))
+                or (m.startswith("pages/") and t.startswith("pages/"))]
+    assert not crossing, "web UI imports that cross its layers:\n  " + "\n  ".join(crossing)

@@ -214,7 +214,7 @@ export const api = {
   table: (project: string, opts: { query?: string; columns?: string[] | null; sort_by?: string; ascending?: boolean; limit?: number }, signal?: AbortSignal) =>
     send<Table>("POST", "/table", { project, kind: "run", ...opts }, signal),
   tableWindow: (project: string, opts: { query?: string; columns: string[]; sort_by?: string; ascending?: boolean; offset?: number; limit?: number; kind?: string }, signal?: AbortSignal) =>
-    send<{ total: number; offset: number; ids: string[]; columns: Record<string, import("./table").Column> }>(
+    send<{ total: number; offset: number; ids: string[]; columns: Record<string, Column> }>(
       "POST", "/table", { project, kind: "run", layout: "columns", ...opts }, signal),
   datasetUses: (project: string) => get<DatasetUse[]>("/datasets/uses", { project }),
   datasetManifest: (project: string, digest: string) => get<ManifestEntry[]>("/datasets/manifest", { project, digest }),
@@ -267,4 +267,14 @@ export function num(v: unknown): number | null {
   if (v === "Infinity") return Infinity;
   if (v === "-Infinity") return -Infinity;
   return null;
+}
+
+// One column of a runs-table window: its values, and per cell its type and, for series, count / min / max.
+export interface Column {
+  type: FieldType | null;
+  values: unknown[];
+  types?: (FieldType | null)[];
+  count?: (number | null)[];
+  min?: (number | string | null)[];
+  max?: (number | string | null)[];
 }

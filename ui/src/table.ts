@@ -1,18 +1,12 @@
 // The runs table, fetched a window at a time: the first rows paint as soon as their page arrives,
 // the rest come as they are scrolled to.  The server sorts, so any order of 10,000 runs costs one page.
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, Field, FieldType } from "./api";
+import { api, Column, Field } from "./api";
+
+export type { Column };
 
 export const PAGE = 500;
 
-export interface Column {
-  type: FieldType | null;
-  values: unknown[];
-  types?: (FieldType | null)[];
-  count?: (number | null)[];
-  min?: (number | string | null)[];
-  max?: (number | string | null)[];
-}
 
 export interface Page {
   ids: string[];

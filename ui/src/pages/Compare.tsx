@@ -1,13 +1,13 @@
 import { useMemo } from "react";
 import { api, Row } from "../api";
-import { Failure } from "../App";
+import { ChartOptions } from "../components/ChartOptions";
+import { Failure } from "../components/Failure";
 import { PALETTE, XMode } from "../components/Chart";
 import { ParallelCoords } from "../components/ParallelCoords";
 import { Lazy, SeriesChart } from "../components/SeriesChart";
 import { cellText, cellValue, quote } from "../format";
 import { useLoad } from "../hooks";
 import { Link, paths, setParams, useParams, useTitle } from "../router";
-import { ChartOptions } from "./Run";
 
 const TABS = ["charts", "table", "parallel"] as const;
 

@@ -1,6 +1,6 @@
 import { useMemo } from "react";
 import { api, DatasetUse, ManifestEntry } from "../api";
-import { Failure } from "../App";
+import { Failure } from "../components/Failure";
 import { fmtBytes, fmtTime } from "../format";
 import { useLoad } from "../hooks";
 import { Link, paths, setParams, useParams, useTitle } from "../router";

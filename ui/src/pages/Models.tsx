@@ -1,11 +1,12 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
 import { api, DriftRow, Evaluation, GateDecision, RegistryEvent } from "../api";
-import { Failure } from "../App";
+import { Failure } from "../components/Failure";
+import { GateTable } from "../components/GateTable";
 import { fmtNumber, fmtTime, quote } from "../format";
 import { useLoad } from "../hooks";
 import { Link, paths, setParams, useParams, useTitle } from "../router";
-import { Column } from "../table";
+import { Column } from "../api";
 import { PALETTE } from "../components/Chart";
 
 interface Version {
@@ -187,33 +188,6 @@ function HistoryTab({ events, project }: { events: RegistryEvent[]; project: str
     </>
   );
 }
-
-function GateTable({ project, decisions }: { project: string; decisions: GateDecision[] }) {
-  if (decisions.length === 0) return <div className="empty">No gate decisions yet: <code>naiad gate --candidate … --spec gate.yaml</code> records one.</div>;
-  return (
-    <table className="plain" aria-label="gate decisions">
-      <thead><tr><th>When</th><th>Decision run</th><th>Candidate</th><th>Baseline</th><th>Verdict</th><th>Reason</th><th>Rows</th><th>Commit</th><th>CI</th><th>By</th></tr></thead>
-      <tbody>
-        {[...decisions].reverse().map((d) => (
-          <tr key={d.run} data-decision={d.run}>
-            <td>{fmtTime(d.time)}</td>
-            <td><Link to={paths.run(project, d.run)}>{d.run}</Link></td>
-            <td><Link to={paths.run(project, d.candidate)}>{d.candidate}</Link></td>
-            <td>{d.baseline ? <Link to={paths.run(project, d.baseline)}>{d.baseline}</Link> : <span className="muted">none</span>}</td>
-            <td><b className={`verdict-${d.verdict}`}>{d.verdict}</b></td>
-            <td style={{ maxWidth: 420 }}>{d.reason}</td>
-            <td className="num">{d.n ?? ""}</td>
-            <td className="mono">{d.commit?.slice(0, 10) ?? ""}</td>
-            <td>{d.ci_url ? <a href={d.ci_url} rel="noreferrer">run</a> : ""}</td>
-            <td>{d.actor ?? ""}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
-}
-
-export { GateTable };
 
 function MonitoringTab({ project, model, events }: { project: string; model: string; events: RegistryEvent[] }) {
   const timeline = useLoad(() => api.timeline(model), [model]);

@@ -1,5 +1,5 @@
 import { api } from "../api";
-import { Failure } from "../App";
+import { Failure } from "../components/Failure";
 import { fmtAgo, fmtTime } from "../format";
 import { useLoad } from "../hooks";
 import { Link, paths, useTitle } from "../router";

@@ -1,13 +1,14 @@
 import { useEffect, useMemo, useState } from "react";
 import { api, Field, Points, Row } from "../api";
-import { Failure } from "../App";
+import { ChartOptions } from "../components/ChartOptions";
+import { Failure } from "../components/Failure";
+import { GateTable } from "../components/GateTable";
 import { XMode } from "../components/Chart";
 import { BlobImage, FileEntry, Preview } from "../components/Previews";
 import { Lazy, SeriesChart } from "../components/SeriesChart";
 import { cellText, FileRef, fileName, fmtBytes, fmtTime } from "../format";
 import { useInterval, useLoad } from "../hooks";
 import { Link, paths, setParams, useParams, useTitle } from "../router";
-import { GateTable } from "./Models";
 
 const TABS = ["charts", "hardware", "logs", "files", "fields"] as const;
 type Tab = (typeof TABS)[number];
@@ -172,30 +173,6 @@ function Charts({ uuid, fields, label, hardware, version, refresh }: { uuid: str
         ))}
       </div>
     </>
-  );
-}
-
-export function ChartOptions({ xMode, smoothing, log, filter }: { xMode: XMode; smoothing: number; log: boolean; filter: string }) {
-  return (
-    <div className="chartopts">
-      <input aria-label="filter charts" placeholder="Filter charts" value={filter} onChange={(e) => setParams({ filter: e.target.value })} />
-      <label>
-        x axis
-        <select aria-label="x axis" value={xMode} onChange={(e) => setParams({ x: e.target.value === "step" ? null : e.target.value })}>
-          <option value="step">step</option>
-          <option value="time">wall time</option>
-          <option value="relative">relative time</option>
-        </select>
-      </label>
-      <label>
-        smoothing
-        <input type="range" aria-label="smoothing" min={0} max={0.99} step={0.01} value={smoothing} onChange={(e) => setParams({ smooth: e.target.value === "0" ? null : e.target.value })} />
-        <span className="mono" style={{ width: 32 }}>{smoothing.toFixed(2)}</span>
-      </label>
-      <label>
-        <input type="checkbox" aria-label="log scale" checked={log} onChange={(e) => setParams({ log: e.target.checked ? "1" : null })} /> log scale
-      </label>
-    </div>
   );
 }
 

@@ -1,7 +1,7 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, Field, FieldType, SavedView } from "../api";
-import { Failure } from "../App";
+import { Failure } from "../components/Failure";
 import { ColumnPicker } from "../components/ColumnPicker";
 import { QueryBar } from "../components/QueryBar";
 import { cellText, quote, splitColumn, STATES } from "../format";
