@@ -4,7 +4,7 @@ thread) that records every POST and can be told to answer 500, hang, or not be t
 Registry events (version created, stage / alias / policy changed) delivered once each with exact JSON
 bodies, HMAC-SHA256 signatures checked with ``naiad.store.webhook_delivery.verify`` and recomputed here; event filters
 and project isolation ('*' subscriptions); failures, the backoff schedule (explicit ``now`` through
-``naiad.store.hooks.claim`` / ``finish`` and real retries over HTTP), the same ``X-Naiad-Delivery`` id on
+``naiad.store.sql.webhooks.claim`` / ``finish`` and real retries over HTTP), the same ``X-Naiad-Delivery`` id on
 every retry, "failed" after ``MAX_ATTEMPTS``; a dead subscriber never failing a promotion; removal;
 validation; gate and monitoring events (``naiad.gate.promote.run_gate`` with scikit-learn models, ``naiad monitor
 run`` on degraded and on drifted data); the ``naiad webhooks`` commands; the store methods on SQLite,
@@ -48,10 +48,10 @@ from naiad import errors as E
 from naiad.cli.main import main as cli_main
 from naiad.gate.promote import run_gate
 from naiad.server.app import create_app
-from naiad.store import hooks
 from naiad.store.base import RUN
 from naiad.store.blobs import LocalBlobs
 from naiad.store.postgres import PostgresStore
+from naiad.store.sql import webhooks as hooks
 from naiad.store.sqlite import SqliteStore
 from naiad.store.webhook_delivery import deliver_due, sign, verify
 from registry_kit import controlled

@@ -24,7 +24,6 @@ from pathlib import Path
 from naiad.core import query as Q
 from naiad.errors import SchemaVersionError, StoreLockedError
 from naiad.store.blobs import LocalBlobs
-from naiad.store.lineage import index_datasets
 from naiad.store.sql import (  # re-exported: older imports name them here
     SqlStore,
     artifact_hash,
@@ -33,6 +32,7 @@ from naiad.store.sql import (  # re-exported: older imports name them here
     project_key_candidates,
     statements,
 )
+from naiad.store.sql.lineage import index_datasets
 
 SCHEMA_VERSION = 1
 

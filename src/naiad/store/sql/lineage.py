@@ -1,9 +1,10 @@
 """The SQL side of the model registry (stages, aliases, their history) and of the datasets index.
 
-Used by :class:`~naiad.store.sql.SqlStore`.  A stage or alias change is one transaction that holds the
-model's lock: it reads who holds the stage or alias now, moves it, mirrors the result in the
-versions' ``sys/stage`` / ``sys/aliases`` fields and appends one event per version touched, so
-the history and the current state never disagree and two promotions never both win.
+Used by :class:`~naiad.store.sql.SqlStore`, and by its writes for the datasets index.  A stage or
+alias change is one transaction that holds the model's lock: it reads who holds the stage or alias
+now, moves it, mirrors the result in the versions' ``sys/stage`` / ``sys/aliases`` fields and
+appends one event per version touched, so the history and the current state never disagree and two
+promotions never both win.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from naiad.core import fields as F
 from naiad.errors import InvalidValueError, ModelNotFound, ModelVersionNotFound, NotFoundError, PolicyError
 from naiad.store.base import MODEL, MODEL_VERSION, STAGES, DatasetUse, RegistryEvent
+from naiad.store.sql.base import Conn
+from naiad.store.sql.outbox import enqueue
 
 if TYPE_CHECKING:
-    from naiad.store.sql import Conn, SqlStore
+    from naiad.store.sql.catalog import Catalog
 
 ALIAS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -49,13 +52,13 @@ def _container(conn: Conn, short_id: str, kind: str) -> tuple[int, int]:
     return int(row[0]), int(row[2])
 
 
-def _model_of(store: SqlStore, conn: Conn, vcid: int) -> str:
+def _model_of(store: Catalog, conn: Conn, vcid: int) -> str:
     row = conn.execute("SELECT txt FROM fields WHERE cid=? AND pid=?",
                        (vcid, store._pid(conn, "sys/model_id"))).fetchone()
     return str(row[0])
 
 
-def _versions_with(store: SqlStore, conn: Conn, model: str, path: str, value: str, *,
+def _versions_with(store: Catalog, conn: Conn, model: str, path: str, value: str, *,
                    is_set: bool) -> list[tuple[int, str]]:
     """Versions of ``model`` whose ``path`` is ``value`` (or, for a set, contains it)."""
     model_pid, pid = store._pid(conn, "sys/model_id"), store._pid(conn, path)
@@ -68,7 +71,7 @@ def _versions_with(store: SqlStore, conn: Conn, model: str, path: str, value: st
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
-def _touch(store: SqlStore, conn: Conn, cid: int, now: float) -> None:
+def _touch(store: Catalog, conn: Conn, cid: int, now: float) -> None:
     store._put_atom(conn, cid, store._pid(conn, "sys/modification_time"), F.DATETIME, now)
 
 
@@ -81,7 +84,7 @@ def _event(conn: Conn, project_id: int, model_cid: int, version_cid: int, kind: 
     return int(eid)
 
 
-def change_stage(store: SqlStore, version: str, stage: str, actor: str, reason: str) -> list[RegistryEvent]:
+def change_stage(store: Catalog, version: str, stage: str, actor: str, reason: str) -> list[RegistryEvent]:
     stage = check_stage(stage)
     with store._tx() as conn:
         vcid, project_id = _container(conn, version, MODEL_VERSION)
@@ -116,13 +119,13 @@ def change_stage(store: SqlStore, version: str, stage: str, actor: str, reason: 
     return found
 
 
-def _requires_gate(store: SqlStore, conn: Conn, model_cid: int) -> bool:
+def _requires_gate(store: Catalog, conn: Conn, model_cid: int) -> bool:
     row = conn.execute("SELECT num FROM fields WHERE cid=? AND pid=?",
                        (model_cid, store._pid(conn, "sys/policy/require_gate"))).fetchone()
     return bool(row and row[0])
 
 
-def _gate_passed(store: SqlStore, conn: Conn, project_id: int, version: str) -> bool:
+def _gate_passed(store: Catalog, conn: Conn, project_id: int, version: str) -> bool:
     """A gate run of this project judged ``version`` and passed it."""
     row = conn.execute(
         "SELECT 1 FROM fields a JOIN fields v ON v.cid = a.cid AND v.pid = ? AND v.txt = ? "
@@ -132,7 +135,7 @@ def _gate_passed(store: SqlStore, conn: Conn, project_id: int, version: str) -> 
     return row is not None
 
 
-def set_policy(store: SqlStore, model: str, require_gate: bool, actor: str, reason: str) -> list[RegistryEvent]:
+def set_policy(store: Catalog, model: str, require_gate: bool, actor: str, reason: str) -> list[RegistryEvent]:
     """Require (or stop requiring) a passing gate decision before a version of ``model`` goes to production."""
     with store._tx() as conn:
         mcid, project_id = _container(conn, model, MODEL)
@@ -150,7 +153,7 @@ def set_policy(store: SqlStore, model: str, require_gate: bool, actor: str, reas
     return found
 
 
-def set_alias(store: SqlStore, model: str, alias: str, version: str | None, actor: str,
+def set_alias(store: Catalog, model: str, alias: str, version: str | None, actor: str,
               reason: str) -> list[RegistryEvent]:
     alias = check_alias(alias)
     with store._tx() as conn:
@@ -191,11 +194,11 @@ _EVENT_SQL = ("SELECT e.id, m.short_id, v.short_id, e.kind, e.name, e.from_value
               "JOIN containers v ON v.cid = e.version_cid WHERE ")
 
 
-def _events(store: SqlStore, where: str, params: list[Any]) -> list[RegistryEvent]:
+def _events(store: Catalog, where: str, params: list[Any]) -> list[RegistryEvent]:
     return _rows_to_events(store.conn().execute(_EVENT_SQL + where + " ORDER BY e.id", params).fetchall())
 
 
-def _events_in(store: SqlStore, conn: Conn, ids: list[int]) -> list[RegistryEvent]:
+def _events_in(store: Catalog, conn: Conn, ids: list[int]) -> list[RegistryEvent]:
     """Events just written, read inside their own transaction."""
     in_sql, params = store._in("e.id", ids)
     return _rows_to_events(conn.execute(_EVENT_SQL + in_sql + " ORDER BY e.id", params).fetchall())
@@ -207,8 +210,6 @@ def _rows_to_events(rows: list[Any]) -> list[RegistryEvent]:
 
 def _notify(conn: Conn, project_id: int, kind: str, events: list[RegistryEvent]) -> None:
     """Queue the webhook deliveries of registry events, in the transaction that records them."""
-    from naiad.store.hooks import enqueue
-
     (project,) = conn.execute("SELECT name FROM projects WHERE id = ?", (project_id,)).fetchone()
     for e in events:
         enqueue(conn, project, kind, {"model": e.model, "version": e.version, "name": e.name, "from": e.before,
@@ -216,7 +217,7 @@ def _notify(conn: Conn, project_id: int, kind: str, events: list[RegistryEvent])
                 e.at)
 
 
-def registry_events(store: SqlStore, project: str, model: str | None) -> list[RegistryEvent]:
+def registry_events(store: Catalog, project: str, model: str | None) -> list[RegistryEvent]:
     proj = store.get_project(project)
     if model is None:
         return _events(store, "e.project_id = ?", [proj.id])
@@ -251,7 +252,7 @@ def index_datasets(conn: Conn) -> None:
         note_dataset(conn, int(cid), int(pid), json.loads(txt))
 
 
-def dataset_uses(store: SqlStore, project: str, digest: str | None) -> list[DatasetUse]:
+def dataset_uses(store: Catalog, project: str, digest: str | None) -> list[DatasetUse]:
     proj = store.get_project(project)
     sql = ("SELECT d.hash, d.files, d.bytes, c.short_id, c.kind, p.path, c.created FROM dataset_uses d "
            "JOIN containers c ON c.cid = d.cid JOIN paths p ON p.pid = d.pid WHERE c.project_id = ?")
@@ -266,7 +267,7 @@ def dataset_uses(store: SqlStore, project: str, digest: str | None) -> list[Data
     return [DatasetUse(r[0], int(r[1]), int(r[2]), r[3], r[4], r[5], float(r[6])) for r in rows]
 
 
-def dataset_manifest(store: SqlStore, project: str, digest: str) -> list[dict[str, Any]]:
+def dataset_manifest(store: Catalog, project: str, digest: str) -> list[dict[str, Any]]:
     """The manifest of dataset version ``digest`` (a full hash) as one of its fields holds it."""
     proj = store.get_project(project)
     # the same hash is the same files; a use that stored the bytes (upload=True) says where they are

@@ -8,18 +8,16 @@ with ``FOR UPDATE SKIP LOCKED``, so two servers never send the same delivery at 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import TYPE_CHECKING, Any
 
 from naiad.errors import InvalidValueError, NotFoundError
+from naiad.store.sql.outbox import EVENTS, enqueue
 
 if TYPE_CHECKING:
-    from naiad.store.sql import Conn, SqlStore
+    from naiad.store.sql.catalog import Catalog
 
-EVENTS = ("version_created", "stage_changed", "alias_changed", "policy_changed", "gate_passed", "gate_failed",
-          "degradation_detected", "drift_detected", "test")
 BACKOFF = (10.0, 30.0, 120.0, 600.0, 3600.0, 6 * 3600.0)  # seconds before attempt 2, 3, …
 MAX_ATTEMPTS = len(BACKOFF) + 1
 LEASE = 60.0  # a claimed delivery is not claimed again for this long (its sender may be slow)
@@ -35,7 +33,7 @@ def check_events(events: list[str] | str) -> str:
     return ",".join(sorted(set(names)))
 
 
-def add_webhook(store: SqlStore, project: str, url: str, secret: str, events: list[str] | str,
+def add_webhook(store: Catalog, project: str, url: str, secret: str, events: list[str] | str,
                 actor: str) -> dict[str, Any]:
     if not re.match(r"^https?://[^\s/]+", url or ""):
         raise InvalidValueError(f"webhook URL {url!r} must be an http:// or https:// URL.")
@@ -60,7 +58,7 @@ def add_webhook(store: SqlStore, project: str, url: str, secret: str, events: li
     return {"id": int(hid), "project": project, "url": url, "events": chosen, "created": now, "created_by": actor}
 
 
-def list_webhooks(store: SqlStore, project: str | None) -> list[dict[str, Any]]:
+def list_webhooks(store: Catalog, project: str | None) -> list[dict[str, Any]]:
     sql = "SELECT id, project, url, events, created, created_by FROM webhooks"
     params: list[Any] = []
     if project is not None:
@@ -71,7 +69,7 @@ def list_webhooks(store: SqlStore, project: str | None) -> list[dict[str, Any]]:
              "created_by": r[5]} for r in rows]
 
 
-def remove_webhook(store: SqlStore, hook_id: int) -> None:
+def remove_webhook(store: Catalog, hook_id: int) -> None:
     with store._tx() as conn:
         found = conn.execute("DELETE FROM webhooks WHERE id = ? RETURNING id", (hook_id,)).fetchone()
         if found is None:
@@ -80,25 +78,7 @@ def remove_webhook(store: SqlStore, hook_id: int) -> None:
                      "WHERE webhook_id = ? AND status = 'pending'", (hook_id,))
 
 
-def enqueue(conn: Conn, project: str, event: str, payload: dict[str, Any], now: float | None = None) -> int:
-    """Queue ``event`` for every subscriber of ``project`` (inside the caller's transaction)."""
-    now = time.time() if now is None else now
-    hooks = conn.execute("SELECT id, events, url FROM webhooks WHERE project = ? OR project = '*' ORDER BY id",
-                         (project,)).fetchall()
-    count = 0
-    for hid, events, url in hooks:
-        if event != "test" and events != "*" and event not in events.split(","):  # a test reaches everyone
-            continue
-        body = json.dumps({"event": event, "project": project, "time": now, **payload}, sort_keys=True,
-                          default=str, separators=(",", ":"))
-        conn.execute("INSERT INTO webhook_deliveries(webhook_id, project, url, event, payload, status, attempts, "
-                     "next_attempt, created) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                     (int(hid), project, url, event, body, now, now))
-        count += 1
-    return count
-
-
-def emit(store: SqlStore, project: str, event: str, payload: dict[str, Any]) -> int:
+def emit(store: Catalog, project: str, event: str, payload: dict[str, Any]) -> int:
     if event not in EVENTS:
         raise InvalidValueError(f"unknown event type {event!r}; known: {', '.join(EVENTS)}.")
     name = store.get_project(project).name
@@ -106,7 +86,7 @@ def emit(store: SqlStore, project: str, event: str, payload: dict[str, Any]) -> 
         return enqueue(conn, name, event, payload)
 
 
-def claim(store: SqlStore, limit: int = 50, now: float | None = None) -> list[dict[str, Any]]:
+def claim(store: Catalog, limit: int = 50, now: float | None = None) -> list[dict[str, Any]]:
     """Due deliveries, each leased for :data:`LEASE` seconds to this caller."""
     now = time.time() if now is None else now
     with store._tx() as conn:
@@ -121,7 +101,7 @@ def claim(store: SqlStore, limit: int = 50, now: float | None = None) -> list[di
              "url": r[5], "secret": r[6]} for r in rows]
 
 
-def finish(store: SqlStore, delivery: int, ok: bool, status: int | None, error: str | None,
+def finish(store: Catalog, delivery: int, ok: bool, status: int | None, error: str | None,
            now: float | None = None) -> str:
     """Record one attempt; returns the delivery's status (delivered, pending: retried later, failed)."""
     now = time.time() if now is None else now
@@ -144,7 +124,7 @@ def finish(store: SqlStore, delivery: int, ok: bool, status: int | None, error: 
     return state
 
 
-def deliveries(store: SqlStore, project: str | None, limit: int = 100) -> list[dict[str, Any]]:
+def deliveries(store: Catalog, project: str | None, limit: int = 100) -> list[dict[str, Any]]:
     sql = ("SELECT d.id, d.webhook_id, d.url, d.event, d.status, d.attempts, d.next_attempt, d.last_status, "
            "d.last_error, d.created, d.delivered, d.payload FROM webhook_deliveries d")
     params: list[Any] = []

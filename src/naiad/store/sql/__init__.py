@@ -1,0 +1,84 @@
+"""The SQL store: the catalog's semantics over any SQL engine, split by concern.
+
+Layer 2 (the store): imports ``naiad.errors``, ``naiad.config``, ``naiad.core`` and the rest of
+``naiad.store``.  Its modules, bottom to top, each importing only those below it:
+
+========== ==============================================================================
+base       connections, transactions, ids of paths and containers, atoms
+outbox     the webhook outbox (an event queued inside the transaction that makes it)
+catalog    projects and containers: finding, creating, numbering
+webhooks   subscriptions, claiming deliveries, recording attempts
+lineage    the registry (stages, aliases, the promotion policy, their history), the datasets index
+fields     a container's fields: type and namespace checks, atoms in bulk, delete, clear, reads
+series     series and their chunks: appends, reads, buckets
+apply      writes: a batch of operations applied in one transaction, at most once
+table      the runs table: selection, order, cells by row and by column
+========== ==============================================================================
+
+:class:`SqlStore` assembles them; :class:`~naiad.store.sqlite.SqliteStore` and
+:class:`~naiad.store.postgres.PostgresStore` supply connections, transactions, schema set-up and the
+few SQL pieces that differ (a list as a parameter, locks).  SQL here uses ``?`` placeholders and syntax
+both engines take (``ON CONFLICT``, ``RETURNING``, ``NULLS LAST``); the PostgreSQL connection adapter
+rewrites the placeholders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from naiad.store.base import DatasetUse, RegistryEvent
+from naiad.store.sql import lineage
+from naiad.store.sql import webhooks as hooks
+from naiad.store.sql.apply import Writes, artifact_hash
+from naiad.store.sql.base import Conn, Cursor, SqlBase, statements
+from naiad.store.sql.catalog import effective_state, project_key_candidates
+from naiad.store.sql.series import bucket_points
+from naiad.store.sql.table import Table
+
+__all__ = ["Conn", "Cursor", "SqlBase", "SqlStore", "artifact_hash", "bucket_points", "effective_state",
+           "project_key_candidates", "statements"]
+
+
+class SqlStore(Writes, Table):
+    """The catalog logic over any SQL engine; see the module docstring for what subclasses add."""
+
+    def change_stage(self, version: str, stage: str, *, actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        return self._delivered(lineage.change_stage(self, version, stage, actor, reason))
+
+    def set_alias(self, model: str, alias: str, version: str | None, *, actor: str = "",
+                  reason: str = "") -> list[RegistryEvent]:
+        return self._delivered(lineage.set_alias(self, model, alias, version, actor, reason))
+
+    def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]:
+        return lineage.registry_events(self, project, model)
+
+    def set_policy(self, model: str, *, require_gate: bool, actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        return self._delivered(lineage.set_policy(self, model, require_gate, actor, reason))
+
+    def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
+        return lineage.dataset_uses(self, project, digest)
+
+    def add_webhook(self, project: str, url: str, secret: str, events: list[str] | str = "*", *,
+                    actor: str = "") -> dict[str, Any]:
+        return hooks.add_webhook(self, project, url, secret, events, actor)
+
+    def list_webhooks(self, project: str | None = None) -> list[dict[str, Any]]:
+        return hooks.list_webhooks(self, project)
+
+    def remove_webhook(self, hook_id: int) -> None:
+        hooks.remove_webhook(self, hook_id)
+
+    def emit_event(self, project: str, event: str, payload: dict[str, Any]) -> int:
+        return int(self._delivered(hooks.emit(self, project, event, payload)))
+
+    def claim_deliveries(self, limit: int = 50) -> list[dict[str, Any]]:
+        return hooks.claim(self, limit)
+
+    def finish_delivery(self, delivery: int, ok: bool, status: int | None, error: str | None) -> str:
+        return hooks.finish(self, delivery, ok, status, error)
+
+    def list_deliveries(self, project: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return hooks.deliveries(self, project, limit)
+
+    def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]:
+        return lineage.dataset_manifest(self, project, digest)

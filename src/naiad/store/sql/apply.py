@@ -1,0 +1,149 @@
+"""Writes: a batch of operations from the op log applied in one transaction, at most once."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
+from naiad.errors import (
+    FieldError,
+    ProtectedPathError,
+    StoreError,
+)
+from naiad.store.base import (
+    ApplyResult,
+)
+from naiad.store.sql import lineage
+from naiad.store.sql.base import Conn
+from naiad.store.sql.series import Series
+
+
+def artifact_hash(entries: list[dict[str, Any]]) -> str:
+    """Dataset version hash over a manifest: path, content hash, size and type of every entry."""
+    digest = hashlib.sha256()
+    for e in sorted(entries, key=lambda e: e["file_path"]):
+        for part in (e["file_path"], e["file_hash"], str(e["size"]), e["type"]):
+            raw = part.encode()
+            digest.update(len(raw).to_bytes(8, "big"))
+            digest.update(raw)
+    return digest.hexdigest()
+
+
+class Writes(Series):
+    """Applying batches of operations."""
+
+    def writer_seq(self, writer: str) -> int:
+        row = self.conn().execute("SELECT seq FROM writers WHERE writer=?", (writer,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def apply(self, batch: Batch) -> ApplyResult:
+        """Apply a batch atomically, at most once per ``(writer, seq)``; return the writer's high mark.
+
+        An op the store must refuse (a type clash with a write from another process, a step that does
+        not increase) is skipped, counted in ``sys/errors`` and described in ``sys/last_error``; the
+        rest of the batch is applied.
+        """
+        with self._tx() as conn:
+            conn.execute("INSERT INTO writers(writer, seq) VALUES (?, 0) ON CONFLICT DO NOTHING", (batch.writer,))
+            row = conn.execute("SELECT seq FROM writers WHERE writer=?" + self.FOR_UPDATE,
+                               (batch.writer,)).fetchone()
+            done = int(row[0]) if row else 0
+            if batch.seq <= done:
+                return ApplyResult(done, [])
+            errors: list[str] = []
+            client_errors: list[str] = []
+            cid = self._apply_ops(conn, batch, errors, client_errors)
+            conn.execute("UPDATE writers SET seq=? WHERE writer=?", (batch.seq, batch.writer))
+            if cid is not None:
+                now = time.time()
+                self._put_atom(conn, cid, self._pid(conn, "sys/modification_time"), F.DATETIME, now)
+                if errors or client_errors:
+                    self._record_errors(conn, cid, client_errors + errors)
+        return ApplyResult(batch.seq, errors)
+
+    def _apply_ops(self, conn: Conn, batch: Batch, errors: list[str],
+                   client_errors: list[str]) -> int | None:
+        cid: int | None = None
+        self._local.fmap = None
+        self._local.atoms = []
+        for op in batch.ops:
+            kind = op[0]
+            if kind == O.CREATE:
+                spec = op[2]
+                proj = self._project_in_tx(conn, spec["project"])
+                info = self._create_in_tx(conn, proj, spec["kind"], batch.container,
+                                          spec.get("custom_run_id"), spec.get("created"),
+                                          spec.get("owner", ""), spec.get("key"), spec.get("parent"))
+                cid = self._cid(conn, info.uuid)
+                self._lock(conn, self.LOCK_CONTAINER, cid)
+                continue
+            if cid is None:
+                cid = self._cid(conn, batch.container)
+                self._lock(conn, self.LOCK_CONTAINER, cid)
+            if self._local.fmap is None or self._local.fmap.cid != cid:
+                self._local.fmap = self._field_map(conn, cid, batch)
+            if kind == O.ERROR:  # a failure the writer met (a file gone before upload): count it
+                client_errors.append(str(op[2]))
+                continue
+            if kind != O.ASSIGN:
+                self._flush_atoms(conn)
+            try:
+                self._apply_op(conn, cid, op)
+            except FieldError as exc:
+                errors.append(str(exc))
+        self._flush_atoms(conn)
+        return cid
+
+    def _apply_op(self, conn: Conn, cid: int, op: O.Op) -> None:
+        kind, path = op[0], op[1]
+        if path in F.REGISTRY_PATHS or (kind == O.DELETE and (not path or path == "sys" or path == "sys/policy")):
+            raise ProtectedPathError(f"'{path or '(everything)'}' is moved by the registry only (change_stage, "
+                                     "set_alias, the promotion policy), with its history; the write was refused.")
+        if kind == O.ASSIGN:
+            ftype, value = op[2], op[3]
+            pid, _ = self._ensure_field(conn, cid, path, ftype, insert=False)
+            self._local.atoms.append(self._atom_row(cid, pid, ftype, value))  # written by _flush_atoms
+            if ftype == F.ARTIFACT:
+                lineage.note_dataset(conn, cid, pid, value)
+        elif kind == O.POINTS:
+            self._append_points(conn, cid, path, op[2], op[3], op[4], op[5])
+        elif kind in (O.ADD, O.REMOVE):
+            pid, _ = self._ensure_field(conn, cid, path, F.STRING_SET)
+            if kind == O.ADD:
+                conn.executemany("INSERT INTO set_members(cid, pid, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                                 [(cid, pid, v) for v in op[2]])
+            else:
+                conn.executemany("DELETE FROM set_members WHERE cid=? AND pid=? AND value=?",
+                                 [(cid, pid, v) for v in op[2]])
+        elif kind == O.CLEAR:
+            self._clear(conn, cid, path)
+        elif kind == O.DELETE:
+            self._delete(conn, cid, path)
+        elif kind == O.FILES:
+            pid, is_new = self._ensure_field(conn, cid, path, F.FILE_SET)
+            files = {} if (is_new or op[3]) else self._json_value(conn, cid, pid)
+            files.update(op[2])
+            self._put_atom(conn, cid, pid, F.FILE_SET, files)
+        elif kind == O.DELETE_FILES:
+            pid, is_new = self._ensure_field(conn, cid, path, F.FILE_SET)
+            files = {} if is_new else self._json_value(conn, cid, pid)
+            for name in op[2]:
+                name = name.strip("/")
+                for key in [k for k in files if k == name or k.startswith(name + "/") or not name]:
+                    del files[key]
+            self._put_atom(conn, cid, pid, F.FILE_SET, files)
+        elif kind == O.TRACK:
+            pid, is_new = self._ensure_field(conn, cid, path, F.ARTIFACT)
+            old = {} if (is_new or op[3]) else self._json_value(conn, cid, pid)
+            entries = {e["file_path"]: e for e in old.get("files", [])}
+            entries.update({e["file_path"]: e for e in op[2]})
+            listed = sorted(entries.values(), key=lambda e: e["file_path"])
+            value = {"hash": artifact_hash(listed), "files": listed}
+            self._put_atom(conn, cid, pid, F.ARTIFACT, value)
+            lineage.note_dataset(conn, cid, pid, value)
+        else:
+            raise StoreError(f"unknown operation {kind!r}")
