@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from naiad.cli.gate import gate
-from naiad.gate.promote import load_spec, parse_spec
+from naiad.gate.spec import load_spec, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ci"
 

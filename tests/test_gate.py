@@ -45,7 +45,9 @@ from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.ops import Batch
 from naiad.gate import paired
-from naiad.gate.promote import Rule, check_change, load_spec, markdown, parse_spec, run_gate
+from naiad.gate.promote import run_gate
+from naiad.gate.report import markdown
+from naiad.gate.spec import Rule, check_change, load_spec, parse_spec
 from naiad.tracking.container import store_for
 from registry_kit import new_model, promote
 from services import TeamServer, as_user, team_server

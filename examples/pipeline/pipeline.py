@@ -132,7 +132,8 @@ class Report:
 
 def run_pipeline(project: str = "weather", start: str = "2012-04", months: int = 12,
                  work: Path | None = None, out: Any = sys.stdout) -> Report:
-    from naiad.gate.promote import load_spec, run_gate
+    from naiad.gate.promote import run_gate
+    from naiad.gate.spec import load_spec
     from naiad.monitoring.monitor import get_degradation_rule, judge, list_evaluations
 
     df = load_weather()

@@ -13,7 +13,7 @@ import sys as _sys
 
 from naiad import config
 from naiad.errors import NaiadError
-from naiad.gate.promote import fetch_gate_decisions
+from naiad.gate.report import fetch_gate_decisions
 from naiad.monitoring.evaluation import Evaluation, evaluate
 from naiad.monitoring.monitor import fetch_drift, fetch_evaluations, get_degradation_rule, set_degradation_rule
 from naiad.neptune_compat import exceptions, types, utils

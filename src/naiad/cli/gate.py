@@ -63,7 +63,9 @@ def gate(model: str, candidate: str, baseline: str, data: str, target: str, spec
          role: str, report: str | None, json_path: str | None, promote: bool, promote_to: str | None,
          uri: str | None) -> None:
     """Judge CANDIDATE against the baseline on the same data by the spec's rules; record the decision."""
-    from naiad.gate.promote import FAIL, INSUFFICIENT, PASS, load_spec, markdown, run_gate
+    from naiad.gate.promote import run_gate
+    from naiad.gate.report import markdown
+    from naiad.gate.spec import FAIL, INSUFFICIENT, PASS, load_spec
 
     _use_uri(uri)
     if promote and promote_to and promote_to != "production":

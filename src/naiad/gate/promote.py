@@ -25,226 +25,37 @@ it, the commit and the CI run — is stored as a run tagged ``gate`` and written
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import os
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from naiad.errors import ConfigError, IntegrityError, InvalidValueError
 from naiad.gate import paired
+from naiad.gate.report import markdown
+from naiad.gate.spec import (
+    FAIL,
+    INSUFFICIENT,
+    PASS,
+    GateResult,
+    Rule,
+    RuleResult,
+    check_change,
+    check_value,
+    oriented,
+    parse_spec,
+)
 from naiad.monitoring.evaluation import evaluate
 from naiad.monitoring.metrics import HIGHER_IS_BETTER
 from naiad.registry.model import init_model_version
 from naiad.tracking.files import File
 from naiad.tracking.run import init_run
 
-PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient data"
 
-_RULE_KEYS = {"metric", "value", "change", "test", "margin", "method", "confidence", "resamples", "seed", "direction"}
-REPORT_TAG = "<!-- naiad-gate:{model} -->"
-
-
-# ------------------------------------------------------------------------------------------ the spec
-@dataclass(frozen=True)
-class Rule:
-    metric: str
-    kind: str  # value | change | test
-    lower: float | None = None
-    upper: float | None = None
-    absolute: float | None = None
-    relative: float | None = None
-    higher_is_better: bool = True
-    test: str = "superiority"
-    margin: float = 0.0
-    method: str = "bootstrap"
-    confidence: float = 0.95
-    resamples: int = 10_000
-    seed: int = 0
-
-    def describe(self) -> str:
-        if self.kind == "value":
-            parts = ([f"≥ {self.lower:g}"] if self.lower is not None else []) + \
-                    ([f"≤ {self.upper:g}"] if self.upper is not None else [])
-            return "value " + " and ".join(parts)
-        if self.kind == "change":  # shown oriented, like the report's Δ: positive = the candidate is better
-            flip = 1 if self.higher_is_better else -1
-            parts = ([f"Δ ≥ {flip * self.absolute + 0.0:+g}"] if self.absolute is not None else []) + \
-                    ([f"Δ/baseline ≥ {flip * self.relative + 0.0:+.2%}"] if self.relative is not None else [])
-            return "change " + " and ".join(parts)
-        what = "superiority" if self.test == "superiority" else f"non-inferiority (margin {self.margin:g})"
-        return f"{what}, {self.method}, {self.confidence:.0%} CI"
-
-
-def _num(rule: dict[str, Any], key: str, where: str) -> float | None:
-    value = rule.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidValueError(f"{where}: {key} must be a number (was {value!r}).")
-    return float(value)
-
-
-def parse_spec(spec: dict[str, Any]) -> tuple[list[Rule], int]:
-    """The rules of a gate spec and its ``min_rows``; a clear error for anything it does not understand."""
-    if not isinstance(spec, dict):
-        raise InvalidValueError("a gate spec is a mapping with a 'rules' list.")
-    unknown = set(spec) - {"rules", "min_rows"}
-    if unknown:
-        raise InvalidValueError(f"unknown key(s) in the gate spec: {', '.join(sorted(unknown))} (known: rules, "
-                                "min_rows).")
-    min_rows = spec.get("min_rows", 30)
-    if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1:
-        raise InvalidValueError(f"min_rows must be a positive integer (was {min_rows!r}).")
-    rules = []
-    for i, raw in enumerate(spec.get("rules") or []):
-        where = f"rule {i + 1}"
-        if not isinstance(raw, dict):
-            raise InvalidValueError(f"{where}: a rule is a mapping with 'metric' and one of value/change/test.")
-        extra = set(raw) - _RULE_KEYS
-        if extra:
-            raise InvalidValueError(f"{where}: unknown key(s) {', '.join(sorted(extra))}.")
-        metric = raw.get("metric")
-        if metric not in HIGHER_IS_BETTER:
-            raise InvalidValueError(f"{where}: metric {metric!r} is not one of {', '.join(HIGHER_IS_BETTER)}.")
-        kinds = [k for k in ("value", "change", "test") if k in raw]
-        if len(kinds) != 1:
-            raise InvalidValueError(f"{where}: give exactly one of value, change and test (got "
-                                    f"{', '.join(kinds) or 'none'}).")
-        kind = kinds[0]
-        direction = raw.get("direction")
-        if direction not in (None, "higher_is_better", "lower_is_better"):
-            raise InvalidValueError(f"{where}: direction must be higher_is_better or lower_is_better.")
-        higher = HIGHER_IS_BETTER[metric] if direction is None else direction == "higher_is_better"
-        if kind == "value":
-            bounds = raw["value"] if isinstance(raw["value"], dict) else {}
-            if set(bounds) - {"lower", "upper"} or not bounds:
-                raise InvalidValueError(f"{where}: value takes lower and/or upper, e.g. value: {{lower: 0.85}}.")
-            lower, upper = _num(bounds, "lower", where), _num(bounds, "upper", where)
-            if lower is None and upper is None:  # `value: {lower: }` would be a rule that always passes
-                raise InvalidValueError(f"{where}: value needs a number for lower and/or upper.")
-            rules.append(Rule(metric, kind, lower=lower, upper=upper, higher_is_better=higher))
-        elif kind == "change":
-            change = raw["change"] if isinstance(raw["change"], dict) else {}
-            if set(change) - {"absolute", "relative"} or not change:
-                raise InvalidValueError(f"{where}: change takes absolute and/or relative, e.g. change: "
-                                        "{absolute: -0.01}.")
-            absolute, relative = _num(change, "absolute", where), _num(change, "relative", where)
-            if absolute is None and relative is None:
-                raise InvalidValueError(f"{where}: change needs a number for absolute and/or relative.")
-            rules.append(Rule(metric, kind, absolute=absolute, relative=relative, higher_is_better=higher))
-        else:
-            test = raw["test"]
-            if test not in ("superiority", "non-inferiority"):
-                raise InvalidValueError(f"{where}: test must be superiority or non-inferiority (was {test!r}).")
-            margin = _num(raw, "margin", where) or 0.0
-            if test == "non-inferiority" and not margin > 0:
-                raise InvalidValueError(f"{where}: a non-inferiority test needs a positive margin.")
-            if test == "superiority" and "margin" in raw:
-                raise InvalidValueError(f"{where}: margin applies to non-inferiority tests only (superiority means "
-                                        "the interval lies above 0).")
-            method = raw.get("method", "bootstrap")
-            if method not in paired.METHODS:
-                raise InvalidValueError(f"{where}: method must be one of {', '.join(paired.METHODS)}.")
-            given = _num(raw, "confidence", where)
-            confidence = 0.95 if given is None else given
-            if not 0.5 < confidence < 1:
-                raise InvalidValueError(f"{where}: confidence must be between 0.5 and 1 (was {confidence}).")
-            resamples = raw.get("resamples", 10_000)
-            seed = raw.get("seed", 0)
-            if not (isinstance(resamples, int) and not isinstance(resamples, bool) and 100 <= resamples <= 1_000_000
-                    and isinstance(seed, int) and not isinstance(seed, bool)):
-                raise InvalidValueError(f"{where}: resamples must be an integer from 100 to 1,000,000 and seed an "
-                                        "integer.")
-            rules.append(Rule(metric, kind, higher_is_better=higher, test=test, margin=margin, method=method,
-                              confidence=confidence, resamples=resamples, seed=seed))
-    return rules, min_rows
-
-
-def load_spec(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
-    """The spec as a mapping, and its text (stored with the decision)."""
-    text = Path(path).read_text()
-    try:
-        if str(path).endswith(".json"):
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:  # JSON and YAML parse errors alike (yaml.YAMLError is no ValueError)
-        raise InvalidValueError(f"{os.fspath(path)} is not a valid gate spec: {exc}") from None
-    return data or {}, text
-
-
-# ------------------------------------------------------------------------------------------ results
-@dataclass
-class RuleResult:
-    index: int
-    metric: str
-    kind: str
-    description: str
-    verdict: str  # pass | fail | skipped (no baseline) | missing (metric not computed)
-    detail: str
-    candidate: float | None = None
-    baseline: float | None = None
-    delta: float | None = None
-    low: float | None = None
-    high: float | None = None
-    p_value: float | None = None
-    method: str | None = None
-
-
-@dataclass
-class GateResult:
-    model: str
-    candidate: str
-    baseline: str | None
-    dataset_hash: str
-    n: int
-    verdict: str
-    reason: str
-    rules: list[RuleResult]
-    evaluations: dict[str, str]
-    spec: dict[str, Any]
-    context: dict[str, str] = field(default_factory=dict)
-    training_drift: dict[str, Any] | None = None
-    run: str | None = None
-    promoted: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["rules"] = [asdict(r) for r in self.rules]
-        return out
-
-
-def _oriented(rule: Rule, cand: float, base: float) -> float:
-    return (cand - base) if rule.higher_is_better else (base - cand)
-
-
-def check_value(rule: Rule, cand: float) -> tuple[bool, str]:
-    ok = (rule.lower is None or cand >= rule.lower) and (rule.upper is None or cand <= rule.upper)
-    return ok, f"{rule.metric} {cand:.4g} {'within' if ok else 'outside'} {rule.describe()[len('value '):]}"
-
-
-def check_change(rule: Rule, cand: float, base: float) -> tuple[bool, str]:
-    change = cand - base
-    ok = True
-    if rule.absolute is not None:
-        ok &= change >= rule.absolute if rule.higher_is_better else change <= rule.absolute
-    rel = change / abs(base) if base else math.copysign(math.inf, change) if change else 0.0
-    if rule.relative is not None:
-        ok &= rel >= rule.relative if rule.higher_is_better else rel <= rule.relative
-    flip = 1 if rule.higher_is_better else -1
-    return ok, f"Δ {flip * change:+.4g} ({flip * rel:+.2%} of the baseline); {rule.describe()}"
-
-
-# ------------------------------------------------------------------------------------------ running it
 def _ci_context() -> dict[str, str]:
     """Who and what ran the gate: commit and CI run from the usual CI variables (or git)."""
     env = os.environ
@@ -330,7 +141,7 @@ def _judge(rules: list[Rule], ev_c: Any, ev_b: Any, task: str, inputs: dict[str,
         if rule.kind == "change":
             ok, detail = check_change(rule, mc.value, mb.value)
             out.append(RuleResult(i, rule.metric, rule.kind, desc, PASS if ok else FAIL, detail, mc.value, mb.value,
-                                  _oriented(rule, mc.value, mb.value)))
+                                  oriented(rule, mc.value, mb.value)))
             continue
         assert inputs is not None
         try:
@@ -501,112 +312,4 @@ def _open_decision(result: GateResult, spec_text: str) -> Any:
         raise
     return run
 
-
-# ------------------------------------------------------------------------------------------ the report
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    return f"{value:+.4g}" if signed else f"{value:.4g}"
-
-
-def _link(version: str | None) -> str:
-    from naiad.config import SETTINGS
-
-    if not version:
-        return "none"
-    base = SETTINGS.ui_url.get().rstrip("/")
-    if not base:
-        return f"`{version}`"
-    model = version.rsplit("-", 1)[0]
-    return f"[{version}]({base}/models/{model}/versions/{version})"
-
-
-def markdown(result: GateResult) -> str:
-    """The report for a pull-request comment; its first line is a hidden tag, so a CI step can update one
-    comment per model instead of adding one per push.  No images: nothing goes to third-party hosts."""
-    icon = {PASS: "✅", FAIL: "❌", INSUFFICIENT: "⚠️"}[result.verdict]
-    lines = [REPORT_TAG.format(model=result.model),
-             f"## naiad gate {icon} {result.verdict.upper()}: {_link(result.candidate)} vs {_link(result.baseline)}",
-             "",
-             f"{result.reason}.",
-             "",
-             f"Data: dataset `{result.dataset_hash[:12]}` · {result.n:,} rows · decision "
-             f"`{result.run or 'not recorded'}`" + (" · no baseline: value rules only" if not result.baseline else ""),
-             ""]
-    if result.rules:
-        lines += ["| # | metric | rule | candidate | baseline | Δ (CI) | p | verdict |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in result.rules:
-            ci = f" [{_fmt(r.low, True)}, {_fmt(r.high, True)}]" if r.low is not None else ""
-            mark = {PASS: "✅ pass", FAIL: "❌ fail", "missing": "❌ missing", "skipped": "➖ skipped"}[r.verdict]
-            lines.append(f"| {r.index} | {r.metric} | {r.description} | {_fmt(r.candidate)} | {_fmt(r.baseline)} | "
-                         f"{_fmt(r.delta, True)}{ci} | {_fmt(r.p_value)} | {mark} |")
-        lines.append("")
-        methods = sorted({r.method for r in result.rules if r.method})
-        if methods:
-            lines += ["Δ is oriented so that positive means the candidate is better; a test rule passes when the "
-                      "lower end of its two-sided interval clears the bound (0 for superiority, −margin for "
-                      "non-inferiority). Methods: " + "; ".join(methods) + ".", ""]
-    drift = result.training_drift
-    if drift is not None:
-        drifted = drift["drifted"]
-        lines += [f"Training data: the candidate's differs from the baseline's in {len(drifted)} of "
-                  f"{drift['columns_tested']} columns" + (": " + ", ".join(
-                      f"{d['column']} ({d['effect']} {d['effect_size']:.2f})" for d in drifted[:8]) if drifted else "")
-                  + ".", ""]
-    ctx = result.context
-    tail = [f"commit `{ctx['commit'][:12]}`" if ctx.get("commit") else "",
-            f"[CI run]({ctx['ci_url']})" if ctx.get("ci_url") else "", f"run by {ctx['actor']}" if ctx.get("actor")
-            else "", f"promoted to {result.promoted}" if result.promoted else "",
-            _dt.datetime.now(tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")]
-    lines += [" · ".join(t for t in tail if t), "",
-              "<details><summary>gate spec</summary>", "", "```yaml",
-              _spec_text(result.spec), "```", "", "</details>", ""]
-    return "\n".join(lines)
-
-
-def _spec_text(spec: dict[str, Any]) -> str:
-    try:
-        import yaml
-
-        return str(yaml.safe_dump(spec, sort_keys=False)).rstrip()
-    except ImportError:
-        return json.dumps(spec, indent=2)
-
-
-def decision_rows(store: Any, info: Any) -> list[dict[str, Any]]:
-    """Every gate decision about the model ``info``'s versions, oldest first, as records (``time`` in
-    epoch seconds): what :func:`fetch_gate_decisions` frames and the UI shows on model and version pages."""
-    from naiad.store.base import RUN
-
-    table = store.query_table(info.project, RUN, query=f'`gate/model`:string = "{info.short_id}" AND '
-                              '`sys/trashed`:bool = false', columns=["gate", "sys/creation_time"],
-                              sort_by="sys/creation_time", ascending=True)
-    rows = []
-    for run_id, row in zip(table.ids, table.rows, strict=True):
-        v = {p: fv.value for p, fv in row.items()}
-        rows.append({"time": v.get("sys/creation_time") or 0.0, "run": run_id,
-                     "candidate": v.get("gate/candidate"), "baseline": v.get("gate/baseline") or None,
-                     "verdict": v.get("gate/verdict"), "reason": v.get("gate/reason"), "n": v.get("gate/n_rows"),
-                     "dataset_hash": v.get("gate/dataset_hash"), "commit": v.get("gate/commit") or None,
-                     "ci_url": v.get("gate/ci_url") or None, "actor": v.get("gate/actor") or None})
-    return rows
-
-
-DECISION_COLUMNS = ["time", "run", "candidate", "baseline", "verdict", "reason", "n", "dataset_hash", "commit",
-                    "ci_url", "actor"]
-
-
-def fetch_gate_decisions(model: str) -> Any:
-    """Every gate decision about ``model``'s versions, oldest first: time, run, candidate, baseline, verdict,
-    reason, rows, dataset hash, commit, CI run, who ran it."""
-    import pandas as pd
-
-    from naiad.monitoring.monitor import model_info
-    from naiad.tracking.container import store_for
-
-    store, _ = store_for("read-only")
-    frame = pd.DataFrame(decision_rows(store, model_info(store, model)), columns=DECISION_COLUMNS)
-    frame["time"] = pd.to_datetime(frame["time"].astype(float), unit="s", utc=True)
-    return frame
 

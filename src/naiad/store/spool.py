@@ -4,6 +4,7 @@ before the batch that refers to them (by the writer thread, and by the recovery 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,38 @@ from naiad.core.ops import Batch
 from naiad.errors import FileError, IntegrityError, NotFoundError
 from naiad.store.blobs import LocalBlobs
 from naiad.store.remote import RemoteBlobs
+
+
+class SpoolingBlobs:
+    """The logger's side of the spool: ``put_file``/``put_bytes`` copy into the spool (a local,
+    content-addressed blob folder), nothing more.
+
+    A batch refers to its files by SHA-256.  With a blob store across a network (a naiad server, S3), the
+    logger thread does not upload them: it copies each file into ``<local root>/spool/<sha256>`` while
+    hashing it, writes the batch to the op log at once, and the applier uploads the spooled files before
+    it applies the batch (``naiad sync`` does the same for logs it replays).  So the logger never waits
+    on the network: a slow or long upload, or a server that is away, does not hold up the op log (what
+    a crash can lose stays one flush period), and a file that cannot be uploaded yet waits on disk, the
+    op log's counterpart for bytes, until the store has it.  Offline runs spool the same way.
+    """
+
+    def __init__(self, blobs: Any, spool: Path) -> None:
+        self.blobs = blobs
+        self.spool = spool
+        self.local = LocalBlobs(spool)
+        self.used = False  # something was spooled: batches must be checked before they are applied
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        self.used = True
+        return self.local.put_file(path)
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        self.used = True
+        return self.local.put_bytes(data)
+
+    def exists(self, digest: str) -> bool:
+        """In the spool already (the logger never asks the network; uploading skips what the store has)."""
+        return self.local.exists(digest)
 
 
 def blob_refs(batch: Batch) -> Iterator[tuple[str, str]]:

@@ -27,11 +27,9 @@ from naiad.errors import (
 )
 from naiad.tracking import values as T
 from naiad.tracking.files import (
-    File,
     check_readable,
     check_s3_location,
     download_s3_entry,
-    is_figure_like,
     is_s3,
     s3_client,
     to_file,
@@ -41,7 +39,7 @@ from naiad.tracking.writer import TRACK_FILES, UPLOAD, UPLOAD_FILES
 if TYPE_CHECKING:
     import pandas as pd
 
-    from naiad.tracking.container import Container
+    from naiad.tracking.fieldtree import FieldTree
 
 _NUMBER_TYPES = (int, float)
 _FAST_ATOMS = {float: F.FLOAT, int: F.INTEGER, str: F.STRING, bool: F.BOOLEAN}
@@ -69,8 +67,6 @@ class FileEntry:
     file_type: str
 
 
-def _is_seq(values: Any) -> bool:
-    return isinstance(values, (list, tuple, set, frozenset))
 
 
 class Handler:
@@ -78,7 +74,7 @@ class Handler:
 
     __slots__ = ("_container", "_path")
 
-    def __init__(self, container: Container, path: str) -> None:
+    def __init__(self, container: FieldTree, path: str) -> None:
         self._container = container
         self._path = path
 
@@ -99,10 +95,12 @@ class Handler:
         return f'<{ftype or "Unassigned"} field at "{self._path}">'
 
     @property
-    def container(self) -> Container:
+    def container(self) -> Any:
+        """The run, model, model version or project this field belongs to."""
         return self._container
 
-    def get_root_object(self) -> Container:
+    def get_root_object(self) -> Any:
+        """The run, model, model version or project this field belongs to (neptune 1.x)."""
         return self._container
 
     @property
@@ -138,9 +136,9 @@ class Handler:
             value = vars(value)
         if isinstance(value, Mapping):
             for path, leaf in F.flatten(value, self._path):
-                c._assign(path, leaf)
+                c._assign(path, leaf.fetch() if isinstance(leaf, Handler) else leaf)
         else:
-            c._assign(self._path, value)
+            c._assign(self._path, value.fetch() if isinstance(value, Handler) else value)
         if wait:
             c.wait()
 
@@ -470,23 +468,6 @@ def _download_artifact(entries: list[dict[str, Any]], destination: str, blobs: A
         if os.path.lexists(target):
             os.unlink(target)
         os.symlink(source, target)
-
-
-def value_kind_for_append(value: Any) -> str | None:
-    """Series type implied by the first appended value (None: unsupported)."""
-    if isinstance(value, str):
-        return F.STRING_SERIES
-    if isinstance(value, File) or is_figure_like(value):
-        return F.FILE_SERIES
-    if isinstance(value, (bool, _NUMBER_TYPES)):
-        return F.FLOAT_SERIES
-    if _is_seq(value) or value is None or isinstance(value, Mapping):
-        return None
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return None
-    return F.FLOAT_SERIES
 
 
 __all__ = ["ArtifactFileData", "FileEntry", "Handler"]

@@ -47,8 +47,9 @@ from naiad.errors import (
 )
 from naiad.store.base import Store
 from naiad.store.blobs import LocalBlobs
-from naiad.store.spool import upload_spooled
+from naiad.store.spool import SpoolingBlobs, upload_spooled
 from naiad.tracking.files import File, expand_globs, is_s3, local_manifest, s3_manifest, store_entries
+from naiad.tracking.series import SeriesBuffer
 
 # Internal ops the writer turns into vocabulary ops (they touch the file system).
 UPLOAD = "_upload"            # (UPLOAD, path, File)
@@ -110,36 +111,6 @@ def _compact(ops: list[O.Op]) -> list[O.Op]:
     return keep
 
 
-class SeriesBuffer:
-    """Points of one series waiting for the writer."""
-
-    __slots__ = ("path", "steps", "taken", "ts", "type", "values")
-
-    def __init__(self, path: str, ftype: str) -> None:
-        self.path = path
-        self.type = ftype
-        self.values: list[Any] = []
-        self.steps: list[float] = []
-        self.ts: list[float] = []
-        self.taken = 0  # points taken so far: a taker sees from it whether another took in between
-
-    def take(self, limit: int | None = None) -> tuple[str, str, list[float], list[float], list[Any]]:
-        """Remove and return the points buffered so far, or the first ``limit`` of them (called under
-        the writer lock).
-
-        The training thread appends without any lock: ``value``, then ``step``, then ``timestamp``,
-        each one atomic.  Taking the first ``len(ts)`` items of each list and deleting them leaves
-        a point that is half-appended at that moment in place, aligned, for the next take.
-        """
-        n = len(self.ts)
-        if limit is not None and n > limit:
-            n = limit
-        taken = (self.path, self.type, self.steps[:n], self.ts[:n], self.values[:n])
-        del self.values[:n], self.steps[:n], self.ts[:n]
-        self.taken += n
-        return taken
-
-
 def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.Op:
     """A POINTS op from taken lists (the numpy conversion runs outside the writer lock)."""
     path, ftype, steps, ts, values = taken
@@ -147,39 +118,7 @@ def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.
     return (O.POINTS, path, ftype, np.array(steps, dtype=np.float64), np.array(ts, dtype=np.float64), vals)
 
 
-# ------------------------------------------------------------------------------------- the blob spool
-# A batch refers to its files by SHA-256.  With a blob store across a network (a naiad server, S3), the
-# logger thread does not upload them: it copies each file into ``<local root>/spool/<sha256>`` while
-# hashing it, writes the batch to the op log at once, and the applier uploads the spooled files before
-# it applies the batch (``naiad sync`` does the same for logs it replays).  So the logger never waits
-# on the network: a slow or long upload, or a server that is away, does not hold up the op log (what
-# a crash can lose stays one flush period), and a file that cannot be uploaded yet waits on disk, the
-# op log's counterpart for bytes, until the store has it.  Offline runs spool the same way.
-
 _TRANSIENT = (StoreUnavailableError, StoreLockedError)
-
-
-class SpoolingBlobs:
-    """The logger's side of the spool: ``put_file``/``put_bytes`` copy into the spool (a local,
-    content-addressed blob folder), nothing more."""
-
-    def __init__(self, blobs: Any, spool: Path) -> None:
-        self.blobs = blobs
-        self.spool = spool
-        self.local = LocalBlobs(spool)
-        self.used = False  # something was spooled: batches must be checked before they are applied
-
-    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
-        self.used = True
-        return self.local.put_file(path)
-
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
-        self.used = True
-        return self.local.put_bytes(data)
-
-    def exists(self, digest: str) -> bool:
-        """In the spool already (the logger never asks the network; uploading skips what the store has)."""
-        return self.local.exists(digest)
 
 
 class Writer:

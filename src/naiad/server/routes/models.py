@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -15,7 +14,7 @@ from fastapi import FastAPI, Query, Request
 from naiad import errors as E
 from naiad.store.base import RUN, Store
 
-API = "/api/v1"
+from ..context import API, Api
 
 
 def _clean(value: Any) -> Any:
@@ -41,9 +40,9 @@ def read_profile(store: Store, uuid: str, role: str) -> Any:
         return Profile.from_json(json.loads(fh.read()))
 
 
-def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call: Callable[..., Any],
-             require_short_id: Callable[..., None]) -> None:
-    """Add the model views to ``app`` (``who``, ``call`` and ``require_short_id`` are the app's own)."""
+def register(app: FastAPI, api: Api) -> None:
+    """Add the model views to ``app``; ``api`` holds the store and the access checks."""
+    store, who, call, require_short_id = api.store, api.who, api.call, api.require_short_id
 
     def model_of(p: Any, model: str) -> Any:
         from naiad.monitoring.monitor import model_info
@@ -91,7 +90,7 @@ def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call:
         p = await call(who, request)
 
         def work() -> list[dict[str, Any]]:
-            from naiad.gate.promote import decision_rows
+            from naiad.gate.report import decision_rows
 
             found: list[dict[str, Any]] = _clean(decision_rows(store, model_of(p, model)))
             return found

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import urllib.parse
 import uuid as uuidlib
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -18,9 +17,9 @@ from naiad import errors as E
 from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.store import wire
-from naiad.store.base import Store
 
-API = "/api/v1"
+from ..context import API, Api
+
 VIEWS_PREFIX = "sys/ui/views/"  # on the project's container: one saved view of the runs table per field
 
 
@@ -46,10 +45,10 @@ class ViewIn(BaseModel):
     view: dict[str, Any] | None = None  # None deletes the view
 
 
-def register(app: FastAPI, store: Store, *, who: Callable[[Request], Any], call: Callable[..., Any],
-             canonical: Callable[[str], str], discreet: Callable[..., Any],
-             require_container: Callable[..., None]) -> None:
-    """Add the UI's routes to ``app`` (the helpers are the app's own access checks)."""
+def register(app: FastAPI, api: Api) -> None:
+    """Add the UI's routes to ``app``; ``api`` holds the store and the access checks."""
+    store, who, call = api.store, api.who, api.call
+    canonical, discreet, require_container = api.canonical, api.discreet, api.require_container
 
     @app.get(f"{API}/projects/overview", tags=["projects"])
     async def projects_overview(request: Request) -> list[dict[str, Any]]:
