@@ -618,7 +618,8 @@ def test_gate_end_to_end_decision_run_report_and_reuse(cancer: Cancer, tmp_path:
 
     decisions = naiad.fetch_gate_decisions("DEF-CLS")
     assert list(decisions.columns) == ["time", "run", "candidate", "baseline", "verdict", "reason", "n",
-                                       "dataset_hash", "commit", "ci_url", "actor"]
+                                       "dataset_hash", "commit", "ci_url", "actor", "actor_role", "decision"]
+    assert list(decisions["actor_role"]) == ["local", "local"]  # an embedded store has no accounts
     assert list(decisions["run"]) == [result.run, again.run]
     assert list(decisions["candidate"]) == [lr, lr] and list(decisions["baseline"]) == [stump, stump]
     assert list(decisions["verdict"]) == ["pass", "pass"] and list(decisions["n"]) == [228, 228]
@@ -1092,12 +1093,13 @@ def test_promotion_policy_on_the_embedded_store(cancer: Cancer, holdout: Path, t
 
     on = cli("models", "policy", "DEF-POL", "--require-gate", "--reason", "evidence first")
     assert on.exit_code == 0, on.output
-    assert on.stdout.splitlines() == ["policy require_gate: false → true (by ana: evidence first)",
-                                      "DEF-POL: a version goes to production only with a passing gate decision"]
-    assert cli("models", "policy", "DEF-POL").stdout == (
-        "DEF-POL: a version goes to production only with a passing gate decision\n")
+    policy_lines = ["DEF-POL: a version goes to production only with a passing gate decision",
+                    "  decisions count when recorded by a maintainer, owner or admin, compared with the version "
+                    "in production then, and younger than 30 days"]
+    assert on.stdout.splitlines() == ["policy require_gate: false → true (by ana: evidence first)", *policy_lines]
+    assert cli("models", "policy", "DEF-POL").stdout.splitlines() == policy_lines
     again = cli("models", "policy", "DEF-POL", "--require-gate")
-    assert again.stdout.splitlines() == ["DEF-POL: a version goes to production only with a passing gate decision"]
+    assert again.stdout.splitlines() == policy_lines
     model = naiad.init_model(with_id="DEF-POL", mode="read-only")
     policy_events = [e for e in model.fetch_registry_events() if e.kind == "policy"]
     model.stop()
@@ -1138,10 +1140,18 @@ def test_promotion_policy_on_the_embedded_store(cancer: Cancer, holdout: Path, t
     assert passed.exit_code == 0, passed.output
     promote(lr)
     assert (stage_of(stump), stage_of(lr)) == ("archived", "production")
-    # and `naiad gate --promote` passes and promotes under the policy in one step
-    back = cli(*gate_args("DEF-POL", weak, holdout, spec, "--baseline", "none", "--candidate-predictions", "weak",
-                          "--promote"))
-    assert back.exit_code == 0 and back.stdout.splitlines()[-1].endswith(f"{weak} promoted to production")
+    # a decision counts against the version in production now only: one without a baseline does not
+    unmatched = cli(*gate_args("DEF-POL", weak, holdout, spec, "--baseline", "none", "--candidate-predictions", "weak",
+                               "--promote"))
+    assert unmatched.exit_code == 3  # the gate passed; the promotion could not be made
+    assert f"it compared {weak} with no baseline, but {lr} is in production now" in unmatched.output
+    assert stage_of(lr) == "production"
+    # and `naiad gate --promote` against it passes and promotes under the policy in one step
+    floor = tmp_path / "floor.yaml"
+    floor.write_text("rules:\n  - metric: accuracy\n    value: {lower: 0.9}\n")
+    back = cli(*gate_args("DEF-POL", weak, holdout, floor, "--candidate-predictions", "lr", "--baseline-predictions",
+                          "lr", "--promote"))
+    assert back.exit_code == 0 and back.stdout.splitlines()[-1].endswith(f"{weak} promoted to production"), back.output
     assert (stage_of(lr), stage_of(weak)) == ("archived", "production")
 
     # the registry fields cannot be written around the registry: the SDK refuses at the call …
@@ -1235,12 +1245,21 @@ def test_promotion_policy_on_a_server(server: TeamServer, cancer: Cancer, monkey
     assert close.verdict == "fail"
     with pytest.raises(E.PolicyError):
         promote(lr)
-    # a passing one does; the decision lives in the server's store
+    # a passing one made by the contributor is recorded under their account, and does not count
+    mine = run_gate("DEF-SRV", lr, stump, cancer.frame, "label", superior, predictions=predict)
+    assert mine.verdict == "pass" and mine.decision_id is not None
+    with pytest.raises(E.PolicyError, match=r"carl \(contributor\) recorded it"):
+        promote(lr)
+    # one made by a maintainer does; the decision lives in the server's store
+    as_user(server, "mona", monkeypatch)
     clear = run_gate("DEF-SRV", lr, stump, cancer.frame, "label", superior, predictions=predict)
     assert clear.verdict == "pass"
     assert server.store.get_container(short_id=clear.run).kind == "run"
     decisions = naiad.fetch_gate_decisions("DEF-SRV")
-    assert list(decisions["verdict"]) == ["fail", "pass"] and set(decisions["actor"]) == {"ana"}
+    assert list(decisions["verdict"]) == ["fail", "pass", "pass"]
+    assert list(zip(decisions["actor"], decisions["actor_role"], strict=True)) == [
+        ("carl", "contributor"), ("carl", "contributor"), ("mona", "maintainer")]
+    as_user(server, "carl", monkeypatch)
     promote(lr)
     assert (stage_of(stump), stage_of(lr)) == ("archived", "production")
     stage_events = [e for e in server.store.registry_events(PROJECT, "DEF-SRV") if e.kind == "stage"]

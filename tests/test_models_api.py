@@ -40,7 +40,7 @@ TIMELINE_COLUMNS = ["time", "run", "version", "production_then", "dataset_role",
 DRIFT_COLUMNS = ["time", "run", "version", "column", "test", "statistic", "p_adjusted", "effect", "effect_size",
                  "verdict"]
 DECISION_COLUMNS = ["time", "run", "candidate", "baseline", "verdict", "reason", "n", "dataset_hash", "commit",
-                    "ci_url", "actor"]
+                    "ci_url", "actor", "actor_role", "decision"]
 HISTOGRAM_KEYS = {"column", "kind", "reference_rows", "current_rows", "reference_missing", "current_missing",
                   "reference", "current", "run", "version"}
 

@@ -376,9 +376,9 @@ def test_event_filters_and_project_isolation(receiver: Receiver) -> None:
                             ("version_created", OTHER, w)]
     assert len(receiver.got()) == 6 and all(signature_ok(r) for r in receiver.got())
     # emit_event to an unsubscribed type queues nothing
-    assert store.emit_event(OTHER, "gate_failed", {"model": oth}) == 1  # only /other takes every event
-    assert store.emit_event(PROJECT, "gate_failed", {"model": cls}) == 0
-    assert [r.event for r in receiver.at("/other")][-1] == "gate_failed"
+    assert store.emit_event(OTHER, "drift_detected", {"model": oth}) == 1  # only /other takes every event
+    assert store.emit_event(PROJECT, "drift_detected", {"model": cls}) == 0
+    assert [r.event for r in receiver.at("/other")][-1] == "drift_detected"
 
 
 def test_a_projects_delivery_log_shows_only_that_projects_events(receiver: Receiver) -> None:
@@ -488,7 +488,7 @@ def test_a_failing_subscriber_is_retried_with_the_same_delivery_id_until_it_fail
 
     # a subscriber back after two failures: delivered at the third attempt, under one id
     receiver.fail(2, 503)
-    store.emit_event(PROJECT, "version_created", {"model": model, "version": "DEF-CLS-99", "actor": "ana"})
+    new_version(model)
     make_due_now()
     assert deliver_due(store) == {"delivered": 0, "pending": 1, "failed": 0}
     make_due_now()
@@ -678,18 +678,20 @@ def test_gate_decisions_are_delivered_with_the_decision_run(cancer: Cancer, rece
     assert failed.verdict == "fail" and failed.run and failed.promoted is None
 
     got = receiver.got()
-    assert [r.event for r in got] == ["stage_changed", "gate_passed", "gate_failed"]
-    assert got[0].json["version"] == lr and got[0].json["to"] == "production"
-    assert passed.run in got[0].json["reason"]
-    for r, result in ((got[1], passed), (got[2], failed)):
+    # the store announces a decision as it records it, then the promotion it allows
+    assert [r.event for r in got] == ["gate_passed", "stage_changed", "gate_failed"]
+    assert got[1].json["version"] == lr and got[1].json["to"] == "production"
+    assert passed.run in got[1].json["reason"]
+    for r, result in ((got[0], passed), (got[2], failed)):
         assert signature_ok(r)
         body = r.json
         assert isinstance(body.pop("time"), float)
         assert body == {"event": r.event, "project": PROJECT, "model": model, "candidate": result.candidate,
                         "baseline": result.baseline, "verdict": result.verdict, "reason": result.reason,
-                        "decision": result.run, "dataset_hash": result.dataset_hash, "n": len(cancer.frame),
-                        "promoted": result.promoted, "commit": result.context.get("commit"),
-                        "ci_url": result.context.get("ci_url"), "actor": "ana"}
+                        "decision": result.run, "decision_id": result.decision_id,
+                        "dataset_hash": result.dataset_hash, "n": len(cancer.frame),
+                        "commit": result.context.get("commit"), "ci_url": result.context.get("ci_url"),
+                        "actor": "ana"}
     assert got[2].json["reason"].startswith("1 of 1 rule(s) failed")
     # the decision named in the event is the gate's decision run
     decisions = naiad.fetch_gate_decisions(model)
@@ -1126,14 +1128,17 @@ def test_events_posted_to_the_server_carry_the_accounts_name(server: TeamServer,
     remove_all_hooks(server)
     user_store(server, "carl", monkeypatch)
     naiad.init_model(key="EVT", project=PROJECT).stop()
-    server.store.add_webhook(PROJECT, receiver.url + "/ev", SECRET, "gate_failed,degradation_detected", actor="t")
+    server.store.add_webhook(PROJECT, receiver.url + "/ev", SECRET, "drift_detected,degradation_detected", actor="t")
     answer = api(server, "carl", "POST", "/events", json={
-        "project": PROJECT, "event": "gate_failed", "payload": {"actor": "mallory", "model": "DEF-EVT", "n": 3}})
+        "project": PROJECT, "event": "drift_detected", "payload": {"actor": "mallory", "model": "DEF-EVT", "n": 3}})
     assert answer.status_code == 200 and answer.json() == {"queued": 1}
     [r] = receiver.wait_for(1)
     body = r.json
     assert isinstance(body.pop("time"), float)
-    assert body == {"event": "gate_failed", "project": PROJECT, "actor": "carl", "model": "DEF-EVT", "n": 3}
+    assert body == {"event": "drift_detected", "project": PROJECT, "actor": "carl", "model": "DEF-EVT", "n": 3}
+    # what naiad sends itself (a gate decision, a stage change) cannot be posted, by anyone
+    forged = api(server, "carl", "POST", "/events", json={"project": PROJECT, "event": "gate_failed", "payload": {}})
+    assert forged.status_code == 403 and "is sent by naiad itself" in forged.json()["error"]["message"]
     # no actor given: the account's name all the same; the SDK's remote store goes the same way
     remote = user_store(server, "carl", monkeypatch)
     assert remote.emit_event(PROJECT, "degradation_detected", {"model": "DEF-EVT"}) == 1

@@ -138,6 +138,10 @@ class Settings:
     webhook_interval = Setting(
         "NAIAD_WEBHOOK_INTERVAL", float, 2.0, "seconds between a server's passes over due webhook deliveries",
     )
+    gate_max_age = Setting(
+        "NAIAD_GATE_MAX_AGE", float, 30 * 86400.0,
+        "seconds a passing gate decision stays evidence for a promotion policy (older ones: run the gate again)",
+    )
     ui_url = Setting(
         "NAIAD_UI_URL", str, "",
         "base URL of the naiad web UI (https://naiad.internal), for links in gate reports (empty: ids only)",

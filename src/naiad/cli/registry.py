@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from naiad.cli.common import _console, _json_value, _project_name, _store
+from naiad.config import SETTINGS
 from naiad.store.base import MODEL, MODEL_VERSION, RegistryEvent
 from naiad.tracking.container import default_owner
 
@@ -167,22 +168,38 @@ def models_alias(model: str, alias: str, version: str | None, remove: bool, reas
 @click.argument("model")
 @click.option("--require-gate/--no-require-gate", default=None,
               help="require a passing `naiad gate` decision before a version goes to production")
+@click.option("--gate-account", "gate_accounts", multiple=True, metavar="ACCOUNT",
+              help="an account whose gate decisions count besides maintainers, owners and admins (a CI service "
+                   "account); repeat for several; replaces the list")
+@click.option("--no-gate-accounts", is_flag=True, help="count only decisions by maintainers, owners and admins")
 @click.option("--reason", "-r", default="", help="why: kept in the history")
 @_URI
-def models_policy(model: str, require_gate: bool | None, reason: str, uri: str | None) -> None:
+def models_policy(model: str, require_gate: bool | None, gate_accounts: tuple[str, ...], no_gate_accounts: bool,
+                  reason: str, uri: str | None) -> None:
     """Show MODEL's promotion policy, or change it (a maintainer's call on a server)."""
     from naiad.registry.history import describe
 
+    if gate_accounts and no_gate_accounts:
+        raise click.UsageError("give --gate-account or --no-gate-accounts, not both.")
     store = _store(uri)
     info = _model_info(store, model)
-    if require_gate is not None:
-        events = store.set_policy(model, require_gate=require_gate, actor=default_owner(), reason=reason)
+    accounts = list(gate_accounts) if gate_accounts else ([] if no_gate_accounts else None)
+    if require_gate is not None or accounts is not None:
+        events = store.set_policy(model, require_gate=require_gate, gate_accounts=accounts, actor=default_owner(),
+                                  reason=reason)
         for e in events:
             click.echo(describe(e))
-    fv = store.read_fields(info.uuid, ["sys/policy/require_gate"]).get("sys/policy/require_gate")
+    got = store.read_fields(info.uuid, ["sys/policy/require_gate", "sys/policy/gate_accounts"])
+    fv = got.get("sys/policy/require_gate")
     required = bool(fv.value) if fv is not None else False
-    click.echo(f"{model}: " + ("a version goes to production only with a passing gate decision" if required
-                               else "no promotion policy (any contributor may promote)"))
+    named = sorted(got["sys/policy/gate_accounts"].value) if "sys/policy/gate_accounts" in got else []
+    if not required:
+        click.echo(f"{model}: no promotion policy (any contributor may promote)")
+        return
+    who = "a maintainer, owner or admin" + (f" or {', '.join(named)}" if named else "")
+    click.echo(f"{model}: a version goes to production only with a passing gate decision")
+    click.echo(f"  decisions count when recorded by {who}, compared with the version in production then, and "
+               f"younger than {SETTINGS.gate_max_age.get() / 86400:.3g} days")
 
 
 @models.command("history")

@@ -41,9 +41,10 @@ MAX_EXACT_INT = 2**53
 READ_ONLY_SYS = frozenset({
     "sys/id", "sys/state", "sys/owner", "sys/creation_time", "sys/modification_time",
     "sys/ping_time", "sys/custom_run_id", "sys/stage", "sys/aliases", "sys/model_id", "sys/errors",
-    "sys/dropped", "sys/trashed", "sys/hostname", "sys/policy/require_gate",
+    "sys/dropped", "sys/trashed", "sys/hostname", "sys/policy/require_gate", "sys/policy/gate_accounts",
 })
-REGISTRY_PATHS = frozenset({"sys/stage", "sys/aliases", "sys/model_id", "sys/policy/require_gate"})
+REGISTRY_PATHS = frozenset({"sys/stage", "sys/aliases", "sys/model_id", "sys/policy/require_gate",
+                            "sys/policy/gate_accounts"})
 """Moved only by the registry's own operations (with their history), never by a field write."""
 
 

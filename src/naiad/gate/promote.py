@@ -30,6 +30,7 @@ import math
 import os
 import subprocess
 import tempfile
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -229,7 +230,9 @@ def run_gate(
                         spec, context, _training_drift(candidate, baseline))
     decision = _open_decision(result, spec_text) if record else None
     try:
-        if promote and verdict == PASS:  # after the decision is stored: a promotion policy looks for it
+        if record:
+            _record(result)
+        if promote and verdict == PASS:  # after the decision is recorded: a promotion policy looks for it
             mv = init_model_version(with_id=candidate)
             try:
                 mv.change_stage(promote, reason=f"gate {result.run or ''} passed: {reason}".replace("  ", " "))
@@ -245,21 +248,24 @@ def run_gate(
     finally:
         if decision is not None:
             decision.stop()
-    _announce(result)
     return result
 
 
-def _announce(result: GateResult) -> None:
-    """gate_passed / gate_failed to the project's webhooks."""
-    from naiad.tracking.container import store_for
+def _record(result: GateResult) -> None:
+    """The store's record of the decision — the only evidence a promotion policy takes — and, from the
+    store, its gate_passed / gate_failed event.  On a server the calling account is recorded as its
+    actor (a contributor's decision is kept, but counts only for a policy that names the account)."""
+    from naiad.tracking.container import default_owner, store_for
 
     store, _ = store_for("read-only")
-    project = store.get_container(short_id=result.candidate).project
-    store.emit_event(project, "gate_passed" if result.verdict == PASS else "gate_failed", {
-        "model": result.model, "candidate": result.candidate, "baseline": result.baseline,
-        "verdict": result.verdict, "reason": result.reason, "decision": result.run, "dataset_hash": result.dataset_hash,
-        "n": result.n, "promoted": result.promoted, "commit": result.context.get("commit"),
-        "ci_url": result.context.get("ci_url"), "actor": result.context.get("actor")})
+    details = {"commit": result.context.get("commit"), "ci_url": result.context.get("ci_url"),
+               "ci_actor": result.context.get("actor"), "evaluations": result.evaluations, "spec": result.spec,
+               "rules": [asdict(r) for r in result.rules], "training_drift": result.training_drift}
+    recorded = store.record_gate_decision(
+        result.model, result.candidate, result.baseline, dataset_hash=result.dataset_hash, n=result.n,
+        verdict=result.verdict, reason=result.reason, run=result.run or "", details=details,
+        actor=result.context.get("actor") or default_owner(), actor_role="local")
+    result.decision_id = recorded.id
 
 
 def _training_drift(candidate: str, baseline: str | None) -> dict[str, Any] | None:

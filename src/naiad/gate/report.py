@@ -85,31 +85,26 @@ def _spec_text(spec: dict[str, Any]) -> str:
 
 
 def decision_rows(store: Any, info: Any) -> list[dict[str, Any]]:
-    """Every gate decision about the model ``info``'s versions, oldest first, as records (``time`` in
-    epoch seconds): what :func:`fetch_gate_decisions` frames and the UI shows on model and version pages."""
-    from naiad.store.base import RUN
-
-    table = store.query_table(info.project, RUN, query=f'`gate/model`:string = "{info.short_id}" AND '
-                              '`sys/trashed`:bool = false', columns=["gate", "sys/creation_time"],
-                              sort_by="sys/creation_time", ascending=True)
+    """Every gate decision the store recorded about the model ``info``'s versions, oldest first, as records
+    (``time`` in epoch seconds): what :func:`fetch_gate_decisions` frames and the UI shows on model and
+    version pages.  ``actor`` is who recorded it (on a server, the account), ``actor_role`` their role."""
     rows = []
-    for run_id, row in zip(table.ids, table.rows, strict=True):
-        v = {p: fv.value for p, fv in row.items()}
-        rows.append({"time": v.get("sys/creation_time") or 0.0, "run": run_id,
-                     "candidate": v.get("gate/candidate"), "baseline": v.get("gate/baseline") or None,
-                     "verdict": v.get("gate/verdict"), "reason": v.get("gate/reason"), "n": v.get("gate/n_rows"),
-                     "dataset_hash": v.get("gate/dataset_hash"), "commit": v.get("gate/commit") or None,
-                     "ci_url": v.get("gate/ci_url") or None, "actor": v.get("gate/actor") or None})
+    for d in store.gate_decisions(info.project, info.short_id):
+        rows.append({"time": d.at, "run": d.run or None, "candidate": d.candidate, "baseline": d.baseline,
+                     "verdict": d.verdict, "reason": d.reason, "n": d.n, "dataset_hash": d.dataset_hash,
+                     "commit": d.details.get("commit") or None, "ci_url": d.details.get("ci_url") or None,
+                     "actor": d.actor, "actor_role": d.actor_role, "decision": d.id})
     return rows
 
 
 DECISION_COLUMNS = ["time", "run", "candidate", "baseline", "verdict", "reason", "n", "dataset_hash", "commit",
-                    "ci_url", "actor"]
+                    "ci_url", "actor", "actor_role", "decision"]
 
 
 def fetch_gate_decisions(model: str) -> Any:
-    """Every gate decision about ``model``'s versions, oldest first: time, run, candidate, baseline, verdict,
-    reason, rows, dataset hash, commit, CI run, who ran it."""
+    """Every gate decision the store recorded about ``model``'s versions, oldest first: time, run, candidate,
+    baseline, verdict, reason, rows, dataset hash, commit, CI run, who recorded it and their role, the
+    decision's id."""
     import pandas as pd
 
     from naiad.monitoring.monitor import model_info

@@ -183,6 +183,7 @@ class GateResult:
     context: dict[str, str] = field(default_factory=dict)
     training_drift: dict[str, Any] | None = None
     run: str | None = None
+    decision_id: int | None = None  # the store's record of it: what a promotion policy reads
     promoted: str | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -112,6 +112,8 @@ def describe(e: RegistryEvent) -> str:
     """One line for a person: ``DEF-CLS-3: staging → production (by ana: beat DEF-CLS-2 on test)``."""
     if e.kind == "stage":
         what = f"{e.version}: {e.before} → {e.after}"
+    elif e.kind == "policy" and e.name == "gate_accounts":
+        what = f"policy gate_accounts: {e.before or '(none)'} → {e.after or '(none)'}"
     elif e.kind == "policy":
         what = f"policy {e.name}: {e.before} → {e.after}"
     elif e.after is None:

@@ -192,12 +192,18 @@ class Model(_RegistryContainer):
     def remove_alias(self, alias: str, *, reason: str = "") -> None:
         self._change_allowed().set_alias(self._short_id, alias, None, actor=default_owner(), reason=reason)
 
-    def set_promotion_policy(self, *, require_gate: bool, reason: str = "") -> None:
+    def set_promotion_policy(self, *, require_gate: bool | None = None, gate_accounts: list[str] | None = None,
+                             reason: str = "") -> None:
         """With ``require_gate``, no version moves to production without a passing ``naiad gate`` decision
-        (on a server this takes the maintainer role)."""
-        self._change_allowed().set_policy(self._short_id, require_gate=require_gate, actor=default_owner(),
-                                          reason=reason)
-        self._types.setdefault("sys/policy/require_gate", F.BOOLEAN)
+        recorded by a maintainer, owner or admin of the project — or by one of ``gate_accounts`` (a CI
+        service account) — comparing it with the version in production now.  On a server this takes the
+        maintainer role.  None leaves that part of the policy as it is."""
+        self._change_allowed().set_policy(self._short_id, require_gate=require_gate, gate_accounts=gate_accounts,
+                                          actor=default_owner(), reason=reason)
+        if require_gate is not None:
+            self._types.setdefault("sys/policy/require_gate", F.BOOLEAN)
+        if gate_accounts is not None:
+            self._types.setdefault("sys/policy/gate_accounts", F.STRING_SET)
 
     def download(self, destination: str | os.PathLike[str], *, stage: str | None = None, alias: str | None = None,
                  version: str | None = None, progress_bar: Any = None) -> dict[str, Any]:

@@ -32,6 +32,13 @@ class Principal:
             return role_rank("owner")
         return max(role_rank(self.roles.get(project)), role_rank(self.default_role))
 
+    def role_in(self, project: str) -> str:
+        """The principal's role in ``project`` by name: ``admin``, a project role, or ``none``."""
+        if self.admin:
+            return "admin"
+        rank = self.rank_in(project)
+        return ROLES[rank - 1] if rank else "none"
+
     def can_see(self, project: str) -> bool:
         return self.rank_in(project) > 0
 

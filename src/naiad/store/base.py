@@ -117,6 +117,31 @@ class RegistryEvent:
 
 
 @dataclass(frozen=True)
+class GateDecision:
+    """One ``naiad gate`` decision as the store recorded it: the only evidence a promotion policy takes.
+
+    ``actor`` is who recorded it — on a server the authenticated account, whatever the client claims —
+    and ``actor_role`` their role in the project at that moment (``admin``, ``owner``, ``maintainer``,
+    ``contributor``; ``local`` on an embedded store, which has no accounts).  ``details`` holds the
+    commit, the CI run, the evaluations, the spec and each rule's result.
+    """
+
+    id: int
+    model: str
+    candidate: str
+    baseline: str | None
+    dataset_hash: str
+    n: int
+    verdict: str
+    reason: str
+    run: str
+    details: dict[str, Any]
+    actor: str
+    actor_role: str
+    at: float
+
+
+@dataclass(frozen=True)
 class DatasetUse:
     """A dataset version (an Artifact field's manifest hash) as one field of one container holds it."""
 
@@ -223,9 +248,20 @@ class Store(Protocol):
         (``version=None``)."""
         ...
     def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]: ...
-    def set_policy(self, model: str, *, require_gate: bool, actor: str = "", reason: str = "") -> list[RegistryEvent]:
-        """Require a passing gate decision (a run with ``gate/candidate`` = the version and ``gate/verdict`` =
-        pass) before any version of ``model`` moves to production; change_stage refuses otherwise."""
+    def set_policy(self, model: str, *, require_gate: bool | None = None, gate_accounts: list[str] | None = None,
+                   actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        """Require a passing gate decision before any version of ``model`` moves to production
+        (change_stage refuses otherwise); ``gate_accounts``: accounts whose decisions count besides
+        maintainers, owners and admins (a CI service account).  None leaves that part as it is."""
+        ...
+    def record_gate_decision(self, model: str, candidate: str, baseline: str | None, *, dataset_hash: str, n: int,
+                             verdict: str, reason: str, run: str = "", details: dict[str, Any] | None = None,
+                             actor: str = "", actor_role: str = "local") -> GateDecision:
+        """Record a gate decision (and queue its gate_passed / gate_failed event).  A server records the
+        account that called it, not ``actor``."""
+        ...
+    def gate_decisions(self, project: str, model: str | None = None) -> list[GateDecision]:
+        """The gate decisions of the project (or of ``model``'s versions), oldest first."""
         ...
     def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
         """Every Artifact field of the project's containers, with its dataset version (``digest``: only

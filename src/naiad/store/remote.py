@@ -41,6 +41,7 @@ from naiad.store.base import (
     ContainerInfo,
     DatasetUse,
     FieldValue,
+    GateDecision,
     ProjectInfo,
     RegistryEvent,
     SeriesData,
@@ -207,9 +208,23 @@ class RemoteStore:
         body = {"model": model, "alias": alias, "version": version, "actor": actor, "reason": reason}
         return [wire.event_from_json(e) for e in self.json("POST", "/registry/alias", json=body)]
 
-    def set_policy(self, model: str, *, require_gate: bool, actor: str = "", reason: str = "") -> list[RegistryEvent]:
-        body = {"model": model, "require_gate": require_gate, "actor": actor, "reason": reason}
+    def set_policy(self, model: str, *, require_gate: bool | None = None, gate_accounts: list[str] | None = None,
+                   actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        body = {"model": model, "require_gate": require_gate, "gate_accounts": gate_accounts, "actor": actor,
+                "reason": reason}
         return [wire.event_from_json(e) for e in self.json("POST", "/registry/policy", json=body)]
+
+    def record_gate_decision(self, model: str, candidate: str, baseline: str | None, *, dataset_hash: str, n: int,
+                             verdict: str, reason: str, run: str = "", details: dict[str, Any] | None = None,
+                             actor: str = "", actor_role: str = "local") -> GateDecision:
+        # the server records the calling account; a claimed actor or role is not sent
+        body = {"model": model, "candidate": candidate, "baseline": baseline, "dataset_hash": dataset_hash, "n": n,
+                "verdict": verdict, "reason": reason, "run": run, "details": details or {}}
+        return wire.decision_from_json(self.json("POST", "/registry/gate-decisions", json=body))
+
+    def gate_decisions(self, project: str, model: str | None = None) -> list[GateDecision]:
+        params = {"project": project} | ({"model": model} if model else {})
+        return [wire.decision_from_json(d) for d in self.json("GET", "/registry/gate-decisions", params=params)]
 
     def add_webhook(self, project: str, url: str, secret: str, events: list[str] | str = "*", *,
                     actor: str = "") -> dict[str, Any]:

@@ -147,6 +147,27 @@ CREATE TABLE IF NOT EXISTS registry_events (
 CREATE INDEX IF NOT EXISTS registry_events_by_model ON registry_events(model_cid, id);
 CREATE INDEX IF NOT EXISTS registry_events_by_project ON registry_events(project_id, id);
 
+-- gate decisions: what `naiad gate` judged, recorded by the store (on a server: by the server, under the
+-- account that ran the gate), never by a run's fields.  Append-only; a promotion policy reads them.
+CREATE TABLE IF NOT EXISTS gate_decisions (
+    id            INTEGER PRIMARY KEY,
+    project_id    INTEGER NOT NULL,
+    model_cid     INTEGER NOT NULL,
+    candidate_cid INTEGER NOT NULL,
+    baseline_cid  INTEGER,              -- the version it was compared with (NULL: none)
+    dataset_hash  TEXT NOT NULL,
+    n             INTEGER NOT NULL,     -- rows judged
+    verdict       TEXT NOT NULL,        -- pass | fail | insufficient data
+    reason        TEXT NOT NULL,
+    run           TEXT NOT NULL,        -- the decision run (its report and rule results), '' if none
+    details       TEXT NOT NULL,        -- JSON: commit, CI run, evaluations, spec, each rule's result
+    actor         TEXT NOT NULL,        -- who recorded it (on a server: the authenticated account)
+    actor_role    TEXT NOT NULL,        -- their role in the project then (admin, owner…; local: embedded)
+    recorded      REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gate_decisions_by_candidate ON gate_decisions(candidate_cid, id);
+CREATE INDEX IF NOT EXISTS gate_decisions_by_model ON gate_decisions(model_cid, id);
+
 -- datasets: which Artifact field holds which dataset version (the manifest itself stays in the field)
 CREATE TABLE IF NOT EXISTS dataset_uses (
     cid    INTEGER NOT NULL,

@@ -32,7 +32,7 @@ from naiad.store.sql import (  # re-exported: older imports name them here
     project_key_candidates,
     statements,
 )
-from naiad.store.sql.lineage import index_datasets
+from naiad.store.sql.datasets import index_datasets
 
 SCHEMA_VERSION = 1
 

@@ -22,6 +22,7 @@ from naiad.store.base import (
     ContainerInfo,
     DatasetUse,
     FieldValue,
+    GateDecision,
     ProjectInfo,
     RegistryEvent,
     SeriesData,
@@ -164,6 +165,17 @@ def event_from_json(data: dict[str, Any]) -> RegistryEvent:
     return RegistryEvent(int(data["id"]), data["model"], data["version"], data["kind"], data["name"],
                          data.get("before"), data.get("after"), data.get("actor", ""), data.get("reason", ""),
                          float(data["at"]))
+
+
+def decision_to_json(d: GateDecision) -> dict[str, Any]:
+    return dataclasses.asdict(d)
+
+
+def decision_from_json(data: dict[str, Any]) -> GateDecision:
+    return GateDecision(int(data["id"]), data["model"], data["candidate"], data.get("baseline"),
+                        data["dataset_hash"], int(data["n"]), data["verdict"], data.get("reason", ""),
+                        data.get("run", ""), dict(data.get("details") or {}), data.get("actor", ""),
+                        data.get("actor_role", ""), float(data["at"]))
 
 
 def use_to_json(u: DatasetUse) -> dict[str, Any]:

@@ -30,9 +30,22 @@ class AliasIn(BaseModel):
 
 class PolicyIn(BaseModel):
     model: str = Field(min_length=1, max_length=200)
-    require_gate: bool
+    require_gate: bool | None = None  # None: unchanged
+    gate_accounts: list[str] | None = Field(default=None, max_length=100)  # None: unchanged
     reason: str = Field(default="", max_length=2000)
     actor: str = Field(default="", max_length=200)
+
+
+class GateDecisionIn(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+    candidate: str = Field(min_length=1, max_length=200)
+    baseline: str | None = Field(default=None, max_length=200)
+    dataset_hash: str = Field(pattern="^[0-9a-f]{64}$")
+    n: int = Field(ge=0, strict=True)
+    verdict: str = Field(pattern="^(pass|fail|insufficient data)$")
+    reason: str = Field(default="", max_length=4000)
+    run: str = Field(default="", max_length=200)  # the decision run holding the report
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 def register(app: FastAPI, api: Api) -> None:
@@ -71,10 +84,44 @@ def register(app: FastAPI, api: Api) -> None:
 
         def work() -> Any:
             require_short_id(p, body.model, "maintainer", E.ModelNotFound)
-            return store.set_policy(body.model, require_gate=body.require_gate, actor=actor_of(p, body.actor),
-                                    reason=body.reason)
+            return store.set_policy(body.model, require_gate=body.require_gate, gate_accounts=body.gate_accounts,
+                                    actor=actor_of(p, body.actor), reason=body.reason)
 
         return [wire.event_to_json(e) for e in await call(work)]
+
+    @app.post(f"{API}/registry/gate-decisions", tags=["registry"])
+    async def record_gate_decision(body: GateDecisionIn, request: Request) -> dict[str, Any]:
+        """Record a ``naiad gate`` decision under the calling account (needs contributor).  A promotion
+        policy counts it only when that account is a maintainer, owner or admin of the project, or one
+        the policy names; the decision's gate_passed / gate_failed event is sent from here."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            require_short_id(p, body.model, "contributor", E.ModelNotFound)
+            project = store.get_container(short_id=body.model).project
+            if body.run:
+                run = discreet(p, lambda: store.get_container(short_id=body.run), body.run)
+                if run.project != project or run.kind != "run":
+                    raise E.RequestError(f"{body.run} is not a run of project {project!r}; the decision run "
+                                         "goes in the model's project.")
+            return store.record_gate_decision(
+                body.model, body.candidate, body.baseline, dataset_hash=body.dataset_hash, n=body.n,
+                verdict=body.verdict, reason=body.reason, run=body.run, details=body.details,
+                actor=actor_of(p, ""), actor_role=p.role_in(project))
+
+        return wire.decision_to_json(await call(work))
+
+    @app.get(f"{API}/registry/gate-decisions", tags=["registry"])
+    async def gate_decisions(request: Request, project: str = Query(..., max_length=200),
+                             model: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
+        """The recorded gate decisions of the project (or of one model), oldest first."""
+        p = await call(who, request)
+
+        def work() -> Any:
+            p.require(canonical(project), "viewer")
+            return discreet(p, lambda: store.gate_decisions(project, model), model or project)
+
+        return [wire.decision_to_json(d) for d in await call(work)]
 
     @app.get(f"{API}/registry/events", tags=["registry"])
     async def registry_events(request: Request, project: str = Query(..., max_length=200),

@@ -8,7 +8,8 @@ base       connections, transactions, ids of paths and containers, atoms
 outbox     the webhook outbox (an event queued inside the transaction that makes it)
 catalog    projects and containers: finding, creating, numbering
 webhooks   subscriptions, claiming deliveries, recording attempts
-lineage    the registry (stages, aliases, the promotion policy, their history), the datasets index
+registry   the registry: stages, aliases, the promotion policy, gate decisions, their history
+datasets   the datasets index: which Artifact field holds which dataset version
 fields     a container's fields: type and namespace checks, atoms in bulk, delete, clear, reads
 series     series and their chunks: appends, reads, buckets
 apply      writes: a batch of operations applied in one transaction, at most once
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from naiad.store.base import DatasetUse, RegistryEvent
-from naiad.store.sql import lineage
+from naiad.store.base import DatasetUse, GateDecision, RegistryEvent
+from naiad.store.sql import datasets, registry
 from naiad.store.sql import webhooks as hooks
 from naiad.store.sql.apply import Writes, artifact_hash
 from naiad.store.sql.base import Conn, Cursor, SqlBase, statements
@@ -43,20 +44,33 @@ class SqlStore(Writes, Table):
     """The catalog logic over any SQL engine; see the module docstring for what subclasses add."""
 
     def change_stage(self, version: str, stage: str, *, actor: str = "", reason: str = "") -> list[RegistryEvent]:
-        return self._delivered(lineage.change_stage(self, version, stage, actor, reason))
+        return self._delivered(registry.change_stage(self, version, stage, actor, reason))
 
     def set_alias(self, model: str, alias: str, version: str | None, *, actor: str = "",
                   reason: str = "") -> list[RegistryEvent]:
-        return self._delivered(lineage.set_alias(self, model, alias, version, actor, reason))
+        return self._delivered(registry.set_alias(self, model, alias, version, actor, reason))
 
     def registry_events(self, project: str, model: str | None = None) -> list[RegistryEvent]:
-        return lineage.registry_events(self, project, model)
+        return registry.registry_events(self, project, model)
 
-    def set_policy(self, model: str, *, require_gate: bool, actor: str = "", reason: str = "") -> list[RegistryEvent]:
-        return self._delivered(lineage.set_policy(self, model, require_gate, actor, reason))
+    def set_policy(self, model: str, *, require_gate: bool | None = None, gate_accounts: list[str] | None = None,
+                   actor: str = "", reason: str = "") -> list[RegistryEvent]:
+        return self._delivered(registry.set_policy(self, model, require_gate, gate_accounts, actor, reason))
+
+    def record_gate_decision(self, model: str, candidate: str, baseline: str | None, *, dataset_hash: str, n: int,
+                             verdict: str, reason: str, run: str = "", details: dict[str, Any] | None = None,
+                             actor: str = "", actor_role: str = "local") -> GateDecision:
+        decision = registry.record_gate_decision(
+            self, model, candidate, baseline, dataset_hash=dataset_hash, n=n, verdict=verdict, reason=reason,
+            run=run, details=details or {}, actor=actor, actor_role=actor_role)
+        self._delivered(True)  # its gate_passed / gate_failed event
+        return decision
+
+    def gate_decisions(self, project: str, model: str | None = None) -> list[GateDecision]:
+        return registry.gate_decisions(self, project, model)
 
     def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
-        return lineage.dataset_uses(self, project, digest)
+        return datasets.dataset_uses(self, project, digest)
 
     def add_webhook(self, project: str, url: str, secret: str, events: list[str] | str = "*", *,
                     actor: str = "") -> dict[str, Any]:
@@ -81,4 +95,4 @@ class SqlStore(Writes, Table):
         return hooks.deliveries(self, project, limit)
 
     def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]:
-        return lineage.dataset_manifest(self, project, digest)
+        return datasets.dataset_manifest(self, project, digest)

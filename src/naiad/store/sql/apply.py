@@ -17,7 +17,7 @@ from naiad.errors import (
 from naiad.store.base import (
     ApplyResult,
 )
-from naiad.store.sql import lineage
+from naiad.store.sql import datasets
 from naiad.store.sql.base import Conn
 from naiad.store.sql.series import Series
 
@@ -108,7 +108,7 @@ class Writes(Series):
             pid, _ = self._ensure_field(conn, cid, path, ftype, insert=False)
             self._local.atoms.append(self._atom_row(cid, pid, ftype, value))  # written by _flush_atoms
             if ftype == F.ARTIFACT:
-                lineage.note_dataset(conn, cid, pid, value)
+                datasets.note_dataset(conn, cid, pid, value)
         elif kind == O.POINTS:
             self._append_points(conn, cid, path, op[2], op[3], op[4], op[5])
         elif kind in (O.ADD, O.REMOVE):
@@ -144,6 +144,6 @@ class Writes(Series):
             listed = sorted(entries.values(), key=lambda e: e["file_path"])
             value = {"hash": artifact_hash(listed), "files": listed}
             self._put_atom(conn, cid, pid, F.ARTIFACT, value)
-            lineage.note_dataset(conn, cid, pid, value)
+            datasets.note_dataset(conn, cid, pid, value)
         else:
             raise StoreError(f"unknown operation {kind!r}")

@@ -12,7 +12,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from naiad.errors import InvalidValueError, NotFoundError
+from naiad.errors import InvalidValueError, NotFoundError, PermissionDeniedError
 from naiad.store.sql.outbox import EVENTS, enqueue
 
 if TYPE_CHECKING:
@@ -78,9 +78,20 @@ def remove_webhook(store: Catalog, hook_id: int) -> None:
                      "WHERE webhook_id = ? AND status = 'pending'", (hook_id,))
 
 
+# events the store itself queues, in the transaction of what they announce: never posted by a client
+# (a contributor could otherwise tell every CI and deploy hook that a gate passed)
+STORE_EVENTS = frozenset({"version_created", "stage_changed", "alias_changed", "policy_changed", "gate_passed",
+                          "gate_failed"})
+
+
 def emit(store: Catalog, project: str, event: str, payload: dict[str, Any]) -> int:
     if event not in EVENTS:
         raise InvalidValueError(f"unknown event type {event!r}; known: {', '.join(EVENTS)}.")
+    if event in STORE_EVENTS:
+        raise PermissionDeniedError(
+            f"{event} is sent by naiad itself, in the same transaction as what it announces (a version made, a "
+            "stage, alias or policy changed, a gate decision recorded); it cannot be posted. Events that may be "
+            f"posted: {', '.join(e for e in EVENTS if e not in STORE_EVENTS)}.")
     name = store.get_project(project).name
     with store._tx() as conn:
         return enqueue(conn, name, event, payload)
