@@ -575,7 +575,14 @@ def cmd_crash(a: argparse.Namespace) -> None:
     store = open_store(store_dir())  # replays the op log of the dead writer
     recover_s = time.perf_counter() - t0
     uuid = store.get_container(short_id=sid).uuid
-    data = store.read_series(uuid, "x")
+    from naiad.errors import MissingFieldError
+    from naiad.store.base import SeriesData
+
+    try:
+        data = store.read_series(uuid, "x")
+    except MissingFieldError:  # killed before the op log held a point of it: everything appended is lost
+        empty = np.zeros(0)
+        data = SeriesData(empty, empty.copy(), empty.copy())
     stored = len(data.steps)
     last_ts = float(data.timestamps[-1]) if stored else t_start
     state = store.read_fields(uuid, ["sys/state"])["sys/state"].value

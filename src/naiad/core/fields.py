@@ -46,6 +46,9 @@ READ_ONLY_SYS = frozenset({
 REGISTRY_PATHS = frozenset({"sys/stage", "sys/aliases", "sys/model_id", "sys/policy/require_gate",
                             "sys/policy/gate_accounts"})
 """Moved only by the registry's own operations (with their history), never by a field write."""
+STORE_MAINTAINED = READ_ONLY_SYS - REGISTRY_PATHS - {"sys/state", "sys/ping_time"}
+"""Set by the store itself (who made a container, when, its id…): no batch writes them, so a client of a
+server cannot forge them.  ``sys/state`` and ``sys/ping_time`` are the SDK's own lifecycle writes."""
 
 
 class NaiadWarning(UserWarning):

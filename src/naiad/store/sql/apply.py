@@ -103,6 +103,8 @@ class Writes(Series):
         if path in F.REGISTRY_PATHS or (kind == O.DELETE and (not path or path == "sys" or path == "sys/policy")):
             raise ProtectedPathError(f"'{path or '(everything)'}' is moved by the registry only (change_stage, "
                                      "set_alias, the promotion policy), with its history; the write was refused.")
+        if path in F.STORE_MAINTAINED:
+            raise ProtectedPathError(f"'{path}' is maintained by naiad and cannot be written; the write was refused.")
         if kind == O.ASSIGN:
             ftype, value = op[2], op[3]
             pid, _ = self._ensure_field(conn, cid, path, ftype, insert=False)
