@@ -1,6 +1,10 @@
 """What a client of ``naiad server`` may not do with a well-formed request (issue 19): attacks replayed
 against a real server on loopback with accounts of every role.
 
+- Hole 3: a File field whose extension is ``/../../x`` (or a file-set name ``../x``, an artifact entry
+  ``a/../../b``, a field path ``x/.``) wrote outside the folder of whoever downloaded it.  Every write
+  path refuses them (the SDK at the call, the store for any client or importer, the wire for paths);
+  a download checks again, before it writes anything.
 - Hole 5: a batch assigning a field the store maintains (``sys/owner``, ``sys/creation_time``, ``sys/id``…)
   forged attribution.  Each such op is refused, counted in ``sys/errors`` and named in
   ``sys/last_error``; the rest of the batch is stored.
@@ -8,11 +12,17 @@ against a real server on loopback with accounts of every role.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
 
 import naiad
+from naiad import File
+from naiad import errors as E
 from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.ops import Batch
@@ -57,3 +67,82 @@ def test_a_batch_cannot_forge_the_fields_the_store_maintains(server: TeamServer,
     # the rest of the batch is stored, the SDK's own lifecycle writes among it
     assert (after["notes/by"].value, after["sys/state"].value) == ("carl", "inactive")
     assert server.store.get_container(short_id=run_id).custom_run_id == "carl-1"
+
+
+# ------------------------------------------------------------------------------------------ hole 3
+def test_file_names_that_could_leave_a_download_folder_are_refused(server: TeamServer, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    as_user(server, "carl", monkeypatch)
+    run = naiad.init_run(project=PROJECT, capture_stdout=False, capture_stderr=False, capture_hardware_metrics=False,
+                         source_files=[])
+    run_id = str(run["sys/id"].fetch())
+    run["ok"].upload(File.from_content(b"fine", extension="tar.gz"))
+    run.stop()
+    info = server.store.get_container(short_id=run_id)
+    digest = server.store.read_fields(info.uuid, ["ok"])["ok"].value["hash"]
+    ref = {"hash": digest, "size": 4, "name": "f"}
+    remote = open_store(server.url)
+    hostile = [
+        (O.ASSIGN, "evil/file", F.FILE, {**ref, "ext": "/../../../escaped"}),
+        (O.ASSIGN, "evil/dots", F.FILE, {**ref, "ext": ".."}),
+        (O.POINTS, "evil/series", F.FILE_SERIES, np.array([0.0]), np.array([1.0]),
+         [json.dumps({**ref, "ext": "png/../../x"})]),
+        (O.FILES, "evil/set", {"../../escaped.txt": {**ref, "ext": "txt"}}, False),
+        (O.FILES, "evil/abs", {"/etc/cron.d/x": {**ref, "ext": ""}}, False),
+        (O.TRACK, "evil/data", [{"file_path": "a/../../b", "file_hash": digest, "type": "file", "size": 4,
+                                 "metadata": {}}], False),
+    ]
+    result = remote.apply(Batch(info.uuid, "carl-paths", 1, [*hostile, (O.ASSIGN, "fine/x", F.FLOAT, 1.0)]))
+    assert len(result.errors) == len(hostile), result.errors
+    assert all("the write was refused" in e for e in result.errors)
+    stored = server.store.structure(info.uuid)
+    assert not [p for p in stored if p.startswith("evil/")] and stored["fine/x"] == F.FLOAT
+    # '.' and '..' are no field path segments, in the SDK and on the wire
+    for bad in ("x/.", "x/../sys/owner", ".."):
+        with pytest.raises(E.InvalidPathError, match=r"'\.' or '\.\.' segment"):
+            F.normalize_path(bad)
+    wire_batch = O.encode_batch(Batch(info.uuid, "carl-paths", 2, [(O.ASSIGN, "x/..", F.FLOAT, 1.0)]))
+    answer = httpx.post(f"{server.url}/api/v1/batches", content=wire_batch,
+                        headers={"authorization": f"Bearer {server.tokens['carl']}",
+                                 "content-type": "application/x-naiad-batch"})
+    assert answer.status_code == 400 and "has a '.' or '..' segment" in answer.json()["error"]["message"]
+    # an extension is checked where a File is made
+    with pytest.raises(E.InvalidValueError, match="is not valid"):
+        File.from_content(b"x", extension="../../x")
+    odd = tmp_path / "weights.v2 final"
+    odd.write_bytes(b"w")
+    with pytest.warns(UserWarning, match="stored with extension 'bin'"):
+        assert File(str(odd)).extension == "bin"
+
+
+def test_a_download_never_writes_outside_its_folder(server: TeamServer, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before names were checked may hold a hostile extension or file-set name: the
+    download refuses it and creates nothing."""
+    as_user(server, "carl", monkeypatch)
+    run = naiad.init_run(project=PROJECT, capture_stdout=False, capture_stderr=False, capture_hardware_metrics=False,
+                         source_files=[])
+    run_id = str(run["sys/id"].fetch())
+    run["ok"].upload(File.from_content(b"fine", extension="txt"))
+    run.stop()
+    store = server.store
+    cid = store.get_container(short_id=run_id)
+    digest = store.read_fields(cid.uuid, ["ok"])["ok"].value["hash"]
+    with store._tx() as conn:  # as an older naiad would have stored them
+        c = store._cid(conn, cid.uuid)
+        store._put_atom(conn, c, store._pid(conn, "legacy/file"), F.FILE,
+                        {"hash": digest, "size": 4, "ext": "/../../escaped", "name": "f"})
+        store._put_atom(conn, c, store._pid(conn, "legacy/set"), F.FILE_SET,
+                        {"ok.txt": {"hash": digest, "size": 4, "ext": "txt"},
+                         "../../escaped.txt": {"hash": digest, "size": 4, "ext": "txt"}})
+    dest = tmp_path / "deep" / "down"
+    dest.mkdir(parents=True)
+    reader = naiad.init_run(with_id=run_id, mode="read-only")
+    with pytest.raises(E.FileError, match="could name a folder"):
+        reader["legacy/file"].download(str(dest))
+    with pytest.raises(E.FileError, match="a zip must not carry"):
+        reader["legacy/set"].download(str(dest))
+    reader["ok"].download(str(dest))
+    reader.stop()
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["deep/down/ok.txt"]

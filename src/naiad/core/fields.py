@@ -82,9 +82,13 @@ def normalize_path(path: object) -> str:
     """
     text = path if isinstance(path, str) else str(path)
     if (text.isprintable() and len(text) <= MAX_PATH_LENGTH and "//" not in text
-            and text[:1] != "/" and text[-1:] != "/"):
+            and text[:1] != "/" and text[-1:] != "/" and "." not in text):
         return text  # already normal: the common case, checked without splitting
     parts = [p for p in text.split("/") if p]
+    if "." in parts or ".." in parts:
+        raise InvalidPathError(
+            f"field path {text!r} has a '.' or '..' segment; a field path names fields and namespaces, not "
+            "folders — use a name such as 'up' or 'dot' instead.")
     out = "/".join(parts)
     if len(out) > MAX_PATH_LENGTH:
         raise InvalidPathError(
@@ -98,6 +102,46 @@ def normalize_path(path: object) -> str:
                 "use printable characters only."
             )
     return out
+
+
+MAX_EXTENSION_LENGTH = 32
+_EXTENSION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+
+
+def is_extension(ext: object) -> bool:
+    """A file extension naiad stores and downloads by: ``png``, ``tar.gz``; ``""`` for none.  Letters,
+    digits, ``_+-`` and inner dots only, so that no extension can name a folder."""
+    if not isinstance(ext, str):
+        return False
+    if not ext:
+        return True
+    return (len(ext) <= MAX_EXTENSION_LENGTH and set(ext) <= _EXTENSION_CHARS and ext[0] != "."
+            and ext[-1] != "." and ".." not in ext)
+
+
+def check_extension(ext: object) -> str:
+    if not is_extension(ext):
+        raise InvalidValueError(
+            f"file extension {str(ext)[:80]!r} is not valid: use up to {MAX_EXTENSION_LENGTH} letters, digits, "
+            "'_', '+', '-' and inner dots (png, tar.gz), with no '/', '\\' or '..'.")
+    return str(ext)
+
+
+def relative_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a file's name inside a file set or an artifact (None: it can): those names
+    become paths under a download folder or in a zip, so they are relative, '/'-separated, and have no
+    empty, '.' or '..' segment, no '\\' and no control character."""
+    if not isinstance(name, str) or not name:
+        return "it is empty"
+    if len(name) > MAX_PATH_LENGTH:
+        return f"it is longer than {MAX_PATH_LENGTH} characters"
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "it is absolute"
+    if "\\" in name or not name.isprintable():
+        return "it has a '\\' or a control character"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return "it has an empty, '.' or '..' segment"
+    return None
 
 
 def join_path(prefix: str, sub: object) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from naiad.config import SETTINGS
+from naiad.core import fields as F
 from naiad.core.fields import warn_once
 from naiad.errors import FileError, InvalidValueError
 
@@ -37,7 +38,11 @@ class File:
         if extension is None:
             suffix = Path(self.path).suffix if self.path else ""
             extension = suffix[1:] if suffix else ("bin" if content is not None else "")
-        self.extension = extension
+            if not F.is_extension(extension):
+                warn_once(f"{self.path}: its suffix {extension!r} is no file extension naiad keeps (letters, digits, "
+                          "'_', '+', '-'); it is stored with extension 'bin', under its own name.")
+                extension = "bin"
+        self.extension = F.check_extension(extension)
         self.name = name
         self.delete_after_upload = delete_after_upload  # a private snapshot (hard link) of a file
 

@@ -373,11 +373,16 @@ class Handler:
         last = self._path.rsplit("/", 1)[-1]
         if ftype == F.FILE:
             ref = c._read_values([self._path])[self._path].value
-            name = last + (f".{ref['ext']}" if ref.get("ext") else "")
+            name = last + (f".{_safe_ext(ref.get('ext'))}" if ref.get("ext") else "")
             target = _target(destination, name)
             store.blobs.copy_to(ref["hash"], target)
         elif ftype == F.FILE_SET:
             files = c._read_values([self._path])[self._path].value or {}
+            bad = {name: problem for name in files if (problem := F.relative_name_problem(name))}
+            if bad:  # checked before anything is written
+                name, problem = next(iter(bad.items()))
+                raise FileError(f"'{self._path}' holds {len(bad)} file name(s) a zip must not carry, e.g. {name!r}: "
+                                f"{problem}. Nothing was written.")
             target = _target(destination, f"{last}.zip")
             with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
                 for name, ref in sorted(files.items()):
@@ -392,7 +397,7 @@ class Handler:
             data = store.read_series(c._uuid, self._path)
             for i, raw in enumerate(data.values):
                 ref = json.loads(str(raw))
-                store.blobs.copy_to(ref["hash"], os.path.join(folder, f"{i}.{ref.get('ext') or 'bin'}"))
+                store.blobs.copy_to(ref["hash"], os.path.join(folder, f"{i}.{_safe_ext(ref.get('ext') or 'bin')}"))
         else:
             value = c._read_values([self._path])[self._path].value
             _download_artifact(value.get("files", []), destination or ".", store.blobs)
@@ -406,7 +411,7 @@ class Handler:
         if last is None:
             raise InvalidValueError(f"'{self._path}' has no files yet; nothing to download.")
         ref = json.loads(last)
-        name = self._path.rsplit("/", 1)[-1] + f".{ref.get('ext') or 'bin'}"
+        name = self._path.rsplit("/", 1)[-1] + f".{_safe_ext(ref.get('ext') or 'bin')}"
         c._store_read().blobs.copy_to(ref["hash"], _target(destination, name))
 
 
@@ -416,7 +421,20 @@ def _local_tz() -> Any:
     return dt.datetime.now().astimezone().tzinfo
 
 
+def _safe_ext(ext: Any) -> str:
+    if not F.is_extension(ext):
+        raise FileError(f"the stored file extension {str(ext)[:80]!r} could name a folder; refusing to download it "
+                        "(it was written before naiad checked extensions). Nothing was written.")
+    return str(ext)
+
+
 def _target(destination: str | None, default_name: str) -> str:
+    """Where a download named ``default_name`` goes: ``destination`` itself (a file path), or
+    ``default_name`` inside it (a folder) or in the working directory — never outside that folder."""
+    if (not default_name or default_name in (".", "..") or "/" in default_name or "\\" in default_name
+            or not default_name.isprintable()):
+        raise FileError(f"refusing to write a file named {default_name!r}: it is not a plain file name. "
+                        "Nothing was written.")
     if destination is None:
         return default_name
     if os.path.isdir(destination):

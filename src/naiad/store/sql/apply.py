@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ from naiad.core import ops as O
 from naiad.core.ops import Batch
 from naiad.errors import (
     FieldError,
+    InvalidValueError,
     ProtectedPathError,
     StoreError,
 )
@@ -105,6 +107,7 @@ class Writes(Series):
                                      "set_alias, the promotion policy), with its history; the write was refused.")
         if path in F.STORE_MAINTAINED:
             raise ProtectedPathError(f"'{path}' is maintained by naiad and cannot be written; the write was refused.")
+        _check_file_names(op)
         if kind == O.ASSIGN:
             ftype, value = op[2], op[3]
             pid, _ = self._ensure_field(conn, cid, path, ftype, insert=False)
@@ -149,3 +152,34 @@ class Writes(Series):
             datasets.note_dataset(conn, cid, pid, value)
         else:
             raise StoreError(f"unknown operation {kind!r}")
+
+
+def _check_file_names(op: O.Op) -> None:
+    """Names and extensions of the files an op stores become paths when someone downloads them: refuse
+    any that could leave the download folder (from any writer: the SDK, a server's client, an importer)."""
+    kind = op[0]
+    refs: list[Any] = []
+    names: list[Any] = []
+    if kind == O.ASSIGN and op[2] == F.FILE:
+        refs = [op[3]]
+    elif kind == O.POINTS and op[2] == F.FILE_SERIES:
+        for raw in op[5]:
+            try:
+                refs.append(json.loads(raw))
+            except (TypeError, ValueError):
+                raise InvalidValueError(f"'{op[1]}': a file series point is not a file reference.") from None
+    elif kind == O.FILES and isinstance(op[2], dict):
+        names, refs = list(op[2]), list(op[2].values())
+    elif kind == O.TRACK:
+        names = [e.get("file_path") if isinstance(e, dict) else e for e in op[2]]
+    for ref in refs:
+        ext = ref.get("ext", "") if isinstance(ref, dict) else None
+        if not F.is_extension(ext):
+            raise InvalidValueError(f"'{op[1]}': file extension {str(ext)[:80]!r} could name a folder on download "
+                                    "(letters, digits, '_', '+', '-' and inner dots only); the write was refused.")
+    for name in names:
+        problem = F.relative_name_problem(name)
+        if problem:
+            raise InvalidValueError(f"'{op[1]}': file name {str(name)[:200]!r} cannot be stored: {problem} (names "
+                                    "are relative paths inside the field); the write was refused.")
+
