@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
 import naiad  # noqa: E402
+from naiad.core.fields import StepOrderWarning  # noqa: E402
 from naiad.integrations.lightning import NaiadLogger  # noqa: E402
 
 
@@ -84,3 +86,49 @@ def test_a_run_opened_by_the_user_is_used_and_left_open(tmp_path: Path) -> None:
     assert len(run["stage1/train/loss_step"].fetch_values()) == 4
     assert not run.exists("stage1/model/checkpoints")
     run.stop()
+
+
+class StepEchoLogger(pl.loggers.Logger):
+    """Logs as Lightning's own NeptuneLogger does: every metric appended at Lightning's step, with no
+    check — Lightning hands ``epoch`` over from the train and the validation hooks at one step."""
+
+    def __init__(self, run: Any) -> None:
+        super().__init__()
+        self.run = run
+
+    @property
+    def name(self) -> str:
+        return "echo"
+
+    @property
+    def version(self) -> str:
+        return str(self.run["sys/id"].fetch())
+
+    def log_hyperparams(self, params: object) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.run[f"training/{key}"].append(float(value), step=step)
+
+
+def test_a_step_logged_twice_drops_the_point_and_the_fit_goes_on(recwarn: pytest.WarningsRecorder) -> None:
+    # issue 19, hole 10: this fit died of StepOrderError at the call (status failed)
+    pl.seed_everything(0)
+    run = naiad.init_run(project="lightning", capture_stdout=False, capture_stderr=False,
+                         capture_hardware_metrics=False, source_files=[])
+    trainer = pl.Trainer(max_epochs=3, logger=StepEchoLogger(run), log_every_n_steps=1, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False, accelerator="cpu")
+    train, val = _loaders()
+    trainer.fit(TinyModel(), train, val)
+    run.wait()
+    epochs = run["training/epoch"].fetch_values()
+    steps = epochs["step"].tolist()
+    assert steps == sorted(set(steps)) and len(steps) >= 3  # one point per step, the repeats dropped
+    dropped = int(run["sys/errors"].fetch())
+    assert dropped >= 3 and "point dropped: step" in run["sys/last_error"].fetch()
+    run_id = str(run["sys/id"].fetch())
+    run.stop()
+    assert naiad.init_run(with_id=run_id, mode="read-only")["sys/state"].fetch() == "finished"
+    warned = [w for w in recwarn.list if issubclass(w.category, StepOrderWarning)]
+    assert len({str(w.message) for w in warned}) == 1  # one warning for the series, not one per point

@@ -8,6 +8,7 @@ import os
 import pickle
 import sqlite3
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from naiad.types import File
 
 import naiad
 import naiad.store
+from naiad.core.fields import StepOrderWarning
 from naiad.errors import (
     ConfigError,
     FieldTypeError,
@@ -633,7 +635,25 @@ def test_non_numeric_value_into_a_float_series_raises() -> None:
     assert old["loss"].fetch_values()["value"].tolist() == [0.5, 0.4]
 
 
-def test_append_with_decreasing_step_raises() -> None:
+def test_a_step_that_does_not_increase_drops_the_point_warns_once_and_counts() -> None:
+    run = naiad.init_run(project="defects")
+    run["loss"].append(0.5, step=5)
+    with pytest.warns(StepOrderWarning, match=r"'loss': a point whose step is not above .* step 3 after 5"):
+        run["loss"].append(0.4, step=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per series: no second warning
+        run["loss"].append(0.4, step=5)  # equal is not an increase
+        run["loss"].extend([0.1, 0.2], steps=[7, 6])  # 7 kept, 6 dropped
+    run["loss"].append(0.3, step=8)
+    run.wait()
+    assert run["sys/errors"].fetch() == 3
+    assert run["sys/last_error"].fetch().startswith("point dropped: step 6 for 'loss' is not above the last step 7")
+    old = reopen(run)
+    assert old["loss"].fetch_values()["step"].tolist() == [5.0, 7.0, 8.0]
+
+
+def test_strict_raises_for_a_step_that_does_not_increase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NAIAD_STRICT", "1")
     run = naiad.init_run(project="defects")
     run["loss"].append(0.5, step=5)
     with pytest.raises(StepOrderError, match=r"step 3 .* not above the last step 5"):
@@ -950,7 +970,7 @@ def test_resume_with_id_keeps_appending_with_steps_continuing() -> None:
     resumed = naiad.init_run(with_id=run_id)
     resumed["loss"].append(0.6)
     resumed["loss"].append(0.5)
-    with pytest.raises(StepOrderError):
+    with pytest.warns(StepOrderWarning):  # the stored steps survive the reopen: step 1 is below them
         resumed["loss"].append(0.4, step=1)
     with pytest.raises(FieldTypeError):  # types survive the reopen
         resumed["params/lr"] = "fast"

@@ -108,6 +108,11 @@ class Settings:
         "NAIAD_RAISE_ON_ERROR", _bool, False,
         "raise background (writer) errors at the next call instead of counting them; for tests",
     )
+    strict = Setting(
+        "NAIAD_STRICT", _bool, False,
+        "raise at the call for a logging problem a run can go past (a step that does not increase) instead of "
+        "warning once per series, dropping the point and counting it in sys/errors",
+    )
     auto_capture = Setting(
         "NAIAD_AUTO_CAPTURE", _bool, True,
         "capture stdout/stderr, hardware, git and environment by default in scripts "

@@ -63,6 +63,10 @@ class NaiadUnsupportedValue(NaiadWarning):
     """A value naiad cannot store (NaN, out of range) was skipped."""
 
 
+class StepOrderWarning(NaiadWarning):
+    """A series point whose step is not above the last one was dropped (NAIAD_STRICT raises instead)."""
+
+
 _warned: set[str] = set()
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from naiad.config import SETTINGS
 from naiad.core import fields as F
 from naiad.core import ops as O
-from naiad.core.fields import warn_once
+from naiad.core.fields import StepOrderWarning, warn_once
 from naiad.errors import (
     ConfigError,
     FieldTypeError,
@@ -53,6 +54,7 @@ class FieldTree:
         self._uuid = ""
         self._mode = "async"
         self._read_only_warned = False
+        self._step_warned: set[str] = set()  # series already warned about a dropped point
 
     def __getitem__(self, key: str) -> Any:
         """The handle of ``key`` (a :class:`~naiad.tracking.handler.Handler`; made by the container)."""
@@ -257,7 +259,10 @@ class FieldTree:
         warn_once(f"'{path}': {value} cannot be stored and was skipped (NaN and infinity are not "
                   "kept; log a string or a sentinel value instead).", F.NaiadUnsupportedValue)
 
-    def _check_step(self, path: str, step: Any, last: float) -> float:
+    def _check_step(self, path: str, step: Any, last: float) -> float | None:
+        """The step as a float, or None when the point is dropped: a step not above the last one (a
+        logger that logs ``epoch`` twice at one step) warns once per series and counts in
+        ``sys/errors``; the run goes on.  ``NAIAD_STRICT`` raises StepOrderError instead."""
         if isinstance(step, bool) or not isinstance(step, (int, float)):
             raise InvalidValueError(f"step for '{path}' must be an int or float (was "
                                     f"{type(step).__name__}).")
@@ -265,9 +270,17 @@ class FieldTree:
         if not math.isfinite(step):
             raise InvalidValueError(f"step for '{path}' must be finite (was {step}).")
         if step <= last:
-            raise StepOrderError(
-                f"step {step:g} for '{path}' is not above the last step {last:g}: steps must strictly "
-                "increase. Pass a larger step, or omit step= to use the last step + 1.")
+            message = (f"step {step:g} for '{path}' is not above the last step {last:g}: steps must strictly "
+                       "increase. Pass a larger step, or omit step= to use the last step + 1.")
+            if SETTINGS.strict.get():
+                raise StepOrderError(message)
+            if path not in self._step_warned:  # once per series (warn_once keys on the text)
+                self._step_warned.add(path)
+                warn_once(f"'{path}': a point whose step is not above the series' last step was dropped (the "
+                          f"first: step {step:g} after {last:g}); each one is counted in sys/errors. Set "
+                          "NAIAD_STRICT=1 to raise instead.", StepOrderWarning)
+            self._submit((O.ERROR, "", f"point dropped: {message}"))
+            return None
         return step
 
     def _append_slow(self, path: str, value: Any, step: Any, timestamp: Any, kwargs: dict[str, Any]) -> None:
@@ -327,10 +340,16 @@ class FieldTree:
             step_list = [base + i for i in range(len(keep))]
         else:
             step_list = []
+            kept = []
             prev = last
             for i in keep:
-                prev = self._check_step(path, steps[i], prev)
+                checked = self._check_step(path, steps[i], prev)
+                if checked is None:  # dropped (warned, counted)
+                    continue
+                prev = checked
+                kept.append(i)
                 step_list.append(prev)
+            keep = kept
         now = time.time()
         ts_list = [now] * len(keep) if timestamps is None else [float(timestamps[i]) for i in keep]
         if not keep:

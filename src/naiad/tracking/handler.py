@@ -158,7 +158,12 @@ class Handler:
                 if step == -math.inf:  # first point after clear()
                     step = 0.0
             elif type(step) not in _NUMBER_TYPES or step <= last:
-                step = c._check_step(self._path, step, last)
+                checked = c._check_step(self._path, step, last)
+                if checked is None:  # a step not above the last: dropped, warned once, counted
+                    if wait:
+                        c.wait()
+                    return
+                step = checked
             st.last_step = step
             if timestamp is None:
                 timestamp = time.time()
