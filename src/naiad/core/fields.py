@@ -99,6 +99,12 @@ def normalize_path(path: object) -> str:
             f"field path is {len(out)} characters long; the limit is {MAX_PATH_LENGTH}. "
             "Use a shorter path (put long names in a String field instead)."
         )
+    if not out.isascii():
+        try:
+            out.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPathError(f"field path {out!r} holds a lone surrogate (a name that is not UTF-8?); "
+                                   "use text that UTF-8 can carry.") from None
     for ch in out:
         if ch < " " or ch == "\x7f":
             raise InvalidPathError(
@@ -246,14 +252,34 @@ def check_atom(field_type: str, stored: Any, path: str) -> Any:
                 f"field '{path}': integer {stored} is outside ±2**53 and would lose precision; "
                 "store it as a string (str(value)) or a float."
             )
-    elif field_type == STRING and len(stored) > MAX_STRING_LENGTH:
-        warn_once(
-            f"field '{path}': string of {len(stored)} characters truncated to {MAX_STRING_LENGTH}; "
-            "upload long text as a file (run[path].upload(File.from_content(text))).",
-            NaiadUnsupportedValue,
-        )
-        return stored[:MAX_STRING_LENGTH]
+    elif field_type == STRING:
+        stored = clean_text(stored, path)
+        if len(stored) > MAX_STRING_LENGTH:
+            warn_once(
+                f"field '{path}': string of {len(stored)} characters truncated to {MAX_STRING_LENGTH}; "
+                "upload long text as a file (run[path].upload(File.from_content(text))).",
+                NaiadUnsupportedValue,
+            )
+            return stored[:MAX_STRING_LENGTH]
     return stored
+
+
+def clean_text(text: str, path: str) -> str:
+    """``text`` as a store can keep it: a lone surrogate (what ``os.fsdecode`` makes of a file name that
+    is not UTF-8) and NUL become U+FFFD, with one warning per field — neither UTF-8 nor PostgreSQL can
+    carry them, and an op the store cannot take would hold up every later write of the run."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    try:
+        text.encode("utf-8")
+        if "\x00" not in text:
+            return text
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = text.replace("\x00", "\ufffd")
+    warn_once(f"'{path}': a string held characters a store cannot keep (a lone surrogate, e.g. from a file name "
+              "that is not UTF-8, or NUL); they were stored as U+FFFD.", NaiadUnsupportedValue)
+    return text
 
 
 def flatten(value: Mapping[Any, Any], prefix: str) -> list[tuple[str, Any]]:

@@ -139,6 +139,49 @@ _SERIES = {"FloatSeries", "StringSeries", "FileSeries"}
 _CONTAINER_KINDS = {"run", "model", "model_version", "project"}
 
 
+def unstorable(value: Any) -> str | None:
+    """Why a store cannot take ``value`` (an op, or any part of one), or None: text with a lone surrogate
+    (UTF-8 cannot carry it) or NUL (PostgreSQL cannot).  Checked when a batch fails, not on every write."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "its text holds NUL"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "its text holds a lone surrogate (not UTF-8)"
+        return None
+    if isinstance(value, dict):
+        items: Any = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    elif isinstance(value, np.ndarray) and value.dtype == object:
+        items = value.tolist()
+    else:
+        return None
+    for item in items:
+        problem = unstorable(item)
+        if problem:
+            return problem
+    return None
+
+
+def without_unstorable(batch: Batch) -> tuple[Batch, list[str]]:
+    """``batch`` with each op a store cannot take replaced by an ERROR op that says so (counted in
+    ``sys/errors``), and those messages: one bad op must not hold up the others, nor later batches."""
+    ops: list[Op] = []
+    dropped: list[str] = []
+    for op in batch.ops:
+        problem = unstorable(op)
+        if problem:
+            message = f"a write to '{op[1] if len(op) > 1 else ''}' was dropped: {problem}"
+            dropped.append(message)
+            ops.append((ERROR, "", message))
+        else:
+            ops.append(op)
+    return (Batch(batch.container, batch.writer, batch.seq, ops) if dropped else batch), dropped
+
+
 def validate_batch(batch: Batch) -> None:
     """Check a batch from an untrusted client (the HTTP API) op by op; ValueError says what is wrong.
 

@@ -98,7 +98,14 @@ def _replay(store: Store, log_path: Path, *, live: bool = False) -> tuple[int, s
                 continue
         if spooled:
             upload_spooled(store.blobs, spool, batch)
-        store.apply(batch)
+        try:
+            store.apply(batch)
+        except Exception:
+            fixed, dropped = O.without_unstorable(batch)  # one op no store takes: drop it, counted
+            if not dropped:
+                raise
+            store.apply(fixed)
+            batch = fixed
         count += 1
         for op in batch.ops:
             if op[0] == O.ASSIGN and op[1] == "sys/state" and op[3] != "running":

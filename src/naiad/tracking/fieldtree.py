@@ -422,6 +422,7 @@ class FieldTree:
                 if not isinstance(v, str):
                     raise FieldTypeError(f"'{path}' is a string series; {v!r} is not a str. Use str(v) "
                                          "or log numbers to another path.")
+                v = F.clean_text(v, path)
                 if len(v) > F.MAX_SERIES_STRING_LENGTH:
                     warn_once(f"'{path}': entries longer than {F.MAX_SERIES_STRING_LENGTH} characters are "
                               "truncated.", F.NaiadUnsupportedValue)
@@ -436,9 +437,9 @@ class FieldTree:
 
     def _set_values(self, path: str, values: Any) -> list[str]:
         if isinstance(values, str):
-            return [values]
+            return [F.clean_text(values, path)]
         if isinstance(values, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in values):
-            return list(values)
+            return [F.clean_text(v, path) for v in values]
         raise InvalidValueError(f"'{path}': add()/remove() take a str or a list/set/tuple of str.")
 
     def _delete(self, path: str) -> None:

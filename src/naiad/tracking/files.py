@@ -224,7 +224,7 @@ def expand_globs(patterns: list[str], *, common_root: bool = False) -> dict[str,
     root = os.path.commonpath([os.path.dirname(f) for f in found])
     if not common_root and (root == cwd or root.startswith(cwd + os.sep)):
         root = cwd
-    return {os.path.relpath(f, root).replace(os.sep, "/"): f for f in sorted(set(found))}
+    return {F.clean_text(os.path.relpath(f, root).replace(os.sep, "/"), "a file name"): f for f in sorted(set(found))}
 
 
 @dataclass
@@ -260,9 +260,10 @@ def local_manifest(location: str, destination: str | None) -> list[dict[str, Any
     out = []
     for full, rel, (digest, size) in zip(files, rels, hashes, strict=True):
         mtime = _dt.datetime.fromtimestamp(os.path.getmtime(full), tz=_dt.timezone.utc)
-        name = f"{destination.strip('/')}/{rel}" if destination else rel
+        name = F.clean_text(f"{destination.strip('/')}/{rel}" if destination else rel, "a tracked file's name")
         out.append(ManifestEntry(name, digest, "Local", size, {
-            "file_path": f"file://{full}", "last_modified": mtime.strftime("%Y-%m-%d %H:%M:%S"),
+            "file_path": F.clean_text(f"file://{full}", "a tracked file's name"),
+            "last_modified": mtime.strftime("%Y-%m-%d %H:%M:%S"),
         }).to_json())
     return out
 

@@ -125,7 +125,8 @@ class Handler:
             if (existing == ftype or existing is None) and self._path not in F.READ_ONLY_SYS and (
                     (ftype == F.FLOAT and value - value == 0.0)
                     or (ftype == F.INTEGER and -F.MAX_EXACT_INT <= value <= F.MAX_EXACT_INT)
-                    or (ftype == F.STRING and len(value) <= F.MAX_STRING_LENGTH)
+                    or (ftype == F.STRING and len(value) <= F.MAX_STRING_LENGTH and value.isascii()
+                        and "\x00" not in value)
                     or ftype == F.BOOLEAN):
                 if existing is None:
                     c._define(self._path, ftype)

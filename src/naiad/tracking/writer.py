@@ -298,6 +298,16 @@ class Writer:
                 with self._plock:
                     try:
                         self.oplog.append(batch)
+                    except (UnicodeError, ValueError, TypeError) as exc:
+                        batch, dropped = O.without_unstorable(batch)  # one op's text cannot be encoded
+                        for message in dropped:
+                            self._report(message, FieldError(message))
+                        try:
+                            self.oplog.append(batch)
+                        except Exception as again:
+                            self._report(f"could not write the op log {self.oplog.path}: {again}", again)
+                        if not dropped:
+                            self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
                     except Exception as exc:
                         self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
                     self._pending.append(batch)
@@ -367,6 +377,13 @@ class Writer:
                                  f"{self.oplog.path}")
                     return False
                 except Exception as exc:
+                    fixed, dropped = O.without_unstorable(batch)
+                    if dropped:  # an op no store can take: drop it (counted), store the rest now
+                        with self._plock:
+                            self._pending[0] = fixed
+                        for message in dropped:
+                            self._report(message, FieldError(message))
+                        continue
                     self._report(f"could not write to the store ({exc}); will retry, data is kept in "
                                  f"{self.oplog.path}", exc)
                     return False
@@ -516,4 +533,5 @@ def file_ref(blobs: Any, file: File) -> dict[str, Any]:
     else:
         digest, size = blobs.put_bytes(file.content or b"")
         name = file.name
-    return {"hash": digest, "size": size, "ext": file.extension, "name": name}
+    return {"hash": digest, "size": size, "ext": file.extension,
+            "name": None if name is None else F.clean_text(name, "a file name")}
