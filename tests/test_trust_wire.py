@@ -5,6 +5,8 @@ against a real server on loopback with accounts of every role.
   ``a/../../b``, a field path ``x/.``) wrote outside the folder of whoever downloaded it.  Every write
   path refuses them (the SDK at the call, the store for any client or importer, the wire for paths);
   a download checks again, before it writes anything.
+- Hole 7: NUL in a query parameter or a JSON body reached PostgreSQL and answered 500; it is refused at
+  the edge with 400, and a NUL inside a binary batch's text is refused op by op.
 - Hole 5: a batch assigning a field the store maintains (``sys/owner``, ``sys/creation_time``, ``sys/id``…)
   forged attribution.  Each such op is refused, counted in ``sys/errors`` and named in
   ``sys/last_error``; the rest of the batch is stored.
@@ -27,8 +29,9 @@ from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.ops import Batch
 from naiad.store import open_store
+from naiad.store.remote import RemoteStore
 from registry_kit import PROJECT
-from services import TeamServer, as_user, team_server
+from services import TeamServer, admin_token, as_user, postgres_store_dsn, serve_in_thread, team_server
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +149,57 @@ def test_a_download_never_writes_outside_its_folder(server: TeamServer, tmp_path
     reader.stop()
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == ["deep/down/ok.txt"]
+
+
+# ------------------------------------------------------------------------------------------ hole 7
+@pytest.fixture(scope="module")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    """A real ``naiad server`` over PostgreSQL (which cannot store NUL), with a viewer and a contributor."""
+    from naiad.server.app import create_app
+    from naiad.store.accounts import Accounts
+    from naiad.store.blobs import LocalBlobs
+    from naiad.store.postgres import PostgresStore
+
+    folder = tmp_path_factory.mktemp("trust-nul")
+    store = PostgresStore(postgres_store_dsn(folder), LocalBlobs(folder / "blobs"))
+    accounts = Accounts(store)
+    tokens = {"admin": admin_token(store)}
+    for name, role in (("vera", "viewer"), ("carl", "contributor")):
+        accounts.ensure_account(name)
+        accounts.grant(name, PROJECT, role)
+        tokens[name] = accounts.create_token(name)
+    store.get_or_create_project(PROJECT)
+    try:
+        with serve_in_thread(create_app(store, ui=False)) as url:
+            yield TeamServer(url, store, tokens)
+    finally:
+        store.close()
+
+
+def test_nul_is_refused_at_the_edge_with_400(pg_server: TeamServer) -> None:
+    # found by schemathesis: 10 GET endpoints and POST /projects answered 500 on PostgreSQL
+    def get(who: str, path: str) -> httpx.Response:
+        return httpx.get(f"{pg_server.url}/api/v1{path}", headers={"authorization": f"Bearer {pg_server.tokens[who]}"})
+
+    for who in ("vera", "carl", "admin"):
+        for path in ("/projects/lookup?name=a%00b", f"/projects/count?project={PROJECT}%00",
+                     "/containers/lookup?short_id=DEF-1%00", f"/registry/events?project={PROJECT}&model=M%00",
+                     f"/datasets/uses?project={PROJECT}&digest=%00", f"/webhooks/deliveries?project={PROJECT}%00",
+                     "/models/timeline?model=DEF-M%00", f"/projects/fields?project={PROJECT}%00",
+                     "/containers/nul%00/structure"):
+            answer = get(who, path)
+            assert answer.status_code == 400, (who, path, answer.status_code, answer.text)
+            assert answer.json()["error"]["code"] == "bad_request" and "NUL" in answer.json()["error"]["message"]
+        made = httpx.post(f"{pg_server.url}/api/v1/projects", json={"name": "a\u0000b"},
+                          headers={"authorization": f"Bearer {pg_server.tokens[who]}"})
+        assert made.status_code == 400 and "NUL" in made.json()["error"]["message"]
+    # a binary batch carries NUL as data: the store refuses that op, counted, and stores the rest
+    remote = RemoteStore(pg_server.url, pg_server.tokens["carl"])
+    info = remote.create_container(PROJECT, "run", "nul-run-uuid")
+    result = remote.apply(Batch(info.uuid, "carl-nul", 1, [(O.ASSIGN, "note", F.STRING, "a\x00b"),
+                                                            (O.ADD, "sys/tags", ["ok", "x\x00"]),
+                                                            (O.ASSIGN, "fine", F.FLOAT, 1.0)]))
+    remote.close()
+    assert len(result.errors) == 2 and all("holds NUL" in e for e in result.errors)
+    stored = pg_server.store.read_fields(info.uuid)
+    assert stored["fine"].value == 1.0 and "note" not in stored and "sys/tags" not in stored

@@ -25,7 +25,7 @@ from naiad.version import __version__
 
 from .auth import Authenticator
 from .context import API, Api
-from .errors import BodyLimit, install_handlers
+from .errors import BodyLimit, NulGuard, install_handlers
 from .routes import GROUPS
 
 DEFAULT_MAX_REQUEST = 256 << 20
@@ -59,6 +59,7 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
                   description="ML metadata store: runs, fields, series, files. Errors are "
                               "`{\"error\": {\"code\", \"message\", \"details\"}}`.")
     app.state.store = store
+    app.add_middleware(NulGuard)  # inside the body limit: it reads JSON bodies whole
     app.add_middleware(BodyLimit, limit=max_request_bytes)
     install_handlers(app)
     for group in GROUPS:

@@ -86,6 +86,53 @@ class BodyLimit:
             await _too_large(limit)(scope, receive, send)
 
 
+class NulGuard:
+    """Refuse NUL in a URL (``%00``) or in a JSON body (``\\u0000``) with 400 before a route sees it:
+    PostgreSQL cannot store it, and a route that passed it on answered 500.  (A binary batch may hold NUL
+    bytes as data; the store refuses NUL in its text op by op.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query or "\x00" in scope.get("path", ""):
+            await _nul_refused("the URL")(scope, receive, send)
+            return
+        ctype = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
+        if b"json" not in ctype:
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:  # a JSON body is small (the body limit holds it): read it whole, check, hand it on
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+        if b"\\u0000" in body or b"\x00" in body:
+            await _nul_refused("the JSON body")(scope, receive, send)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _nul_refused(where: str) -> JSONResponse:
+    return envelope(400, "bad_request", f"{where} holds a NUL character (\\u0000 or %00), which naiad does not "
+                    "store; remove it.")
+
+
 def _too_large(limit: int) -> JSONResponse:
     return envelope(413, "bad_request", f"the request body is larger than the server accepts ({limit} bytes); "
                     "send smaller batches or upload files in parts.", {"limit": limit})

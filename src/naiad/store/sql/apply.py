@@ -108,6 +108,10 @@ class Writes(Series):
         if path in F.STORE_MAINTAINED:
             raise ProtectedPathError(f"'{path}' is maintained by naiad and cannot be written; the write was refused.")
         _check_file_names(op)
+        if kind != O.POINTS or op[2] != F.FLOAT_SERIES:
+            problem = O.unstorable(op)  # text no engine keeps (NUL: PostgreSQL; lone surrogates: UTF-8)
+            if problem:
+                raise InvalidValueError(f"'{path}': {problem}; the write was refused.")
         if kind == O.ASSIGN:
             ftype, value = op[2], op[3]
             pid, _ = self._ensure_field(conn, cid, path, ftype, insert=False)
