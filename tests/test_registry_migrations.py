@@ -15,6 +15,7 @@ import uuid as _uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from naiad.core import fields as F
@@ -225,3 +226,64 @@ def test_postgres_migration_5_adds_the_registry_and_fills_the_datasets_index(pg_
     finally:
         store.close()
     assert migrate(pg_db) == []  # nothing left to apply
+
+
+# ------------------------------------------------------------------------------------------ blob references
+def _write_files(store: Any) -> dict[str, str]:
+    """Every kind of field that refers to a blob, in two projects; returns role → hash."""
+    hashes = {name: store.blobs.put_bytes(name.encode() * 3)[0] for name in ("file", "set", "series", "data")}
+    run = store.create_container("defects", RUN, new_uuid())
+    other = store.create_container("other", RUN, new_uuid())
+    ref = {"size": 1, "ext": "bin", "name": "x"}
+    store.apply(Batch(run.uuid, "w-files", 1, [
+        (O.ASSIGN, "model", F.FILE, {**ref, "hash": hashes["file"]}),
+        (O.FILES, "bundle", {"a/b.txt": {**ref, "hash": hashes["set"]}}, False),
+        (O.POINTS, "images", F.FILE_SERIES, np.array([0.0, 1.0]), np.array([1.0, 2.0]),
+         [json.dumps({**ref, "hash": hashes["series"]}), json.dumps({**ref, "hash": hashes["file"]})]),
+        (O.TRACK, "datasets/train", [{**entry("t.csv", "9" * 64, 3), "metadata": {"blob": hashes["data"]}}], False),
+    ]))
+    store.apply(Batch(other.uuid, "w-other", 1, [(O.ASSIGN, "model", F.FILE, {**ref, "hash": hashes["file"]})]))
+    return hashes
+
+
+def test_a_sqlite_store_made_before_blob_references_gets_them_filled_on_open(tmp_path: Path) -> None:
+    root = tmp_path / "old"
+    store = SqliteStore(root)
+    hashes = _write_files(store)
+    expected = {hashes["file"]: {"defects", "other"}, hashes["set"]: {"defects"},
+                hashes["series"]: {"defects"}, hashes["data"]: {"defects"}}
+    assert store.blob_projects(list(hashes.values())) == expected  # noted as they were written
+    store.close()
+    _sql(root, "DELETE FROM blob_refs", "DELETE FROM meta WHERE key='blob_refs'")
+    reopened = SqliteStore(root)
+    try:
+        assert reopened.blob_projects(list(hashes.values())) == expected  # rebuilt from fields and chunks
+        assert reopened.blob_projects(["0" * 64]) == {"0" * 64: set()}
+    finally:
+        reopened.close()
+
+
+def test_postgres_migration_8_fills_the_blob_references(pg_db: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from naiad.store.postgres import PostgresStore, migrate
+
+    migrate(pg_db)
+    store = PostgresStore(pg_db, LocalBlobs(tmp_path / "blobs"))
+    try:
+        hashes = _write_files(store)
+    finally:
+        store.close()
+    with psycopg.connect(pg_db, autocommit=True) as conn:  # the database as it was before migration 8
+        conn.execute("DROP TABLE blob_refs")
+        conn.execute("DROP TABLE blob_uploads")
+        conn.execute("DELETE FROM naiad_migrations WHERE version >= 8")
+    done = migrate(pg_db)
+    assert [m.version for m in done] == [8]
+    store = PostgresStore(pg_db, LocalBlobs(tmp_path / "blobs"))
+    try:
+        assert store.blob_projects(list(hashes.values())) == {
+            hashes["file"]: {"defects", "other"}, hashes["set"]: {"defects"}, hashes["series"]: {"defects"},
+            hashes["data"]: {"defects"}}
+    finally:
+        store.close()

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ import pytest
 import naiad
 from conftest import start_script
 from naiad import errors as E
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
 from naiad.store.remote import RemoteStore
 from services import free_port
 
@@ -694,10 +698,25 @@ def test_a_large_file_is_streamed_through_the_server_in_bounded_memory(server: S
 
 
 def put_on_server(server: Server, source: Path) -> None:
-    """Put a file among the server's blobs directly on its disk (quicker than an upload over HTTP)."""
+    """Put a file among the server's blobs directly on its disk (quicker than an upload over HTTP), and
+    have a run of the project refer to it, as a File field would."""
     from naiad.store.blobs import LocalBlobs
 
-    LocalBlobs(server.store / "blobs").put_file(source)
+    digest, size = LocalBlobs(server.store / "blobs").put_file(source)
+    client = RemoteStore(server.url, server.token)
+    try:
+        refer(client, digest, size)
+    finally:
+        client.close()
+
+
+def refer(store: RemoteStore, digest: str, size: int) -> None:
+    """A run of the project refers to the blob: what lets the project's accounts read it (a blob no
+    container they can see refers to does not exist for them)."""
+    info = store.create_container(PROJECT, "run", uuid.uuid4().hex)
+    ref = {"hash": digest, "size": size, "ext": "bin", "name": "data.bin"}
+    result = store.apply(Batch(info.uuid, "refer-" + info.uuid, 1, [(O.ASSIGN, "data/blob", F.FILE, ref)]))
+    assert not result.errors, result.errors
 
 
 @pytest.mark.slow
@@ -760,6 +779,7 @@ def test_an_upload_rides_out_a_server_restart(server: Server, store: RemoteStore
     puts_before = server.count("/parts/")
     thread.join(120)
     assert result == [(digest, size)]
+    refer(store, digest, size)
     assert 2 <= stored < 13
     # the parts the server had were not sent again, but for the one in flight when the connection broke
     assert server.count("/parts/") - puts_before <= 13 - stored + 1
@@ -813,6 +833,7 @@ def test_an_upload_whose_bytes_do_not_match_its_hash_is_refused(server: Server, 
     with pytest.raises(E.IntegrityError):  # a small blob, sent in one request, is checked the same way
         store.request("PUT", f"/blobs/{hashlib.sha256(b'sent').hexdigest()}", content=b"received")
     assert store.blobs.put_file(source) == (digest, size)  # sent again, it is stored
+    refer(store, digest, size)
     assert b"".join(store.blobs.read_range(digest, 0, size)) == data
 
 
@@ -853,6 +874,7 @@ def test_an_interrupted_upload_resumes_with_the_missing_parts_only(server: Serve
     assert store.blobs.put_file(source) == (digest, size)
     assert server.count("/parts/") - puts_before == 4, "only the four missing parts were sent"
     assert not state.exists()
+    refer(store, digest, size)
     copy = tmp_path / "copy.bin"
     store.blobs.copy_to(digest, copy)
     assert file_sha(copy) == digest

@@ -441,6 +441,10 @@ def test_a_resumable_upload_begun_on_one_server_goes_on_and_completes_on_the_oth
         assert a.blobs.upload_part(upload_id, 2, [data[2 * PART_SIZE:]]) == 777
         assert b.blobs.complete_upload(upload_id) == (digest, len(data))
         assert a.blobs.complete_upload(upload_id) == (digest, len(data))  # an answer lost and asked again
+        # a run of the project refers to it: what lets the project's accounts read it
+        run = a.create_container(PROJECT, "run", uuid.uuid4().hex)
+        ref = {"hash": digest, "size": len(data), "ext": "bin", "name": "data.bin"}
+        assert not a.apply(Batch(run.uuid, "refer-" + run.uuid, 1, [(O.ASSIGN, "data", F.FILE, ref)])).errors
         assert a.blobs.size(digest) == b.blobs.size(digest) == len(data)
         with b.blobs.open(digest) as fh:
             assert sha256(fh.read()) == digest

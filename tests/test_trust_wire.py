@@ -5,6 +5,12 @@ against a real server on loopback with accounts of every role.
   ``a/../../b``, a field path ``x/.``) wrote outside the folder of whoever downloaded it.  Every write
   path refuses them (the SDK at the call, the store for any client or importer, the wire for paths);
   a download checks again, before it writes anything.
+- Hole 2: an account with a role only in project B read project A's files by hash (``GET
+  /blobs/{sha256}``), learnt their size (``HEAD``) and whether a hash existed anywhere (``POST
+  /blobs/missing``, ``POST /blobs/uploads``).  A blob is now readable through the containers that
+  refer to it: for whoever can see one of them, and for no one else, presence included.
+- Hole 8: upload ids were global: another account read the state of, added parts to, completed or
+  aborted an upload.  An upload belongs to the account that began it, and abandoned ones expire.
 - Hole 7: NUL in a query parameter or a JSON body reached PostgreSQL and answered 500; it is refused at
   the edge with 400, and a NUL inside a binary batch's text is refused op by op.
 - Hole 5: a batch assigning a field the store maintains (``sys/owner``, ``sys/creation_time``, ``sys/id``…)
@@ -14,9 +20,12 @@ against a real server on loopback with accounts of every role.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -36,7 +45,8 @@ from services import TeamServer, admin_token, as_user, postgres_store_dsn, serve
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
-    grants = [("carl", PROJECT, "contributor"), ("mona", PROJECT, "maintainer")]
+    grants = [("carl", PROJECT, "contributor"), ("mona", PROJECT, "maintainer"), ("vera", PROJECT, "viewer"),
+              ("olga", "other", "owner")]
     with team_server(tmp_path_factory.mktemp("trust-wire"), grants) as found:
         yield found
 
@@ -203,3 +213,74 @@ def test_nul_is_refused_at_the_edge_with_400(pg_server: TeamServer) -> None:
     assert len(result.errors) == 2 and all("holds NUL" in e for e in result.errors)
     stored = pg_server.store.read_fields(info.uuid)
     assert stored["fine"].value == 1.0 and "note" not in stored and "sys/tags" not in stored
+
+
+# ------------------------------------------------------------------------------------------ holes 2 and 8
+def call(server: TeamServer, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, f"{server.url}/api/v1{path}",
+                         headers={"authorization": f"Bearer {server.tokens[who]}"}, **kwargs)
+
+
+def test_a_file_is_read_through_the_containers_that_refer_to_it(server: TeamServer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = b"project A's model weights " + os.urandom(8)
+    as_user(server, "carl", monkeypatch)
+    run = naiad.init_run(project=PROJECT, capture_stdout=False, capture_stderr=False, capture_hardware_metrics=False,
+                         source_files=[])
+    run["weights"].upload(File.from_content(secret, extension="bin"))
+    run_id = str(run["sys/id"].fetch())
+    run.stop()
+    info = server.store.get_container(short_id=run_id)
+    digest = server.store.read_fields(info.uuid, ["weights"])["weights"].value["hash"]
+    # the project's accounts (and admins) read it
+    for who in ("carl", "vera", "mona", "admin"):
+        got = call(server, who, "GET", f"/blobs/{digest}")
+        assert got.status_code == 200 and got.content == secret, who
+        assert call(server, who, "HEAD", f"/blobs/{digest}").headers["content-length"] == str(len(secret))
+    # another project's owner learns nothing: not the bytes, the size, nor that it exists
+    assert call(server, "olga", "GET", f"/blobs/{digest}").status_code == 404
+    assert call(server, "olga", "HEAD", f"/blobs/{digest}").status_code == 404
+    missing = call(server, "olga", "POST", "/blobs/missing", json={"digests": [digest]})
+    assert missing.status_code == 200 and missing.json() == {"missing": [digest]}
+    began = call(server, "olga", "POST", "/blobs/uploads", json={"digest": digest, "size": len(secret)})
+    assert began.status_code == 200 and began.json()["exists"] is False
+    assert call(server, "carl", "POST", "/blobs/missing", json={"digests": [digest]}).json() == {"missing": []}
+    # a blob no container refers to is no one's (but an admin's)
+    loose, _ = server.store.blobs.put_bytes(b"nobody refers to me " + os.urandom(8))
+    assert call(server, "carl", "GET", f"/blobs/{loose}").status_code == 404
+    assert call(server, "admin", "GET", f"/blobs/{loose}").status_code == 200
+    # once olga's own run refers to the same bytes (she had to have them), she reads them through it
+    as_user(server, "olga", monkeypatch)
+    mine = naiad.init_run(project="other", capture_stdout=False, capture_stderr=False,
+                          capture_hardware_metrics=False, source_files=[])
+    mine["copy"].upload(File.from_content(secret, extension="bin"))
+    mine.stop()
+    assert call(server, "olga", "GET", f"/blobs/{digest}").content == secret
+
+
+def test_an_upload_is_its_accounts_and_abandoned_ones_expire(server: TeamServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(64)
+    digest = hashlib.sha256(data).hexdigest()
+    began = call(server, "carl", "POST", "/blobs/uploads", json={"digest": digest, "size": len(data)})
+    upload = began.json()["upload_id"]
+    for who in ("olga", "mona"):  # another project's account, and another account of the same project
+        assert call(server, who, "GET", f"/blobs/uploads/{upload}").status_code == 404
+        assert call(server, who, "PUT", f"/blobs/uploads/{upload}/parts/0", content=b"forged").status_code == 404
+        assert call(server, who, "POST", f"/blobs/uploads/{upload}/complete").status_code == 404
+        assert call(server, who, "DELETE", f"/blobs/uploads/{upload}").status_code == 404
+    assert call(server, "carl", "PUT", f"/blobs/uploads/{upload}/parts/0", content=data).status_code == 200
+    assert call(server, "carl", "GET", f"/blobs/uploads/{upload}").json()["parts"] == {"0": len(data)}
+    done = call(server, "carl", "POST", f"/blobs/uploads/{upload}/complete")
+    assert done.status_code == 200 and done.json()["digest"] == digest
+    assert call(server, "carl", "GET", f"/blobs/uploads/{upload}").status_code == 404  # ended
+    # an upload begun and left expires when the next one begins after NAIAD_UPLOAD_TTL
+    other = os.urandom(64)
+    left = call(server, "carl", "POST", "/blobs/uploads",
+                json={"digest": hashlib.sha256(other).hexdigest(), "size": 64}).json()["upload_id"]
+    assert call(server, "carl", "GET", f"/blobs/uploads/{left}").status_code == 200
+    monkeypatch.setenv("NAIAD_UPLOAD_TTL", "0")
+    new = call(server, "carl", "POST", "/blobs/uploads",
+               json={"digest": hashlib.sha256(b"x" * 64).hexdigest(), "size": 64}).json()["upload_id"]
+    assert call(server, "carl", "GET", f"/blobs/uploads/{left}").status_code == 404
+    assert call(server, "carl", "GET", f"/blobs/uploads/{new}").status_code == 200  # not the one just begun

@@ -147,6 +147,10 @@ class Settings:
         "NAIAD_GATE_MAX_AGE", float, 30 * 86400.0,
         "seconds a passing gate decision stays evidence for a promotion policy (older ones: run the gate again)",
     )
+    upload_ttl = Setting(
+        "NAIAD_UPLOAD_TTL", float, 2 * 86400.0,
+        "seconds a server keeps a resumable upload that was begun and not completed (then its parts are removed)",
+    )
     ui_url = Setting(
         "NAIAD_UI_URL", str, "",
         "base URL of the naiad web UI (https://naiad.internal), for links in gate reports (empty: ids only)",

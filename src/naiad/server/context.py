@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from naiad import errors as E
 from naiad.store.accounts import role_rank
 from naiad.store.base import Store
+from naiad.store.sql import SqlStore
 
 from .auth import Authenticator, Principal
 
@@ -152,6 +154,45 @@ class Api:
                 raise E.PermissionDeniedError(f"{p.name}: only an admin may subscribe to every project's events.")
             return
         p.require(self.canonical(project), "maintainer")
+
+    def visible_blobs(self, principal: Principal, digests: list[str]) -> set[str]:
+        """Those of ``digests`` the principal may read: referred to by a container of a project it can
+        see (an admin sees every stored blob).  A blob no visible container refers to does not exist for
+        the principal — not even its size or its presence."""
+        if principal.admin or not isinstance(self.store, SqlStore):
+            return set(digests)
+        return {d for d, projects in self.store.blob_projects(digests).items()
+                if any(principal.can_see(name) for name in projects)}
+
+    def require_blob(self, principal: Principal, digest: str) -> None:
+        if digest not in self.visible_blobs(principal, [digest]):
+            raise E.NotFoundError(f"blob {digest} is not stored on this server.")
+
+    def require_upload(self, principal: Principal, upload_id: str) -> None:
+        """The upload is the principal's (an admin may touch any): another account's upload, or one
+        this server did not begin, does not exist for them."""
+        if principal.admin or not isinstance(self.store, SqlStore):
+            return
+        if self.store.upload_owner(upload_id) != principal.name:
+            raise E.NotFoundError(self.no_upload(upload_id))
+
+    def began_upload(self, principal: Principal, upload_id: str) -> None:
+        """Note whose the new upload is, and expire uploads abandoned longer than NAIAD_UPLOAD_TTL."""
+        if not isinstance(self.store, SqlStore):
+            return
+        from naiad.config import SETTINGS
+
+        for old in self.store.expired_uploads(time.time() - SETTINGS.upload_ttl.get()):
+            try:
+                self.store.blobs.abort_upload(old)
+            except E.NaiadError:
+                pass  # gone already (completed elsewhere, or its parts removed)
+            self.store.forget_upload(old)
+        self.store.note_upload(upload_id, principal.name)
+
+    def ended_upload(self, upload_id: str) -> None:
+        if isinstance(self.store, SqlStore):
+            self.store.forget_upload(upload_id)
 
     @staticmethod
     def not_here(principal: Principal, message: str, fn: Callable[..., Any], *args: Any) -> Any:

@@ -73,6 +73,16 @@ def migrations() -> list[Migration]:
 SCHEMA_VERSION = max(m.version for m in migrations())
 
 
+def _index_blob_refs(conn: Any) -> None:
+    from naiad.store.sql.blobrefs import index_blob_refs
+
+    index_blob_refs(conn)
+
+
+# migrations with a step after their SQL, in the same transaction
+_PYTHON_STEPS: dict[int, Any] = {8: _index_blob_refs}
+
+
 class _PgConn:
     """A psycopg connection that takes the ``?`` placeholders the shared SQL is written with."""
 
@@ -152,6 +162,8 @@ def migrate(dsn: str, *, progress: Any = None) -> list[Migration]:
                 with raw.transaction():
                     for stmt in statements(mig.sql):
                         raw.execute(stmt)
+                    if mig.version in _PYTHON_STEPS:  # what SQL cannot do (decoding series chunks)
+                        _PYTHON_STEPS[mig.version](_PgConn(raw))
                     raw.execute("INSERT INTO naiad_migrations(version, name, applied) VALUES (%s, %s, %s)",
                                 (mig.version, mig.name, time.time()))
                 applied.append(mig)

@@ -168,6 +168,22 @@ CREATE TABLE IF NOT EXISTS gate_decisions (
 CREATE INDEX IF NOT EXISTS gate_decisions_by_candidate ON gate_decisions(candidate_cid, id);
 CREATE INDEX IF NOT EXISTS gate_decisions_by_model ON gate_decisions(model_cid, id);
 
+-- blob references: which container refers to which blob (File, FileSet, FileSeries point, uploaded
+-- Artifact entry); a server lets an account read a blob only through a container it can see.
+CREATE TABLE IF NOT EXISTS blob_refs (
+    hash  TEXT NOT NULL,
+    cid   INTEGER NOT NULL,
+    PRIMARY KEY (hash, cid)
+);
+
+-- resumable uploads a server began: whose they are (only that account may continue, complete or abort
+-- one) and when, so abandoned ones expire (NAIAD_UPLOAD_TTL)
+CREATE TABLE IF NOT EXISTS blob_uploads (
+    upload_id  TEXT PRIMARY KEY,
+    account    TEXT NOT NULL,
+    created    REAL NOT NULL
+);
+
 -- datasets: which Artifact field holds which dataset version (the manifest itself stays in the field)
 CREATE TABLE IF NOT EXISTS dataset_uses (
     cid    INTEGER NOT NULL,

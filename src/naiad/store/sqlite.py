@@ -32,6 +32,7 @@ from naiad.store.sql import (  # re-exported: older imports name them here
     project_key_candidates,
     statements,
 )
+from naiad.store.sql.blobrefs import index_blob_refs
 from naiad.store.sql.datasets import index_datasets
 
 SCHEMA_VERSION = 1
@@ -131,6 +132,9 @@ class SqliteStore(SqlStore):
             if conn.execute("SELECT 1 FROM meta WHERE key='dataset_uses'").fetchone() is None:
                 index_datasets(conn)  # a store made before the datasets index: fill it once
                 conn.execute("INSERT INTO meta(key, value) VALUES ('dataset_uses', '1')")
+            if conn.execute("SELECT 1 FROM meta WHERE key='blob_refs'").fetchone() is None:
+                index_blob_refs(conn)  # a store made before the blob references: fill them once
+                conn.execute("INSERT INTO meta(key, value) VALUES ('blob_refs', '1')")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

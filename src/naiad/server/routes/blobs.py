@@ -41,7 +41,10 @@ def register(app: FastAPI, api: Api) -> None:
         wanted = [digest_of(d) for d in dict.fromkeys(body.digests)]
 
         def work() -> list[str]:
-            return [d for d in wanted if not store.blobs.exists(d)]
+            # a blob no container the caller can see refers to is missing for them (its bytes are sent
+            # again, stored once): presence is not told across projects
+            visible = api.visible_blobs(p, [d for d in wanted if store.blobs.exists(d)])
+            return [d for d in wanted if d not in visible]
 
         return {"missing": await call(work)}
 
@@ -49,6 +52,7 @@ def register(app: FastAPI, api: Api) -> None:
     async def blob_head(digest: str, request: Request) -> Response:
         p = await call(who, request)
         require_any(p)
+        await call(api.require_blob, p, digest_of(digest))
         size = await call(not_here, p, f"blob {digest} is not stored on this server.", store.blobs.size,
                           digest_of(digest))
         return Response(headers={"content-length": str(size), "accept-ranges": "bytes",
@@ -57,9 +61,11 @@ def register(app: FastAPI, api: Api) -> None:
     @app.get(f"{API}/blobs/{{digest}}", tags=["blobs"],
              responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "a range"}})
     async def blob_get(digest: str, request: Request) -> Response:
-        """The bytes of a blob, streamed; honours a single ``Range: bytes=a-b``."""
+        """The bytes of a blob, streamed; honours a single ``Range: bytes=a-b``.  Readable by an account
+        with a role in a project whose containers refer to it."""
         p = await call(who, request)
         require_any(p)
+        await call(api.require_blob, p, digest_of(digest))
         size = await call(not_here, p, f"blob {digest} is not stored on this server.", store.blobs.size,
                           digest_of(digest))
         start, end, status = 0, size, 200
@@ -98,15 +104,17 @@ def register(app: FastAPI, api: Api) -> None:
         """Start (or find already stored) a resumable upload of ``size`` bytes with SHA-256 ``digest``."""
         p = await call(who, request)
         require_writer(p)
-        if await call(store.blobs.exists, body.digest):
+        if await call(store.blobs.exists, body.digest) and await call(api.visible_blobs, p, [body.digest]):
             return {"exists": True, "digest": body.digest, "size": body.size}
         upload_id = await call(store.blobs.begin_upload, body.digest, body.size)
+        await call(api.began_upload, p, upload_id)
         return {"exists": False, "upload_id": upload_id, "part_size": PART_SIZE, "parts": {}}
 
     @app.get(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"])
     async def upload_status(upload_id: str, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         require_any(p)
+        await call(api.require_upload, p, upload_id)
         parts = await call(not_here, p, no_upload(upload_id), store.blobs.uploaded_parts, upload_id)
         return {"upload_id": upload_id, "part_size": PART_SIZE, "parts": {str(k): v for k, v in parts.items()}}
 
@@ -117,6 +125,7 @@ def register(app: FastAPI, api: Api) -> None:
         require_writer(p)
         if not 0 <= number < 100_000:
             raise E.RequestError(f"part number {number} is out of range")
+        await call(api.require_upload, p, upload_id)
         data = await request.body()
         if len(data) > PART_SIZE:
             raise E.RequestError(f"a part holds at most {PART_SIZE} bytes", status=413)
@@ -127,6 +136,8 @@ def register(app: FastAPI, api: Api) -> None:
     async def upload_complete(upload_id: str, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         require_writer(p)
+        await call(api.require_upload, p, upload_id)
+        # the record stays (asking again, after a lost answer, answers the same) until the upload expires
         digest, size = await call(not_here, p, no_upload(upload_id), store.blobs.complete_upload, upload_id)
         return {"digest": digest, "size": size}
 
@@ -134,7 +145,9 @@ def register(app: FastAPI, api: Api) -> None:
     async def upload_abort(upload_id: str, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         require_writer(p)
+        await call(api.require_upload, p, upload_id)
         await call(not_here, p, no_upload(upload_id), store.blobs.abort_upload, upload_id)
+        await call(api.ended_upload, upload_id)
         return {"aborted": upload_id}
 
 

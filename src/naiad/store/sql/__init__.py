@@ -10,6 +10,7 @@ catalog    projects and containers: finding, creating, numbering
 webhooks   subscriptions, claiming deliveries, recording attempts
 registry   the registry: stages, aliases, the promotion policy, gate decisions, their history
 datasets   the datasets index: which Artifact field holds which dataset version
+blobrefs   which container refers to which blob (what a server authorizes file reads by)
 fields     a container's fields: type and namespace checks, atoms in bulk, delete, clear, reads
 series     series and their chunks: appends, reads, buckets
 apply      writes: a batch of operations applied in one transaction, at most once
@@ -28,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from naiad.store.base import DatasetUse, GateDecision, RegistryEvent
-from naiad.store.sql import datasets, registry
+from naiad.store.sql import blobrefs, datasets, registry
 from naiad.store.sql import webhooks as hooks
 from naiad.store.sql.apply import Writes, artifact_hash
 from naiad.store.sql.base import Conn, Cursor, SqlBase, statements
@@ -68,6 +69,22 @@ class SqlStore(Writes, Table):
 
     def gate_decisions(self, project: str, model: str | None = None) -> list[GateDecision]:
         return registry.gate_decisions(self, project, model)
+
+    def blob_projects(self, digests: list[str]) -> dict[str, set[str]]:
+        """For each blob hash, the projects with a container that refers to it."""
+        return blobrefs.blob_projects(self, digests)
+
+    def note_upload(self, upload_id: str, account: str) -> None:
+        blobrefs.note_upload(self, upload_id, account)
+
+    def upload_owner(self, upload_id: str) -> str | None:
+        return blobrefs.upload_owner(self, upload_id)
+
+    def forget_upload(self, upload_id: str) -> None:
+        blobrefs.forget_upload(self, upload_id)
+
+    def expired_uploads(self, before: float) -> list[str]:
+        return blobrefs.expired_uploads(self, before)
 
     def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
         return datasets.dataset_uses(self, project, digest)

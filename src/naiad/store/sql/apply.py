@@ -19,7 +19,7 @@ from naiad.errors import (
 from naiad.store.base import (
     ApplyResult,
 )
-from naiad.store.sql import datasets
+from naiad.store.sql import blobrefs, datasets
 from naiad.store.sql.base import Conn
 from naiad.store.sql.series import Series
 
@@ -97,6 +97,8 @@ class Writes(Series):
                 self._apply_op(conn, cid, op)
             except FieldError as exc:
                 errors.append(str(exc))
+            else:
+                blobrefs.note(conn, cid, blobrefs.hashes_of(op))
         self._flush_atoms(conn)
         return cid
 
