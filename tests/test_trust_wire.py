@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -284,3 +285,30 @@ def test_an_upload_is_its_accounts_and_abandoned_ones_expire(server: TeamServer,
                json={"digest": hashlib.sha256(b"x" * 64).hexdigest(), "size": 64}).json()["upload_id"]
     assert call(server, "carl", "GET", f"/blobs/uploads/{left}").status_code == 404
     assert call(server, "carl", "GET", f"/blobs/uploads/{new}").status_code == 200  # not the one just begun
+
+
+# ------------------------------------------------------------------------------------------ hole 11
+def test_a_revoked_token_stops_working_within_a_second(server: TeamServer) -> None:
+    from naiad.store.accounts import Accounts
+
+    accounts = Accounts(server.store)
+    accounts.ensure_account("leaky")
+    accounts.grant("leaky", PROJECT, "viewer")
+    token = accounts.create_token("leaky", label="leaked")
+    headers = {"authorization": f"Bearer {token}"}
+    assert httpx.get(f"{server.url}/api/v1/projects", headers=headers).status_code == 200  # cached now
+    accounts.revoke_token(token.split("_")[1])
+    time.sleep(1.2)
+    assert httpx.get(f"{server.url}/api/v1/projects", headers=headers).status_code == 401
+
+
+def test_error_messages_do_not_name_the_servers_paths(server: TeamServer) -> None:
+    where = str(server.store.location)
+    for who in ("admin", "carl"):
+        for path in ("/containers/lookup?short_id=DEF-404", "/projects/lookup?name=nope"):
+            answer = call(server, who, "GET", path)
+            assert answer.status_code == 404, (who, path)
+            message = answer.json()["error"]["message"]
+            assert where not in message and "/" not in message.replace("/api/v1", ""), (who, message)
+    assert "this naiad server" in call(server, "admin", "GET", "/containers/lookup?short_id=DEF-404").json()[
+        "error"]["message"]

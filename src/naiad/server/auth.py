@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from naiad.errors import AuthError, PermissionDeniedError, ProjectNotFound
 from naiad.store.accounts import ROLES, Accounts, role_rank
 
-_CACHE_SECONDS = 10.0
+_CACHE_SECONDS = 1.0  # a revoked token or a changed role reaches every server process within it
 
 
 @dataclass(frozen=True)

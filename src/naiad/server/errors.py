@@ -143,9 +143,9 @@ def install_handlers(app: FastAPI) -> None:
     has the traceback under)."""
 
     @app.exception_handler(E.NaiadError)
-    async def naiad_error(_request: Request, exc: E.NaiadError) -> JSONResponse:
+    async def naiad_error(request: Request, exc: E.NaiadError) -> JSONResponse:
         details = {k: v for k, v in exc.details.items() if k != "status" and _jsonable(v)}
-        return envelope(status_of(exc), exc.code, str(exc), details)
+        return envelope(status_of(exc), exc.code, _without_paths(str(exc), request.app.state.store), details)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -163,6 +163,19 @@ def install_handlers(app: FastAPI) -> None:
         ref = uuidlib.uuid4().hex[:12]
         log.exception("internal error %s", ref)
         return envelope(500, E.StoreError.code, f"internal server error (reference {ref}; the server log has details).")
+
+
+def _without_paths(message: str, store: Any) -> str:
+    """A store's messages name where it lives (its folder, its database URI, the blob folders): a server
+    says "this naiad server" instead, to admins too — a client has no use for the server's paths."""
+    blobs = getattr(store, "blobs", None)
+    places = [(getattr(blobs, "root", None), "the server's blob store"),  # inside the store's folder: first
+              (getattr(store, "location", None), "this naiad server"),
+              (getattr(store, "uri", None), "this naiad server")]
+    for place, said in places:
+        if place and str(place) in message:
+            message = message.replace(str(place), said)
+    return message
 
 
 def _jsonable(value: Any) -> bool:
