@@ -611,7 +611,8 @@ def test_gate_end_to_end_decision_run_report_and_reuse(cancer: Cancer, tmp_path:
     again = run_gate("DEF-CLS", lr, stump, cancer.frame, "label", spec, predictions=predict)
     assert again.evaluations == result.evaluations and again.dataset_hash == result.dataset_hash
     assert runs_tagged("evaluation") == sorted([ev_c, ev_b])
-    assert len(predict.seen) == 2  # the models were not asked again
+    assert len(predict.seen) == 4  # asked again: the evaluations are reused for the same predictions only
+    assert again.reused == ["candidate", "baseline"]
     assert again.run != result.run and [r.verdict for r in again.rules] == [r.verdict for r in result.rules]
     assert again.rules[1].p_value == result.rules[1].p_value
     assert read_run(again.run, "gate/spec") == json.dumps(spec)  # no spec text given: the spec as JSON
@@ -623,6 +624,15 @@ def test_gate_end_to_end_decision_run_report_and_reuse(cancer: Cancer, tmp_path:
     assert list(decisions["run"]) == [result.run, again.run]
     assert list(decisions["candidate"]) == [lr, lr] and list(decisions["baseline"]) == [stump, stump]
     assert list(decisions["verdict"]) == ["pass", "pass"] and list(decisions["n"]) == [228, 228]
+
+    # other predictions for the candidate (a predict function fixed since) are evaluated, never judged by the
+    # stored evaluation of the old ones (issue 19, hole 9); --force evaluates both again
+    fixed = predictor(cancer, {stump: "stump", lr: "lr_weak"})
+    other = run_gate("DEF-CLS", lr, stump, cancer.frame, "label", spec, predictions=fixed, record=False)
+    assert other.reused == ["baseline"] and other.evaluations["candidate"] != result.evaluations["candidate"]
+    assert other.rules[0].candidate != result.rules[0].candidate
+    forced = run_gate("DEF-CLS", lr, stump, cancer.frame, "label", spec, predictions=predict, record=False, force=True)
+    assert forced.reused == [] and set(forced.evaluations.values()).isdisjoint(result.evaluations.values())
     assert decisions["commit"].isna().all() and decisions["ci_url"].isna().all()
     assert decisions["time"].is_monotonic_increasing
     assert naiad.fetch_gate_decisions("DEF-CLS").equals(decisions)

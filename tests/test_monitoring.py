@@ -13,6 +13,7 @@ import datetime
 import json
 import math
 import pickle
+import re
 import shutil
 import textwrap
 import time
@@ -225,7 +226,9 @@ def test_binary_evaluation_run_holds_metrics_dataset_predictions_slices_and_plot
     assert acc.stderr == pytest.approx(math.sqrt(acc.value * (1 - acc.value) / len(df)), rel=0.3)
 
     # the run: eval/*, metrics, intervals
-    assert fields(ev.run, "eval") == {
+    stored_eval = fields(ev.run, "eval")
+    assert re.fullmatch(r"[0-9a-f]{64}", stored_eval.pop("predictions_hash"))  # what reuse is keyed on
+    assert stored_eval == {
         "model": "DEF-CLS", "model_version": version, "stage": "none", "task": "classification", "target": "label",
         "n_rows": len(df), "dataset_hash": ev.dataset_hash, "dataset_role": "holdout-2026", "level": 0.95,
         "n_boot": 1000, "seed": 0, "classes": '["0", "1"]'}

@@ -57,11 +57,13 @@ def _baseline(model: str, spec: str) -> str | None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the result as JSON here")
 @click.option("--promote", is_flag=True, help="on pass, move the candidate to production")
 @click.option("--promote-to", type=click.Choice(["staging", "production"]), help="on pass, move the candidate here")
+@click.option("--force", is_flag=True, help="evaluate both versions again, even where a stored evaluation was made "
+                                            "on the same data from the same predictions")
 @click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
 def gate(model: str, candidate: str, baseline: str, data: str, target: str, spec_path: str,
          candidate_predictions: str | None, baseline_predictions: str | None, predict: str | None, task: str | None,
          role: str, report: str | None, json_path: str | None, promote: bool, promote_to: str | None,
-         uri: str | None) -> None:
+         force: bool, uri: str | None) -> None:
     """Judge CANDIDATE against the baseline on the same data by the spec's rules; record the decision."""
     from naiad.gate.promote import run_gate
     from naiad.gate.report import markdown
@@ -80,7 +82,7 @@ def gate(model: str, candidate: str, baseline: str, data: str, target: str, spec
     result = run_gate(model, candidate, base, data, target, spec, spec_text=text, predictions=fn,
                       candidate_predictions=candidate_predictions, baseline_predictions=baseline_predictions,
                       task=task, dataset_role=role.replace(" ", "-"),
-                      promote="production" if promote else promote_to)
+                      promote="production" if promote else promote_to, force=force)
     text_report = markdown(result)
     if report:
         Path(report).write_text(text_report)
@@ -90,6 +92,9 @@ def gate(model: str, candidate: str, baseline: str, data: str, target: str, spec
                f"(dataset {result.dataset_hash[:12]}) — {result.reason}")
     for r in result.rules:
         click.echo(f"  [{r.verdict}] rule {r.index}: {r.metric} {r.description}: {r.detail}")
+    for role in result.reused:
+        click.echo(f"  {role}: reused evaluation {result.evaluations[role]} (same data, same predictions; --force "
+                   "evaluates again)")
     if result.run:
         click.echo(f"decision recorded as {result.run}" + (f"; {candidate} promoted to {result.promoted}"
                                                           if result.promoted else ""))

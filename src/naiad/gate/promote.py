@@ -97,7 +97,7 @@ def _predictions_of(evaluation_run: str) -> Any:
 def _paired_inputs(frame_c: Any, frame_b: Any, classes: list[str] | None, task: str) -> dict[str, Any]:
     if len(frame_c) != len(frame_b) or not np.array_equal(frame_c["target"].astype(str), frame_b["target"].astype(str)):
         raise IntegrityError("the two evaluations' stored targets differ row by row although their dataset hash is "
-                             "the same; evaluate again with force=True.")
+                             "the same; run the gate again with --force (force=True).")
     if task == "regression":
         return {"y": frame_c["target"].to_numpy(float), "c": frame_c["prediction"].to_numpy(float),
                 "b": frame_b["prediction"].to_numpy(float)}
@@ -173,13 +173,15 @@ def run_gate(
     model: str, candidate: str, baseline: str | None, data: Any, target: str, spec: dict[str, Any], *,
     spec_text: str = "", predictions: Any = None, candidate_predictions: Any = None, baseline_predictions: Any = None,
     task: str | None = None, dataset_role: str = "holdout", promote: str | None = None, record: bool = True,
+    force: bool = False,
 ) -> GateResult:
     """Evaluate (or reuse the evaluations of) ``candidate`` and ``baseline`` on ``data`` and judge them by
     ``spec``; store the decision as a run and, on a pass with ``promote`` (a stage), move the candidate.
 
     Predictions: ``candidate_predictions`` / ``baseline_predictions`` (columns, arrays or functions of the
     features, as :func:`naiad.evaluate` takes them), or ``predictions`` — a function ``(features,
-    version_id) → predictions`` used for both.
+    version_id) → predictions`` used for both.  A version's stored evaluation is reused when it was made on
+    the same data from the same predictions (``result.reused`` says which); ``force`` evaluates both again.
     """
 
     rules, min_rows = parse_spec(spec)
@@ -194,11 +196,11 @@ def run_gate(
         return predictions
 
     ev_c = evaluate(candidate, data, target, preds(candidate, candidate_predictions), task=task,
-                          dataset_role=dataset_role, plots=False, drift=False)
+                    dataset_role=dataset_role, plots=False, drift=False, force=force)
     ev_b = None
     if baseline is not None:
         ev_b = evaluate(baseline, data, target, preds(baseline, baseline_predictions), task=ev_c.task,
-                              dataset_role=dataset_role, plots=False, drift=False)
+                        dataset_role=dataset_role, plots=False, drift=False, force=force)
         if ev_b.dataset_hash != ev_c.dataset_hash:
             raise IntegrityError(f"the candidate was evaluated on dataset {ev_c.dataset_hash[:12]} and the baseline "
                                  f"on {ev_b.dataset_hash[:12]}: a gate compares them on the identical data only.")
@@ -228,6 +230,7 @@ def run_gate(
             reason = f"all {len(applied)} rule(s) passed" + (" (no baseline: value rules only)" if ev_b is None else "")
     result = GateResult(model, candidate, baseline, ev_c.dataset_hash, ev_c.n, verdict, reason, results, evaluations,
                         spec, context, _training_drift(candidate, baseline))
+    result.reused = [role for role, ev in (("candidate", ev_c), ("baseline", ev_b)) if ev is not None and ev.reused]
     decision = _open_decision(result, spec_text) if record else None
     try:
         if record:

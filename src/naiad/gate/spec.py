@@ -184,6 +184,7 @@ class GateResult:
     training_drift: dict[str, Any] | None = None
     run: str | None = None
     decision_id: int | None = None  # the store's record of it: what a promotion policy reads
+    reused: list[str] = field(default_factory=list)  # roles whose stored evaluation (same data, predictions) served
     promoted: str | None = None
 
     def to_json(self) -> dict[str, Any]:

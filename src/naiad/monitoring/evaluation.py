@@ -15,6 +15,7 @@ dataset hash again returns the stored result unless ``force=True``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -186,8 +187,9 @@ def evaluate(
     ``task``: ``classification`` or ``regression`` (default: regression for a non-integral float target).
     ``slices``: columns whose values each get their own metrics.  ``upload``: store the dataset's bytes
     with its version (so the evaluation can be reproduced).  ``force``: evaluate again even if this
-    version was already evaluated on this dataset hash.  ``drift``: when the version has a training
-    profile (``profiles/train``), test every shared column (the target too) for drift against it and the
+    version was already evaluated on this dataset hash from the same predictions (other predictions —
+    another column, a fixed predict function — are always evaluated).  ``drift``: when the version has a
+    training profile (``profiles/train``), test every shared column (the target too) for drift against it and the
     predictions against the version's first evaluation (:mod:`naiad.data.drift`; results in ``drift/…``).
     Each new evaluation also appends its metrics and column drift to series of the model version
     (``monitoring/<metric>``, ``monitoring/drift/<column>/<effect>``), stamped with its time.
@@ -228,22 +230,34 @@ def evaluate(
             _to_parquet(df, path)
             path = path.parent
         digest = dataset_hash(path)
-        # predictions that cost nothing to read (columns, arrays) are read first, so a column typo is never
-        # hidden by a stored result; a model's predict function runs only when there is none
-        raw = None if callable(predictions) else _predictions(predictions, df, target)
+        # a stored evaluation is reused only for the same predictions on the same data: other columns, other
+        # arrays or another predict function (a fixed bug) are evaluated again.  Predictions are read (a
+        # predict function run) to know that; the metrics, intervals and plots are what reuse saves.
+        raw = _predictions(predictions, df, target)
+        fingerprint = predictions_hash(raw)
         if not force:
-            found = stored_evaluation(store, info.project, model_version, digest)
+            found = stored_evaluation(store, info.project, model_version, digest, fingerprint)
             if found is not None:
                 return found
         y_raw = df[target].to_numpy()
-        if raw is None:
-            raw = _predictions(predictions, df, target)
         task = task or _infer_task(np.asarray(y_raw), raw)
         result = _compute(task, y_raw, raw, classes, df, slices or [], n_boot, level, seed)
         if drift:
             result.drift = _drift(store, info.project, model_version, reference, df, result)
         return _record(info.project, model, model_version, stage, digest, dataset_role, path, upload, df,
-                       target, task, result, plots, name, n_boot, level, seed, Path(tmp))
+                       target, task, result, plots, name, n_boot, level, seed, Path(tmp), fingerprint)
+
+
+def predictions_hash(raw: Any) -> str:
+    """SHA-256 of predictions (labels, scores or n × k probabilities), by value: what a stored evaluation
+    is keyed on besides the dataset."""
+    array = np.asarray(raw)
+    digest = hashlib.sha256(f"{array.shape}|".encode())
+    if array.dtype.kind in "biuf":
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    else:
+        digest.update(json.dumps([str(v) for v in array.ravel().tolist()]).encode())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -375,14 +389,14 @@ def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def _record(project: str, model: str, version: str, stage: str, digest: str, role: str, path: Path,
             upload: bool, df: pd.DataFrame, target: str, task: str, result: _Computed, plots: bool,
-            name: str | None, n_boot: int, level: float, seed: int, tmp: Path) -> Evaluation:
+            name: str | None, n_boot: int, level: float, seed: int, tmp: Path, fingerprint: str) -> Evaluation:
     run = init_run(project=project, name=name or f"evaluation of {version} on {role}",
                          tags=["evaluation", role], capture_stdout=False, capture_stderr=False,
                          capture_hardware_metrics=False, source_files=[])
     try:
         run["eval"] = {"model": model, "model_version": version, "stage": stage, "task": task, "target": target,
                        "n_rows": len(df), "dataset_hash": digest, "dataset_role": role, "level": level,
-                       "n_boot": n_boot, "seed": seed}
+                       "n_boot": n_boot, "seed": seed, "predictions_hash": fingerprint}
         if result.classes is not None:
             run["eval/classes"] = json.dumps([str(c) for c in result.classes])
         _write_metrics(run, "", result.metrics)
@@ -476,10 +490,14 @@ def _write_metrics(run: Any, prefix: str, metrics: dict[str, M.Metric]) -> None:
 EVAL_COLUMNS = ["eval", "metrics", "ci", "slices", "drift/summary", "sys/creation_time"]
 
 
-def stored_evaluation(store: Store, project: str, version: str, digest: str) -> Evaluation | None:
-    """The newest evaluation of ``version`` on dataset ``digest``, if there is one."""
+def stored_evaluation(store: Store, project: str, version: str, digest: str,
+                      predictions: str | None = None) -> Evaluation | None:
+    """The newest evaluation of ``version`` on dataset ``digest`` (and, given, of predictions whose
+    :func:`predictions_hash` is ``predictions``), if there is one."""
     query = (f'`eval/model_version`:string = "{version}" AND `eval/dataset_hash`:string = "{digest}" AND '
              '`sys/trashed`:bool = false')
+    if predictions is not None:
+        query += f' AND `eval/predictions_hash`:string = "{predictions}"'
     table = store.query_table(project, RUN, query=query, columns=EVAL_COLUMNS, limit=1)
     if not table.ids:
         return None
