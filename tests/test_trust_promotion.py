@@ -25,6 +25,8 @@ from naiad.store import open_store
 from registry_kit import PROJECT, new_model, promote
 from services import TeamServer, as_user, team_server
 
+pytestmark = pytest.mark.trust
+
 DATA = "ab" * 32  # a dataset hash
 
 

@@ -43,6 +43,8 @@ from naiad.store.remote import RemoteStore
 from registry_kit import PROJECT
 from services import TeamServer, admin_token, as_user, postgres_store_dsn, serve_in_thread, team_server
 
+pytestmark = pytest.mark.trust
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:

@@ -264,19 +264,22 @@ def check_atom(field_type: str, stored: Any, path: str) -> Any:
     return stored
 
 
-def clean_text(text: str, path: str) -> str:
+def clean_text(text: str, path: str, *, keep_nul: bool = False) -> str:
     """``text`` as a store can keep it: a lone surrogate (what ``os.fsdecode`` makes of a file name that
-    is not UTF-8) and NUL become U+FFFD, with one warning per field — neither UTF-8 nor PostgreSQL can
-    carry them, and an op the store cannot take would hold up every later write of the run."""
-    if text.isascii() and "\x00" not in text:
+    is not UTF-8) and NUL become U+FFFD, with one warning per field — neither UTF-8 nor PostgreSQL's text
+    can carry them, and an op the store cannot take would hold up every later write of the run.
+    ``keep_nul``: the text goes into a series' binary chunks, which keep NUL."""
+    nul = not keep_nul and "\x00" in text
+    if text.isascii() and not nul:
         return text
     try:
         text.encode("utf-8")
-        if "\x00" not in text:
+        if not nul:
             return text
     except UnicodeEncodeError:
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    text = text.replace("\x00", "\ufffd")
+    if nul:
+        text = text.replace("\x00", "\ufffd")
     warn_once(f"'{path}': a string held characters a store cannot keep (a lone surrogate, e.g. from a file name "
               "that is not UTF-8, or NUL); they were stored as U+FFFD.", NaiadUnsupportedValue)
     return text

@@ -139,11 +139,12 @@ _SERIES = {"FloatSeries", "StringSeries", "FileSeries"}
 _CONTAINER_KINDS = {"run", "model", "model_version", "project"}
 
 
-def unstorable(value: Any) -> str | None:
+def unstorable(value: Any, *, nul_ok: bool = False) -> str | None:
     """Why a store cannot take ``value`` (an op, or any part of one), or None: text with a lone surrogate
-    (UTF-8 cannot carry it) or NUL (PostgreSQL cannot).  Checked when a batch fails, not on every write."""
+    (UTF-8 cannot carry it) or NUL (PostgreSQL's text cannot; ``nul_ok`` where the text goes into a
+    binary chunk, as a string series' points do)."""
     if isinstance(value, str):
-        if "\x00" in value:
+        if not nul_ok and "\x00" in value:
             return "its text holds NUL"
         if not value.isascii():
             try:
@@ -160,7 +161,7 @@ def unstorable(value: Any) -> str | None:
     else:
         return None
     for item in items:
-        problem = unstorable(item)
+        problem = unstorable(item, nul_ok=nul_ok)
         if problem:
             return problem
     return None
@@ -172,7 +173,7 @@ def without_unstorable(batch: Batch) -> tuple[Batch, list[str]]:
     ops: list[Op] = []
     dropped: list[str] = []
     for op in batch.ops:
-        problem = unstorable(op)
+        problem = unstorable(op, nul_ok=op[0] == POINTS)
         if problem:
             message = f"a write to '{op[1] if len(op) > 1 else ''}' was dropped: {problem}"
             dropped.append(message)

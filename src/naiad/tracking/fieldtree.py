@@ -422,7 +422,7 @@ class FieldTree:
                 if not isinstance(v, str):
                     raise FieldTypeError(f"'{path}' is a string series; {v!r} is not a str. Use str(v) "
                                          "or log numbers to another path.")
-                v = F.clean_text(v, path)
+                v = F.clean_text(v, path, keep_nul=True)  # a series' points are binary chunks
                 if len(v) > F.MAX_SERIES_STRING_LENGTH:
                     warn_once(f"'{path}': entries longer than {F.MAX_SERIES_STRING_LENGTH} characters are "
                               "truncated.", F.NaiadUnsupportedValue)

@@ -111,7 +111,9 @@ class Writes(Series):
             raise ProtectedPathError(f"'{path}' is maintained by naiad and cannot be written; the write was refused.")
         _check_file_names(op)
         if kind != O.POINTS or op[2] != F.FLOAT_SERIES:
-            problem = O.unstorable(op)  # text no engine keeps (NUL: PostgreSQL; lone surrogates: UTF-8)
+            # text no engine keeps: lone surrogates (UTF-8), NUL in a text column (PostgreSQL; a series'
+            # points are binary chunks)
+            problem = O.unstorable(op, nul_ok=kind == O.POINTS)
             if problem:
                 raise InvalidValueError(f"'{path}': {problem}; the write was refused.")
         if kind == O.ASSIGN:

@@ -89,7 +89,8 @@ class Series(Fields):
                 with np.errstate(over="ignore", invalid="ignore"):  # 1e200² is inf, not an error
                     sums = (float(finite.sum()), float(np.dot(finite, finite)))
             else:
-                upd.update(last_txt=values[-1])
+                # the summary is a text column (PostgreSQL keeps no NUL in one); the points keep it in chunks
+                upd.update(last_txt=values[-1].replace("\x00", "\ufffd"))
                 sums = (0.0, 0.0)
             if sid is None:
                 cols = ["cid", "pid", "type", *upd, "first_step", "vsum", "vsumsq"]
