@@ -157,7 +157,7 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Request]] = {
         "json": {"ops": [{"op": "add", "path": "sys/tags", "values": [f"by-{who}"]}]}})),
     ("post", "/batches"): (CONTRIBUTOR, lambda w, who: ("POST", "/batches", {
         "content": batch_body(w), "headers": {"content-type": wire.BATCH_MEDIA_TYPE}})),
-    ("get", "/writers/{writer}"): (ACCOUNT, q("/writers/authz-setup")),
+    ("get", "/writers/{writer}"): (CONTRIBUTOR, q("/writers/authz-setup", container="{w.run.uuid}")),
     ("post", "/table"): (VIEWER, lambda w, who: ("POST", "/table", {"json": {"project": PROJECT,
                                                                              "columns": ["params/lr"]}})),
     ("get", "/models/timeline"): (VIEWER, q("/models/timeline", model="{w.model}")),
@@ -166,6 +166,9 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Request]] = {
     # an ordinary run, not an evaluation: past the role check the request is refused for what it names
     ("get", "/models/histogram"): ((401, 401, 404, 400, 400, 400, 400, 400),
                                    q("/models/histogram", run="{w.run.short_id}", column="params/lr")),
+    # an ordinary run, not an evaluation: a contributor's check is refused for what it names
+    ("post", "/models/checks"): ((401, 401, 404, 403, 400, 400, 400, 400), lambda w, who: ("POST", "/models/checks", {
+        "json": {"model": w.model, "evaluation": w.run.short_id}})),
     ("post", "/registry/stage"): (CONTRIBUTOR, lambda w, who: ("POST", "/registry/stage", {
         "json": {"version": w.versions[1], "stage": "staging"}})),
     ("post", "/registry/alias"): (CONTRIBUTOR, lambda w, who: ("POST", "/registry/alias", {

@@ -277,9 +277,11 @@ def test_postgres_migration_8_fills_the_blob_references(pg_db: str, tmp_path: Pa
     with psycopg.connect(pg_db, autocommit=True) as conn:  # the database as it was before migration 8
         conn.execute("DROP TABLE blob_refs")
         conn.execute("DROP TABLE blob_uploads")
+        conn.execute("DROP TABLE monitoring_alerts")  # and what migration 9 adds
+        conn.execute("ALTER TABLE writers DROP COLUMN cid")
         conn.execute("DELETE FROM naiad_migrations WHERE version >= 8")
     done = migrate(pg_db)
-    assert [m.version for m in done] == [8]
+    assert [m.version for m in done] == [8, 9]
     store = PostgresStore(pg_db, LocalBlobs(tmp_path / "blobs"))
     try:
         assert store.blob_projects(list(hashes.values())) == {
@@ -287,3 +289,39 @@ def test_postgres_migration_8_fills_the_blob_references(pg_db: str, tmp_path: Pa
             hashes["data"]: {"defects"}}
     finally:
         store.close()
+
+
+def test_a_sqlite_store_whose_writers_have_no_container_opens_and_binds_them(tmp_path: Path) -> None:
+    """A store made before writers named their container gets the column on open; a writer with no
+    container yet is bound by its next batch, and its mark is read through that container only."""
+    store = SqliteStore(tmp_path / "old")
+    info = store.create_container("defects", RUN, _uuid.uuid4().hex)
+    other = store.create_container("defects", RUN, _uuid.uuid4().hex)
+    store.apply(Batch(info.uuid, "w-old", 3, [(O.ASSIGN, "a", F.FLOAT, 1.0)]))
+    store.close()
+    with sqlite3.connect(tmp_path / "old" / "naiad.db") as conn:  # the table as it was
+        conn.execute("CREATE TABLE writers_old (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
+        conn.execute("INSERT INTO writers_old SELECT writer, seq FROM writers")
+        conn.execute("DROP TABLE writers")
+        conn.execute("ALTER TABLE writers_old RENAME TO writers")
+    conn.close()
+    store = SqliteStore(tmp_path / "old")
+    try:
+        assert store.writer_seq("w-old", info.uuid) == 0  # not known to be this container's: 0, never another's
+        assert store.apply(Batch(info.uuid, "w-old", 3, [(O.ASSIGN, "a", F.FLOAT, 9.0)])).seq == 3  # still once
+        assert store.read_fields(info.uuid, ["a"])["a"].value == 1.0
+        store.apply(Batch(info.uuid, "w-old", 4, [(O.ASSIGN, "a", F.FLOAT, 4.0)]))
+        assert (store.writer_seq("w-old", info.uuid), store.writer_seq("w-old", other.uuid)) == (4, 0)
+    finally:
+        store.close()
+
+
+def test_scripts_are_split_by_a_sql_parser() -> None:
+    """A ``;`` or ``--`` inside a literal, a quoted name or a dollar-quoted body stays in its statement (the
+    old splitter cut at every ``;`` and dropped everything after ``--`` on a line)."""
+    from naiad.store.sql.base import statements
+
+    script = ("-- a comment; with a semicolon\nINSERT INTO t VALUES ('a;b -- c', \"x;y\"); -- trailing\n"
+              "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n\n-- the end\n")
+    assert statements(script) == ["INSERT INTO t VALUES ('a;b -- c', \"x;y\")",
+                                  "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql"]

@@ -374,7 +374,7 @@ def test_one_batch_sent_to_both_servers_at_the_same_moment_is_applied_once(team:
                 again = (other if target is store else store).apply(Batch(info.uuid, writer, seq, [
                     (O.POINTS, "retry/x", F.FLOAT_SERIES, steps, steps + 1e9, steps * 0.5)]))
                 assert again.seq == seq
-            assert store.writer_seq(writer) == other.writer_seq(writer) == rounds + 10
+            assert store.writer_seq(writer, info.uuid) == other.writer_seq(writer, info.uuid) == rounds + 10
             for reader in (store, other):
                 total = (rounds + 10) * per
                 data = reader.read_series(info.uuid, "retry/x")

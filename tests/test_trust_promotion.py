@@ -10,6 +10,7 @@ version in production now, and recently.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.ops import Batch
 from naiad.store import open_store
-from registry_kit import PROJECT, new_model, promote
+from registry_kit import PROJECT, controlled, new_model, promote
 from services import TeamServer, as_user, team_server
 
 pytestmark = pytest.mark.trust
@@ -162,7 +163,7 @@ def test_a_decision_is_tied_to_the_version_in_production_and_ages(server: TeamSe
 
 def test_gate_and_registry_events_are_sent_by_naiad_only(server: TeamServer, monkeypatch: pytest.MonkeyPatch) -> None:
     prod, cand, _ = guarded_model(server, "EVT", monkeypatch)
-    server.store.add_webhook(PROJECT, "http://127.0.0.1:9/hook", "s" * 32, "*", actor="admin")
+    server.store.add_webhook(PROJECT, "https://hooks.example.com/evt", "s" * 32, "*", actor="admin")
     before = len(server.store.list_deliveries(PROJECT, limit=10_000))
     for who in ("carl", "admin"):
         for event in ("gate_passed", "gate_failed", "stage_changed", "version_created"):
@@ -186,3 +187,42 @@ def test_the_embedded_store_refuses_posted_gate_events_too(tmp_path: Any) -> Non
     with pytest.raises(E.PermissionDeniedError, match="gate_passed is sent by naiad itself"):
         store.emit_event(PROJECT, "gate_passed", {})
     assert {"sys/policy/require_gate", "sys/policy/gate_accounts"} <= F.REGISTRY_PATHS
+
+
+def test_monitoring_alerts_are_sent_by_naiad_only(server: TeamServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """degradation_detected and drift_detected cannot be posted; the server judges a stored evaluation
+    itself (POST /models/checks), from stored data, once per evaluation, naming the account that asked."""
+    as_user(server, "mona", monkeypatch)
+    [version] = new_model("MON")
+    promote(version)
+    server.store.add_webhook(PROJECT, "https://hooks.example.com/mon", "s" * 32, "degradation_detected",
+                             actor="admin")
+    before = len(server.store.list_deliveries(PROJECT, limit=10_000))
+    for who in ("carl", "mona", "admin"):
+        for event in ("degradation_detected", "drift_detected"):
+            forged = post(server, who, "/events", {"project": PROJECT, "event": event,
+                                                   "payload": {"model": "DEF-MON", "value": 0.1}})
+            assert forged.status_code == 403 and "is sent by naiad itself" in forged.json()["error"]["message"]
+    as_user(server, "carl", monkeypatch)
+    good = naiad.evaluate(version, controlled(400, 0.95, 1), "label", "served", plots=False, n_boot=50)
+    bad = naiad.evaluate(version, controlled(400, 0.70, 2), "label", "served", plots=False, n_boot=50)
+    assert post(server, "carl", "/models/checks", {"model": "DEF-MON", "evaluation": good.run}).json() == {"sent": []}
+    assert post(server, "vera", "/models/checks", {"model": "DEF-MON", "evaluation": bad.run}).status_code == 403
+    assert post(server, "olga", "/models/checks", {"model": "DEF-MON", "evaluation": bad.run}).status_code == 404
+    plain = naiad.init_run(project=PROJECT, capture_stdout=False, capture_stderr=False,
+                           capture_hardware_metrics=False, source_files=[])
+    plain_id = str(plain["sys/id"].fetch())
+    plain.stop()
+    not_eval = post(server, "carl", "/models/checks", {"model": "DEF-MON", "evaluation": plain_id})
+    assert not_eval.status_code == 400 and "is not an evaluation of DEF-MON" in not_eval.json()["error"]["message"]
+    assert len(server.store.list_deliveries(PROJECT, limit=10_000)) == before  # nothing forged was queued
+    # the SDK's remote store asks the server, which judges by its own code: once per evaluation
+    remote = open_store(server.url)
+    assert remote.check_monitoring("DEF-MON", bad.run, lambda *_: [("degradation_detected", {"value": 1.0})]) == [
+        "degradation_detected"]
+    assert remote.check_monitoring("DEF-MON", bad.run, None) == []
+    [sent] = server.store.list_deliveries(PROJECT, limit=10_000)[: 1]
+    body = json.loads(sent["payload"])
+    assert (sent["event"], body["actor"], body["evaluation"], body["version"]) == (
+        "degradation_detected", "carl", bad.run, version)
+    assert body["value"] == pytest.approx(0.70, abs=0.01) and body["reference"] == pytest.approx(0.95, abs=0.01)

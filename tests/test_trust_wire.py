@@ -38,7 +38,7 @@ from naiad import errors as E
 from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.ops import Batch
-from naiad.store import open_store
+from naiad.store import open_store, wire
 from naiad.store.remote import RemoteStore
 from registry_kit import PROJECT
 from services import TeamServer, admin_token, as_user, postgres_store_dsn, serve_in_thread, team_server
@@ -314,3 +314,82 @@ def test_error_messages_do_not_name_the_servers_paths(server: TeamServer) -> Non
             assert where not in message and "/" not in message.replace("/api/v1", ""), (who, message)
     assert "this naiad server" in call(server, "admin", "GET", "/containers/lookup?short_id=DEF-404").json()[
         "error"]["message"]
+
+
+def test_webhooks_reach_public_addresses_only(server: TeamServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hole 11: a maintainer's webhook made the server POST into its own network — loopback services, the
+    cloud metadata endpoint, private hosts.  Such a target is refused when it is added and again when a
+    delivery connects (on the address it connects to), unless NAIAD_WEBHOOK_ALLOW names it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from naiad.store.webhook_delivery import deliver_due
+
+    monkeypatch.delenv("NAIAD_WEBHOOK_ALLOW", raising=False)
+    server.store.get_or_create_project(PROJECT)
+    for url in ("http://127.0.0.1:8080/x", "http://localhost/x", "http://169.254.169.254/latest/meta-data",
+                "http://10.1.2.3/x", "http://192.168.0.7/x", "http://[::1]/x", "http://[::ffff:127.0.0.1]/x",
+                "http://0.0.0.0/x"):
+        answer = call(server, "mona", "POST", "/webhooks", json={"project": PROJECT, "url": url, "secret": "s" * 32})
+        assert answer.status_code == 400, (url, answer.text)
+        assert "webhooks may only reach public addresses" in answer.json()["error"]["message"], url
+    assert not [h for h in server.store.list_webhooks(PROJECT) if "127.0.0.1" in h["url"]]
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            hits.append(self.path)
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        # allowed by the setting: added and delivered
+        monkeypatch.setenv("NAIAD_WEBHOOK_ALLOW", "127.0.0.0/8")
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        hook = server.store.add_webhook(PROJECT, url, "s" * 32, "test", actor="admin")
+        server.store.emit_event(PROJECT, "test", {})
+        deadline = time.monotonic() + 10
+        while not hits and time.monotonic() < deadline:
+            deliver_due(server.store)
+            time.sleep(0.05)
+        assert hits == ["/hook"]
+        # the setting taken back: the next delivery does not connect, and says why
+        monkeypatch.delenv("NAIAD_WEBHOOK_ALLOW")
+        server.store.emit_event(PROJECT, "test", {})
+        deliver_due(server.store)
+        assert hits == ["/hook"]
+        newest = next(d for d in server.store.list_deliveries(PROJECT) if d["webhook_id"] == hook["id"])
+        assert newest["status"] == "pending" and "a loopback address" in newest["last_error"]
+        server.store.remove_webhook(hook["id"])
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_a_writers_mark_is_read_only_through_its_container(server: TeamServer) -> None:
+    """Hole 11: ``GET /writers/{id}`` answered any account.  It now names the container, needs a
+    contributor there, and answers 0 for a writer of another container."""
+    from naiad.tracking.container import new_uuid
+
+    server.store.get_or_create_project(PROJECT)
+    mine = server.store.create_container(PROJECT, "run", new_uuid())
+    theirs = server.store.create_container("other", "run", new_uuid())
+    server.store.apply(Batch(theirs.uuid, "olgas-writer", 7, [(O.ASSIGN, "x", F.FLOAT, 1.0)]))
+    assert call(server, "olga", "GET", "/writers/olgas-writer", params={"container": theirs.uuid}).json() == {"seq": 7}
+    assert call(server, "carl", "GET", "/writers/olgas-writer", params={"container": theirs.uuid}).status_code == 404
+    assert call(server, "carl", "GET", "/writers/olgas-writer", params={"container": mine.uuid}).json() == {"seq": 0}
+    assert call(server, "vera", "GET", "/writers/olgas-writer", params={"container": mine.uuid}).status_code == 403
+    assert call(server, "carl", "GET", "/writers/olgas-writer").status_code in (400, 422)
+    # nor can carl move olga's writer: a batch naming it in his container is refused whole
+    hijack = O.encode_batch(Batch(mine.uuid, "olgas-writer", 1000, [(O.ASSIGN, "y", F.FLOAT, 2.0)]))
+    answer = httpx.post(f"{server.url}/api/v1/batches", content=hijack, headers={
+        "authorization": f"Bearer {server.tokens['carl']}", "content-type": wire.BATCH_MEDIA_TYPE})
+    assert answer.status_code == 400 and "writes to another container" in answer.json()["error"]["message"]
+    assert server.store.writer_seq("olgas-writer", theirs.uuid) == 7

@@ -433,7 +433,7 @@ def test_the_same_writer_and_seq_apply_once(local: Local) -> None:
     assert replayed.status_code == 200, replayed.text
     assert replayed.json()["seq"] == 2
     assert local.value(run, "sys/tags") == set()  # the tag stays removed
-    assert local.store.writer_seq("ui-tab-1") == 2
+    assert local.store.writer_seq("ui-tab-1", run.uuid) == 2
 
 
 def test_edits_without_a_writer_each_apply(local: Local) -> None:

@@ -143,6 +143,11 @@ class Settings:
     webhook_interval = Setting(
         "NAIAD_WEBHOOK_INTERVAL", float, 2.0, "seconds between a server's passes over due webhook deliveries",
     )
+    webhook_allow = Setting(
+        "NAIAD_WEBHOOK_ALLOW", str, "",
+        "networks, addresses or host names webhooks may reach although they are not public "
+        "(comma-separated: 10.0.0.0/8,127.0.0.1,hooks.internal; empty: public addresses only)",
+    )
     gate_max_age = Setting(
         "NAIAD_GATE_MAX_AGE", float, 30 * 86400.0,
         "seconds a passing gate decision stays evidence for a promotion policy (older ones: run the gate again)",

@@ -13,7 +13,7 @@ import pytest
 from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.ops import Batch, decode_batch, encode_batch
-from naiad.errors import ConfigError, ContainerNotFound, NaiadError, NotFoundError, ProjectNotFound
+from naiad.errors import ConfigError, ContainerNotFound, InvalidValueError, NaiadError, NotFoundError, ProjectNotFound
 from naiad.store.base import MODEL, MODEL_VERSION, RUN, FieldValue, Store
 
 from .conftest import MakeRun, StoreFactory
@@ -40,7 +40,7 @@ def test_everything_written_survives_closing_and_reopening_the_store(store_facto
         assert second.get_container(short_id="DEF-1").uuid == info.uuid
         assert second.read_fields(info.uuid) == before
         assert second.read_series(info.uuid, "s").steps.tolist() == [1.0, 2.0]
-        assert second.writer_seq("w") == 3
+        assert second.writer_seq("w", info.uuid) == 3
         assert second.blobs.exists(digest)
         assert second.create_container("team/defects", RUN, new_uuid()).short_id == "DEF-2"
 
@@ -59,7 +59,7 @@ def test_concurrent_batches_from_several_threads_all_land(run: Handle, store: St
     got = run.fields()
     for k in range(4):
         assert got[f"t{k}/s"] == FieldValue(F.FLOAT_SERIES, 40.0, 40)
-        assert store.writer_seq(f"thread-{k}") == 40
+        assert store.writer_seq(f"thread-{k}", run.uuid) == 40
     assert len(got["tags"].value) == 160
     assert run.errors() == 0
 
@@ -515,7 +515,7 @@ def test_applying_the_same_writer_seq_twice_changes_nothing(run: Handle, store: 
     assert store.apply(retry).seq == 1
     assert store.read_fields(run.uuid, ["loss", "tags", "n"]) == before
     assert store.read_series(run.uuid, "loss").steps.tolist() == [1.0, 2.0]
-    assert store.writer_seq("w") == 1
+    assert store.writer_seq("w", run.uuid) == 1
 
 
 def test_a_lower_seq_after_a_higher_one_is_ignored_and_the_high_mark_returned(run: Handle, store: Store) -> None:
@@ -523,22 +523,35 @@ def test_a_lower_seq_after_a_higher_one_is_ignored_and_the_high_mark_returned(ru
     assert store.apply(Batch(run.uuid, "w", 3, [assign("n", F.INTEGER, 3)])).seq == 5
     assert store.apply(Batch(run.uuid, "w", 5, [assign("n", F.INTEGER, 55)])).seq == 5
     assert run.value("n") == 5
-    assert store.writer_seq("w") == 5
+    assert store.writer_seq("w", run.uuid) == 5
     assert store.apply(Batch(run.uuid, "w", 6, [assign("n", F.INTEGER, 6)])).seq == 6
     assert run.value("n") == 6
 
 
 def test_writer_seq_is_zero_for_an_unknown_writer_and_tracks_each_writer(run: Handle, store: Store) -> None:
-    assert store.writer_seq("never-seen") == 0
+    assert store.writer_seq("never-seen", run.uuid) == 0
     store.apply(Batch(run.uuid, "w1", 1, [assign("a", F.INTEGER, 1)]))
     store.apply(Batch(run.uuid, "w1", 2, [assign("a", F.INTEGER, 2)]))
     store.apply(Batch(run.uuid, "w2", 7, [assign("b", F.INTEGER, 7)]))
-    assert (store.writer_seq("w1"), store.writer_seq("w2"), store.writer_seq("w3")) == (2, 7, 0)
+    assert [store.writer_seq(w, run.uuid) for w in ("w1", "w2", "w3")] == [2, 7, 0]
+
+
+def test_a_writer_belongs_to_the_container_it_first_wrote_to(run: Handle, make_run: MakeRun, store: Store) -> None:
+    """A batch naming another container's writer is refused whole (it would move that writer's mark and
+    the owner's later batches would be dropped as repeats); another container never reads its mark."""
+    store.apply(Batch(run.uuid, "mine", 4, [assign("a", F.INTEGER, 1)]))
+    other = make_run()
+    with pytest.raises(InvalidValueError, match="writes to another container"):
+        store.apply(Batch(other.uuid, "mine", 90, [assign("b", F.INTEGER, 2)]))
+    assert "b" not in store.structure(other.uuid)
+    assert (store.writer_seq("mine", run.uuid), store.writer_seq("mine", other.uuid)) == (4, 0)
+    assert store.apply(Batch(run.uuid, "mine", 5, [assign("a", F.INTEGER, 5)])).seq == 5
+    assert run.value("a") == 5
 
 
 def test_an_empty_batch_advances_the_writer_mark(run: Handle, store: Store) -> None:
     assert store.apply(Batch(run.uuid, "w", 1, [])).seq == 1
-    assert store.writer_seq("w") == 1
+    assert store.writer_seq("w", run.uuid) == 1
 
 
 def test_a_batch_that_cannot_be_applied_raises_and_applies_nothing(run: Handle, store: Store) -> None:
@@ -546,7 +559,7 @@ def test_a_batch_that_cannot_be_applied_raises_and_applies_nothing(run: Handle, 
     bad = Batch(run.uuid, "w", 2, [assign("a", F.INTEGER, 2), (O.ADD, "tags", ["t"]), ("no-such-op", "b")])
     with pytest.raises(NaiadError):
         store.apply(bad)
-    assert store.writer_seq("w") == 1
+    assert store.writer_seq("w", run.uuid) == 1
     assert run.value("a") == 1
     assert "tags" not in store.structure(run.uuid)
     assert store.apply(Batch(run.uuid, "w", 2, [assign("a", F.INTEGER, 2)])).seq == 2  # the retry is applied
@@ -554,9 +567,10 @@ def test_a_batch_that_cannot_be_applied_raises_and_applies_nothing(run: Handle, 
 
 
 def test_a_batch_for_an_unknown_container_raises_container_not_found(store: Store) -> None:
+    missing = new_uuid()
     with pytest.raises(ContainerNotFound):
-        store.apply(Batch(new_uuid(), "w", 1, [assign("a", F.INTEGER, 1)]))
-    assert store.writer_seq("w") == 0
+        store.apply(Batch(missing, "w", 1, [assign("a", F.INTEGER, 1)]))
+    assert store.writer_seq("w", missing) == 0
 
 
 def test_a_rolled_back_batch_does_not_disturb_later_writes_of_its_paths(run: Handle, store: Store) -> None:

@@ -131,16 +131,13 @@ def monitor_run(model: str, stage: str | None, alias: str | None, version: str |
     history = [e for e in list_evaluations(store, store.get_container(short_id=model).project, model)
                if e.model_version == chosen]
     verdict = judge(ev, rule, history[0] if history else None)
-    project = store.get_container(short_id=model).project
-    # a stored evaluation was judged (and alerted on) when it was made: a cron job on unchanged data is quiet
-    if not ev.reused and verdict.status == DEGRADED:
-        store.emit_event(project, "degradation_detected", {
-            "model": model, "version": chosen, "evaluation": ev.run, "metric": verdict.metric, "value": verdict.value,
-            "reference": verdict.reference, "reason": verdict.reason, "dataset_hash": ev.dataset_hash, "n": ev.n})
-    if not ev.reused and ev.drift.get("verdict") == "drift":
-        store.emit_event(project, "drift_detected", {
-            "model": model, "version": chosen, "evaluation": ev.run, "share_drifted": ev.drift.get("share_drifted"),
-            "drifted": ev.drift.get("drifted", []), "dataset_hash": ev.dataset_hash, "n": ev.n})
+    # the store judges the stored evaluation itself and alerts once per evaluation (a reused one was
+    # judged when it was made: a cron job on unchanged data is quiet); no client posts an alert
+    if not ev.reused:
+        from naiad.monitoring.alerts import check
+        from naiad.tracking.container import default_owner
+
+        check(store, model, ev.run, actor=default_owner())
     if as_json:
         click.echo(json.dumps({"model": model, "version": chosen, "run": ev.run, "reused": ev.reused,
                                "dataset_hash": ev.dataset_hash, "n": ev.n, "status": verdict.status,

@@ -34,5 +34,5 @@ def write_run(store: Store, report: ImportReport, *, project: str, source_id: st
         return
     ops = [*ops, (O.ASSIGN, "sys/state", F.STRING, state), (O.ASSIGN, marker, F.STRING, label)]
     writer = f"import-{info.uuid}"
-    store.apply(Batch(info.uuid, writer, store.writer_seq(writer) + 1, ops))
+    store.apply(Batch(info.uuid, writer, store.writer_seq(writer, info.uuid) + 1, ops))
     report.imported.append(f"{label} → {info.short_id}")

@@ -222,7 +222,10 @@ class Store(Protocol):
 
     # the one write primitive
     def apply(self, batch: Batch) -> ApplyResult: ...
-    def writer_seq(self, writer: str) -> int: ...
+    def writer_seq(self, writer: str, container: str) -> int:
+        """The last ``seq`` applied from ``writer`` to ``container`` (a uuid); 0 when none (or when the
+        writer writes elsewhere: a writer belongs to the one container it first wrote to)."""
+        ...
 
     # reads
     def structure(self, uuid: str) -> dict[str, str]: ...
@@ -262,6 +265,12 @@ class Store(Protocol):
         ...
     def gate_decisions(self, project: str, model: str | None = None) -> list[GateDecision]:
         """The gate decisions of the project (or of ``model``'s versions), oldest first."""
+        ...
+    def check_monitoring(self, model: str, evaluation: str, judge: Any, *, actor: str = "",
+                         actor_role: str = "local") -> list[str]:
+        """Judge the stored ``evaluation`` of ``model`` with ``judge(store, model, evaluation)`` and send
+        the degradation_detected / drift_detected events it calls for, once per evaluation; returns the
+        events sent now.  A server judges with its own code and records the calling account."""
         ...
     def dataset_uses(self, project: str, digest: str | None = None) -> list[DatasetUse]:
         """Every Artifact field of the project's containers, with its dataset version (``digest``: only

@@ -93,7 +93,7 @@ def _replay(store: Store, log_path: Path, *, live: bool = False) -> tuple[int, s
     for batch in read_records(log_path, live=live):
         if live:
             if batch.writer not in stored:
-                stored[batch.writer] = store.writer_seq(batch.writer)
+                stored[batch.writer] = store.writer_seq(batch.writer, batch.container)
             if batch.seq <= stored[batch.writer]:
                 continue
         if spooled:

@@ -161,8 +161,11 @@ class RemoteStore:
         data = self.json("POST", "/batches", content=body, headers={"content-type": wire.BATCH_MEDIA_TYPE})
         return ApplyResult(int(data["seq"]), list(data["errors"]))
 
-    def writer_seq(self, writer: str) -> int:
-        return int(self.json("GET", f"/writers/{_seg(writer)}")["seq"])
+    def writer_seq(self, writer: str, container: str) -> int:
+        try:
+            return int(self.json("GET", f"/writers/{_seg(writer)}", params={"container": container})["seq"])
+        except E.ContainerNotFound:  # as the store says: nothing was applied to a container that is not there
+            return 0
 
     # ------------------------------------------------------------------ reads
     def structure(self, uuid: str) -> dict[str, str]:
@@ -225,6 +228,12 @@ class RemoteStore:
     def gate_decisions(self, project: str, model: str | None = None) -> list[GateDecision]:
         params = {"project": project} | ({"model": model} if model else {})
         return [wire.decision_from_json(d) for d in self.json("GET", "/registry/gate-decisions", params=params)]
+
+    def check_monitoring(self, model: str, evaluation: str, judge: Any, *, actor: str = "",
+                         actor_role: str = "local") -> list[str]:
+        # the server judges the stored evaluation with its own code and records the calling account
+        sent: list[str] = self.json("POST", "/models/checks", json={"model": model, "evaluation": evaluation})["sent"]
+        return sent
 
     def add_webhook(self, project: str, url: str, secret: str, events: list[str] | str = "*", *,
                     actor: str = "") -> dict[str, Any]:

@@ -100,7 +100,8 @@ CREATE TABLE IF NOT EXISTS counters (
 -- idempotency: the highest seq applied per writer (an op log / client session)
 CREATE TABLE IF NOT EXISTS writers (
     writer  TEXT PRIMARY KEY,
-    seq     INTEGER NOT NULL
+    seq     INTEGER NOT NULL,
+    cid     INTEGER             -- the container it writes to (a writer is one op log of one container)
 );
 
 -- team mode: accounts (people and service accounts), their API tokens (only a hash of the secret is
@@ -167,6 +168,18 @@ CREATE TABLE IF NOT EXISTS gate_decisions (
 );
 CREATE INDEX IF NOT EXISTS gate_decisions_by_candidate ON gate_decisions(candidate_cid, id);
 CREATE INDEX IF NOT EXISTS gate_decisions_by_model ON gate_decisions(model_cid, id);
+
+-- monitoring alerts the store sent (degradation_detected, drift_detected): each evaluation alerts once
+-- per event, and says who asked for the check
+CREATE TABLE IF NOT EXISTS monitoring_alerts (
+    evaluation_cid INTEGER NOT NULL,
+    event          TEXT NOT NULL,
+    model          TEXT NOT NULL,      -- the model's short id
+    actor          TEXT NOT NULL,
+    actor_role     TEXT NOT NULL,
+    recorded       REAL NOT NULL,
+    PRIMARY KEY (evaluation_cid, event)
+);
 
 -- blob references: which container refers to which blob (File, FileSet, FileSeries point, uploaded
 -- Artifact entry); a server lets an account read a blob only through a container it can see.

@@ -132,6 +132,8 @@ class SqliteStore(SqlStore):
             if conn.execute("SELECT 1 FROM meta WHERE key='dataset_uses'").fetchone() is None:
                 index_datasets(conn)  # a store made before the datasets index: fill it once
                 conn.execute("INSERT INTO meta(key, value) VALUES ('dataset_uses', '1')")
+            if "cid" not in {r[1] for r in conn.execute("PRAGMA table_info(writers)")}:
+                conn.execute("ALTER TABLE writers ADD COLUMN cid INTEGER")  # a store made before writers had one
             if conn.execute("SELECT 1 FROM meta WHERE key='blob_refs'").fetchone() is None:
                 index_blob_refs(conn)  # a store made before the blob references: fill them once
                 conn.execute("INSERT INTO meta(key, value) VALUES ('blob_refs', '1')")

@@ -38,24 +38,33 @@ def verify(secret: str, body: bytes, signature: str) -> bool:
 
 
 def deliver_due(store: Any, *, limit: int = 50, timeout: float = TIMEOUT) -> dict[str, int]:
-    """Send the deliveries that are due; returns how many were delivered, retried later, failed."""
-    import httpx
+    """Send the deliveries that are due; returns how many were delivered, retried later, failed.
+
+    Each goes only to an address :mod:`naiad.store.webhook_targets` allows (checked at connect time, on
+    the address connected to), with no redirect followed and no proxy."""
+    import httpcore
+
+    from naiad.store.webhook_targets import GuardedBackend
 
     counts = {"delivered": 0, "pending": 0, "failed": 0}
     claimed = store.claim_deliveries(limit)
     if not claimed:
         return counts
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+    with httpcore.ConnectionPool(network_backend=GuardedBackend()) as pool:
         for d in claimed:
             body = d["payload"].encode()
-            headers = {"content-type": "application/json", "user-agent": f"naiad-webhooks/{__version__}",
-                       "x-naiad-event": d["event"], "x-naiad-delivery": str(d["id"]),
-                       "x-naiad-signature": sign(d["secret"], body)}
+            headers: list[tuple[bytes | str, bytes | str]] = [
+                ("content-type", "application/json"), ("user-agent", f"naiad-webhooks/{__version__}"),
+                ("x-naiad-event", d["event"]), ("x-naiad-delivery", str(d["id"])),
+                ("x-naiad-signature", sign(d["secret"], body))]
             try:
-                answer = client.post(d["url"], content=body, headers=headers)
-                ok = 200 <= answer.status_code < 300
-                state = store.finish_delivery(d["id"], ok, answer.status_code,
-                                              None if ok else f"HTTP {answer.status_code}: {answer.text[:300]}")
+                answer = pool.request("POST", d["url"], headers=headers, content=body,
+                                      extensions={"timeout": limits})
+                ok = 200 <= answer.status < 300
+                text = answer.content.decode("utf-8", "replace")[:300]
+                error = None if ok else f"HTTP {answer.status}: {text}"
+                state = store.finish_delivery(d["id"], ok, answer.status, error)
             except Exception as exc:  # any failure of one subscriber is its attempt, never the others'
                 state = store.finish_delivery(d["id"], False, None, f"{type(exc).__name__}: {exc}")
             counts[state] += 1

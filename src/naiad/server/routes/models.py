@@ -1,6 +1,7 @@
 """``/api/v1/models/*``: a model's evaluation timeline, drift, gate decisions and drift drill-down, as
 JSON for the UI's model pages (and any client).  The same functions back ``naiad.fetch_evaluations``,
-``fetch_drift`` and ``fetch_gate_decisions``; these routes only add access checks and JSON.
+``fetch_drift`` and ``fetch_gate_decisions``; these routes only add access checks and JSON.  And
+``POST /models/checks``: the server judges a stored evaluation and sends its monitoring alerts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
+from pydantic import BaseModel, Field
 
 from naiad import errors as E
 from naiad.store.base import RUN, Store
@@ -28,6 +30,11 @@ def _clean(value: Any) -> Any:
     return value
 
 
+class CheckIn(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+    evaluation: str = Field(min_length=1, max_length=200)  # the evaluation run to judge
+
+
 def read_profile(store: Store, uuid: str, role: str) -> Any:
     """``profiles/<role>`` of a container, straight from the store (no SDK container opened)."""
     from naiad.data.profile import Profile
@@ -43,6 +50,7 @@ def read_profile(store: Store, uuid: str, role: str) -> Any:
 def register(app: FastAPI, api: Api) -> None:
     """Add the model views to ``app``; ``api`` holds the store and the access checks."""
     store, who, call, require_short_id = api.store, api.who, api.call, api.require_short_id
+    discreet, actor_of = api.discreet, api.actor_of
 
     def model_of(p: Any, model: str) -> Any:
         from naiad.monitoring.monitor import model_info
@@ -97,6 +105,26 @@ def register(app: FastAPI, api: Api) -> None:
 
         result: list[dict[str, Any]] = await call(work)
         return result
+
+    @app.post(f"{API}/models/checks", tags=["models"])
+    async def check_monitoring(body: CheckIn, request: Request) -> dict[str, list[str]]:
+        """Judge a stored evaluation of the model by its degradation rule and drift verdict, and send the
+        degradation_detected / drift_detected events it calls for, once per evaluation (contributor).  The
+        server judges with its own code from stored data and records the calling account."""
+        p = await call(who, request)
+
+        def work() -> list[str]:
+            from naiad.monitoring.alerts import alerts_for
+
+            require_short_id(p, body.model, "contributor", E.ModelNotFound)
+            project = store.get_container(short_id=body.model).project
+            run = discreet(p, lambda: store.get_container(short_id=body.evaluation), body.evaluation)
+            if run.project != project or run.kind != RUN:
+                raise E.InvalidValueError(f"{body.evaluation} is not a run of project {project!r}.")
+            return store.check_monitoring(body.model, body.evaluation, alerts_for, actor=actor_of(p, ""),
+                                          actor_role=p.role_in(project))
+
+        return {"sent": await call(work)}
 
     @app.get(f"{API}/models/histogram", tags=["models"])
     async def histogram(request: Request, run: str = Query(..., max_length=200),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 
 from naiad import errors as E
 from naiad.core import ops as O
@@ -17,7 +17,7 @@ from ..context import API, Api
 def register(app: FastAPI, api: Api) -> None:
     """Add these routes to ``app``; ``api`` holds the store and the access checks."""
     store, who, call, canonical = api.store, api.who, api.call, api.canonical
-    require_container, require_existing, require_any = api.require_container, api.require_existing, api.require_any
+    require_container, require_existing = api.require_container, api.require_existing
 
     @app.post(f"{API}/batches", tags=["writes"],
               openapi_extra={"requestBody": {"required": True, "content": {
@@ -49,7 +49,14 @@ def register(app: FastAPI, api: Api) -> None:
         return {"seq": result.seq, "errors": result.errors}
 
     @app.get(f"{API}/writers/{{writer}}", tags=["writes"])
-    async def writer_seq(writer: str, request: Request) -> dict[str, int]:
+    async def writer_seq(writer: str, request: Request,
+                         container: str = Query(..., min_length=1, max_length=200)) -> dict[str, int]:
+        """The last ``seq`` the store applied from ``writer`` to ``container`` (contributor there); 0 when
+        none, or when that writer writes to another container."""
         p = await call(who, request)
-        require_any(p)
-        return {"seq": await call(store.writer_seq, writer)}
+
+        def work() -> int:
+            require_container(p, container, "contributor")
+            return store.writer_seq(writer, container)
+
+        return {"seq": await call(work)}

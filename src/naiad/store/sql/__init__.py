@@ -6,6 +6,7 @@ Layer 2 (the store): imports ``naiad.errors``, ``naiad.config``, ``naiad.core`` 
 ========== ==============================================================================
 base       connections, transactions, ids of paths and containers, atoms
 outbox     the webhook outbox (an event queued inside the transaction that makes it)
+alerts     monitoring alerts: an evaluation judged by the store, its events sent once
 catalog    projects and containers: finding, creating, numbering
 webhooks   subscriptions, claiming deliveries, recording attempts
 registry   the registry: stages, aliases, the promotion policy, gate decisions, their history
@@ -29,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from naiad.store.base import DatasetUse, GateDecision, RegistryEvent
-from naiad.store.sql import blobrefs, datasets, registry
+from naiad.store.sql import alerts, blobrefs, datasets, registry
 from naiad.store.sql import webhooks as hooks
 from naiad.store.sql.apply import Writes, artifact_hash
 from naiad.store.sql.base import Conn, Cursor, SqlBase, statements
@@ -69,6 +70,10 @@ class SqlStore(Writes, Table):
 
     def gate_decisions(self, project: str, model: str | None = None) -> list[GateDecision]:
         return registry.gate_decisions(self, project, model)
+
+    def check_monitoring(self, model: str, evaluation: str, judge: Any, *, actor: str = "",
+                         actor_role: str = "local") -> list[str]:
+        return list(self._delivered(alerts.check(self, model, evaluation, judge, actor, actor_role)))
 
     def blob_projects(self, digests: list[str]) -> dict[str, set[str]]:
         """For each blob hash, the projects with a container that refers to it."""

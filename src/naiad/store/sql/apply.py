@@ -11,6 +11,7 @@ from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.ops import Batch
 from naiad.errors import (
+    ContainerNotFound,
     FieldError,
     InvalidValueError,
     ProtectedPathError,
@@ -38,9 +39,15 @@ def artifact_hash(entries: list[dict[str, Any]]) -> str:
 class Writes(Series):
     """Applying batches of operations."""
 
-    def writer_seq(self, writer: str) -> int:
-        row = self.conn().execute("SELECT seq FROM writers WHERE writer=?", (writer,)).fetchone()
-        return int(row[0]) if row else 0
+    def writer_seq(self, writer: str, container: str) -> int:
+        conn = self.conn()
+        row = conn.execute("SELECT seq, cid FROM writers WHERE writer=?", (writer,)).fetchone()
+        if row is None or row[1] is None:
+            return 0
+        try:
+            return int(row[0]) if int(row[1]) == self._cid(conn, container) else 0
+        except ContainerNotFound:
+            return 0
 
     def apply(self, batch: Batch) -> ApplyResult:
         """Apply a batch atomically, at most once per ``(writer, seq)``; return the writer's high mark.
@@ -51,21 +58,34 @@ class Writes(Series):
         """
         with self._tx() as conn:
             conn.execute("INSERT INTO writers(writer, seq) VALUES (?, 0) ON CONFLICT DO NOTHING", (batch.writer,))
-            row = conn.execute("SELECT seq FROM writers WHERE writer=?" + self.FOR_UPDATE,
+            row = conn.execute("SELECT seq, cid FROM writers WHERE writer=?" + self.FOR_UPDATE,
                                (batch.writer,)).fetchone()
             done = int(row[0]) if row else 0
+            bound = None if row is None or row[1] is None else int(row[1])
             if batch.seq <= done:
                 return ApplyResult(done, [])
             errors: list[str] = []
             client_errors: list[str] = []
             cid = self._apply_ops(conn, batch, errors, client_errors)
-            conn.execute("UPDATE writers SET seq=? WHERE writer=?", (batch.seq, batch.writer))
+            target = cid if cid is not None else self._known_cid(conn, batch.container)
+            if bound is not None and target is not None and target != bound:  # rolled back: nothing is applied
+                raise InvalidValueError(
+                    f"writer {batch.writer[:80]!r} writes to another container; a writer (one op log) belongs to "
+                    "the container it first wrote to: give this batch a writer id of its own.")
+            conn.execute("UPDATE writers SET seq = ?, cid = ? WHERE writer = ?",
+                         (batch.seq, bound if target is None else target, batch.writer))
             if cid is not None:
                 now = time.time()
                 self._put_atom(conn, cid, self._pid(conn, "sys/modification_time"), F.DATETIME, now)
                 if errors or client_errors:
                     self._record_errors(conn, cid, client_errors + errors)
         return ApplyResult(batch.seq, errors)
+
+    def _known_cid(self, conn: Conn, uuid: str) -> int | None:
+        try:
+            return self._cid(conn, uuid)
+        except ContainerNotFound:
+            return None
 
     def _apply_ops(self, conn: Conn, batch: Batch, errors: list[str],
                    client_errors: list[str]) -> int | None:

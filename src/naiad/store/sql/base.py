@@ -40,8 +40,16 @@ class Conn(Protocol):
 
 
 def statements(sql: str) -> list[str]:
-    lines = [ln.split("--", 1)[0] for ln in sql.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """The statements of a schema or migration script, split by a SQL parser (a ``;`` or ``--`` inside a
+    string literal, a quoted name or a dollar-quoted body stays where it is), comments removed."""
+    import sqlparse
+
+    out = []
+    for stmt in sqlparse.split(sql):
+        text = sqlparse.format(stmt, strip_comments=True).strip().rstrip(";").strip()
+        if text:
+            out.append(text)
+    return out
 
 
 class SqlBase:

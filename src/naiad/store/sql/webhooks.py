@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from naiad.errors import InvalidValueError, NotFoundError, PermissionDeniedError
 from naiad.store.sql.outbox import EVENTS, enqueue
+from naiad.store.webhook_targets import check_host
 
 if TYPE_CHECKING:
     from naiad.store.sql.catalog import Catalog
@@ -45,6 +46,7 @@ def add_webhook(store: Catalog, project: str, url: str, secret: str, events: lis
         raise InvalidValueError(f"webhook URL {url!r} is not a valid URL: {exc}.") from None
     if not parsed.host:
         raise InvalidValueError(f"webhook URL {url!r} has no host.")
+    check_host(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
     if not secret or len(secret) < 16:
         raise InvalidValueError("a webhook secret must have at least 16 characters (it signs every delivery).")
     if project != "*":
@@ -81,7 +83,7 @@ def remove_webhook(store: Catalog, hook_id: int) -> None:
 # events the store itself queues, in the transaction of what they announce: never posted by a client
 # (a contributor could otherwise tell every CI and deploy hook that a gate passed)
 STORE_EVENTS = frozenset({"version_created", "stage_changed", "alias_changed", "policy_changed", "gate_passed",
-                          "gate_failed"})
+                          "gate_failed", "degradation_detected", "drift_detected"})
 
 
 def emit(store: Catalog, project: str, event: str, payload: dict[str, Any]) -> int:
@@ -90,7 +92,8 @@ def emit(store: Catalog, project: str, event: str, payload: dict[str, Any]) -> i
     if event in STORE_EVENTS:
         raise PermissionDeniedError(
             f"{event} is sent by naiad itself, in the same transaction as what it announces (a version made, a "
-            "stage, alias or policy changed, a gate decision recorded); it cannot be posted. Events that may be "
+            "stage, alias or policy changed, a gate decision recorded, a stored evaluation judged degraded or "
+            "drifted: `naiad monitor run`); it cannot be posted. Events that may be "
             f"posted: {', '.join(e for e in EVENTS if e not in STORE_EVENTS)}.")
     name = store.get_project(project).name
     with store._tx() as conn:
