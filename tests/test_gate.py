@@ -1177,7 +1177,7 @@ def test_promotion_policy_on_the_embedded_store(cancer: Cancer, holdout: Path, t
         (O.DELETE, ""), (O.ASSIGN, "notes/who", F.STRING, "forger")]))
     assert len(result.errors) == 4 and all("is moved by the registry only" in e for e in result.errors)
     assert "'sys/policy/require_gate'" in result.errors[0] and "'(everything)'" in result.errors[3]
-    stage_batch = store.apply(Batch(v_info.uuid, "forger", 2, [
+    stage_batch = store.apply(Batch(v_info.uuid, "forger-2", 1, [
         (O.ASSIGN, "sys/stage", F.STRING, "production"), (O.ADD, "sys/aliases", ["champion"]),
         (O.ASSIGN, "sys/model_id", F.STRING, "DEF-OTHER")]))
     assert len(stage_batch.errors) == 3

@@ -88,7 +88,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         (O.POINTS, "train/loss", "FloatSeries", np.arange(3.0), np.arange(3.0) + 1e9, np.array([3.0, 2.0, 1.0])),
         (O.POINTS, "train/log", "StringSeries", np.arange(2.0), np.arange(2.0) + 1e9, ["a", "b"]),
     ]))
-    store.apply(O.Batch(beta.uuid, "setup", 2, [(O.ASSIGN, "params/beta_secret", "String", "beta only")]))
+    store.apply(O.Batch(beta.uuid, "setup-beta", 1, [(O.ASSIGN, "params/beta_secret", "String", "beta only")]))
     tokens: dict[str, str] = {}
     accounts.ensure_account("boss", admin=True)
     tokens["admin"] = accounts.create_token("boss")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,72 @@ def test_an_op_no_store_takes_is_replaced_by_a_counted_error() -> None:
     assert dropped == ["a write to 'raw' was dropped: its text holds a lone surrogate (not UTF-8)",
                        "a write to 'sys/tags' was dropped: its text holds NUL"]
     assert O.without_unstorable(fixed) == (fixed, [])
+
+
+# ------------------------------------------------------------------------------ a full disk (hole 11)
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: a disk that really fills (mounting needs root, as on the project's machines)."""
+    import subprocess
+
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def test_an_op_log_write_that_meets_a_full_disk_leaves_no_torn_record(tiny_disk: Path) -> None:
+    """A record cut short by ENOSPC was left in the file, and every record after it (written once space
+    came back) was unreadable: recovery stopped at the torn one.  The failed record is cut back."""
+    from naiad.core.oplog import OpLog, read_records
+
+    log = OpLog(tiny_disk / "w.log")
+    log.append(Batch("c", "w", 1, [(O.ASSIGN, "a", F.FLOAT, 1.0)]))
+    filler = fill(tiny_disk)
+    big = Batch("c", "w", 2, [(O.POINTS, "s", F.FLOAT_SERIES, np.arange(50_000.0), np.arange(50_000.0),
+                               np.arange(50_000.0))])
+    with pytest.raises(OSError):
+        log.append(big)
+    filler.unlink()
+    log.append(Batch("c", "w", 3, [(O.ASSIGN, "a", F.FLOAT, 3.0)]))
+    log.close(delete=False)
+    assert [b.seq for b in read_records(tiny_disk / "w.log")] == [1, 3]
+
+
+def test_a_full_disk_is_one_clear_message_and_logging_resumes(tiny_disk: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capfd: pytest.CaptureFixture[str]) -> None:
+    """The store and the op log on a disk that fills mid-run: one message (the disk is full, nothing was
+    lost, free space), not SQLite's "cannot rollback" after it; once space is back every point is stored."""
+    monkeypatch.setenv("NAIAD_URI", str(tiny_disk / ".naiad"))
+    run = naiad.init_run(project="full", capture_stdout=False, capture_stderr=False, capture_hardware_metrics=False,
+                         source_files=[], git_ref=False)
+    run["x"].append(0.0)
+    run.wait()
+    filler = fill(tiny_disk)
+    for i in range(1, 30_000):
+        run["x"].append(float(i))
+    time.sleep(2.5)  # a few flushes meet the full disk
+    filler.unlink()
+    run.wait()
+    assert run["x"].fetch_last() == 29_999.0 and len(run["x"].fetch_values()) == 30_000
+    run.stop()
+    err = capfd.readouterr().err
+    assert err.count("the disk is full") == 1, err
+    assert "nothing was lost" in err and "free space on that disk" in err
+    assert "cannot rollback" not in err and "No space left" not in err

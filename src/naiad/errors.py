@@ -173,6 +173,12 @@ class StoreUnavailableError(StoreError):
     code = "store_unavailable"
 
 
+class DiskFullError(StoreUnavailableError):
+    """The disk under the store is full: nothing stored is lost, writes wait until there is room."""
+
+    code = "disk_full"
+
+
 class AuthError(NaiadError):
     code = "unauthenticated"
 

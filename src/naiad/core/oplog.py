@@ -14,10 +14,27 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from naiad.core.ops import Batch, decode_batch, encode_batch_parts
 
 _HEAD = struct.Struct("<II")
+_IOV_MAX = 1024  # Linux's limit on the buffers of one writev
+
+
+def _write_all(fd: int, chunks: list[Any]) -> None:
+    """Write ``chunks`` (bytes-like) in order with as few ``writev`` calls as the kernel allows."""
+    views = [memoryview(c).cast("B") for c in chunks if len(c)]
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i:i + _IOV_MAX])
+        while n and i < len(views):
+            if n >= len(views[i]):
+                n -= len(views[i])
+                i += 1
+            else:
+                views[i] = views[i][n:]
+                n = 0
 
 
 class OpLog:
@@ -28,7 +45,7 @@ class OpLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         # lock under a temporary name, then rename: recovery never sees an unlocked live log
         tmp = path.with_name("." + path.name + ".tmp")
-        self._fh = open(tmp, "ab")
+        self._fh = open(tmp, "ab", buffering=0)  # a record goes out in one writev (no copy, nothing buffered)
         fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.replace(tmp, path)
         self._fsync = fsync
@@ -39,12 +56,15 @@ class OpLog:
         crc = 0
         for part in parts:
             crc = zlib.crc32(part, crc)
-        self._fh.write(_HEAD.pack(sum(len(p) for p in parts), crc))
-        for part in parts:
-            self._fh.write(part)
-        self._fh.flush()
-        if self._fsync:
-            os.fsync(self._fh.fileno())
+        start = self._fh.tell()
+        try:
+            _write_all(self._fh.fileno(), [_HEAD.pack(sum(len(p) for p in parts), crc), *parts])
+            if self._fsync:
+                os.fsync(self._fh.fileno())
+        except OSError:  # a full disk: no part of this record may stay, or later ones would follow a torn one
+            os.ftruncate(self._fh.fileno(), start)
+            os.lseek(self._fh.fileno(), start, os.SEEK_SET)
+            raise
 
     def size(self) -> int:
         return self._fh.tell()

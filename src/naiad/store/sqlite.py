@@ -13,6 +13,7 @@ thread gets its own connection.  The catalog logic itself is shared with Postgre
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
@@ -22,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from naiad.core import query as Q
-from naiad.errors import SchemaVersionError, StoreLockedError
+from naiad.errors import DiskFullError, SchemaVersionError, StoreLockedError
 from naiad.store.blobs import LocalBlobs
 from naiad.store.sql import (  # re-exported: older imports name them here
     SqlStore,
@@ -38,6 +39,16 @@ from naiad.store.sql.datasets import index_datasets
 SCHEMA_VERSION = 1
 
 __all__ = ["SqliteStore", "artifact_hash", "bucket_points", "effective_state", "project_key_candidates"]
+
+
+_SQLITE_FULL = 13  # SQLite's result code for a full disk
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL
+                                               or "database or disk is full" in str(exc))
 
 
 class SqliteStore(SqlStore):
@@ -107,8 +118,17 @@ class SqliteStore(SqlStore):
         try:
             yield conn
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:  # SQLite already rolled back (a full disk): the first error is the one
+                    pass
+            if _disk_full(exc):
+                raise DiskFullError(
+                    f"the disk is full (under the store {self.root}): nothing stored was lost, and what is not "
+                    "stored yet is kept (in the op log, or in memory while the op log's disk is full too) and "
+                    "stored once there is room; free space on that disk.") from None
             raise
 
     def _init_schema(self) -> None:

@@ -23,6 +23,7 @@ reported once, and retried; they never raise in the training thread (unless
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -40,6 +41,7 @@ from naiad.core import ops as O
 from naiad.core.oplog import OpLog
 from naiad.core.ops import Batch
 from naiad.errors import (
+    DiskFullError,
     FieldError,
     NaiadError,
     StoreLockedError,
@@ -308,6 +310,13 @@ class Writer:
                             self._report(f"could not write the op log {self.oplog.path}: {again}", again)
                         if not dropped:
                             self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
+                    except OSError as exc:
+                        if exc.errno != errno.ENOSPC:
+                            self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
+                        else:  # kept in memory, stored when the store can take it: a delay, said once
+                            self._notice(f"the disk is full (under the op log {self.oplog.path.parent}): nothing "
+                                         "was lost — the writes are kept in memory and stored as soon as there is "
+                                         "room; free space on that disk.")
                     except Exception as exc:
                         self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
                     self._pending.append(batch)
@@ -373,7 +382,8 @@ class Writer:
                                      f"{self.oplog.path}", exc)
                         return False
                     # the applier retries until the store is back: a delay, not a lost write
-                    self._notice(f"cannot write to the store now ({exc}); retrying, the data is kept in "
+                    self._notice(str(exc) if isinstance(exc, DiskFullError) else
+                                 f"cannot write to the store now ({exc}); retrying, the data is kept in "
                                  f"{self.oplog.path}")
                     return False
                 except Exception as exc:
