@@ -185,3 +185,28 @@ def test_a_full_disk_is_one_clear_message_and_logging_resumes(tiny_disk: Path, m
     assert err.count("the disk is full") == 1, err
     assert "nothing was lost" in err and "free space on that disk" in err
     assert "cannot rollback" not in err and "No space left" not in err
+
+
+def test_the_sqlite_store_on_a_full_disk_says_so_and_takes_the_batch_once_there_is_room(tiny_disk: Path) -> None:
+    """SQLite rolls back by itself on SQLITE_FULL; the store's own ROLLBACK then failed with "cannot
+    rollback - no transaction is active", which was the error the caller saw.  Now: DiskFullError (a
+    StoreUnavailableError, so writers retry), nothing half-applied, and the same batch applies later."""
+    from naiad import errors as E
+    from naiad.store.base import RUN
+    from naiad.store.sqlite import SqliteStore
+
+    store = SqliteStore(tiny_disk / "store")
+    try:
+        info = store.create_container("full", RUN, "u" * 32)
+        steps = np.arange(200_000.0)
+        batch = Batch(info.uuid, "w", 1, [(O.POINTS, "s", F.FLOAT_SERIES, steps, steps, steps)])
+        filler = fill(tiny_disk)
+        with pytest.raises(E.DiskFullError, match="the disk is full") as refused:
+            store.apply(batch)
+        assert isinstance(refused.value, E.StoreUnavailableError) and "cannot rollback" not in str(refused.value)
+        assert store.writer_seq("w", info.uuid) == 0 and "s" not in store.structure(info.uuid)
+        filler.unlink()
+        assert store.apply(batch).seq == 1
+        assert store.read_series(info.uuid, "s").steps.size == 200_000
+    finally:
+        store.close()

@@ -316,7 +316,7 @@ class Writer:
                         else:  # kept in memory, stored when the store can take it: a delay, said once
                             self._notice(f"the disk is full (under the op log {self.oplog.path.parent}): nothing "
                                          "was lost — the writes are kept in memory and stored as soon as there is "
-                                         "room; free space on that disk.")
+                                         "room; free space on that disk.", key="disk full")
                     except Exception as exc:
                         self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
                     self._pending.append(batch)
@@ -382,9 +382,11 @@ class Writer:
                                      f"{self.oplog.path}", exc)
                         return False
                     # the applier retries until the store is back: a delay, not a lost write
-                    self._notice(str(exc) if isinstance(exc, DiskFullError) else
-                                 f"cannot write to the store now ({exc}); retrying, the data is kept in "
-                                 f"{self.oplog.path}")
+                    if isinstance(exc, DiskFullError):  # one notice, whether the op log or the store met it first
+                        self._notice(str(exc), key="disk full")
+                    else:
+                        self._notice(f"cannot write to the store now ({exc}); retrying, the data is kept in "
+                                     f"{self.oplog.path}")
                     return False
                 except Exception as exc:
                     fixed, dropped = O.without_unstorable(batch)
@@ -411,9 +413,10 @@ class Writer:
             self._reported.add(key)
             print(f"[naiad] error: {message}", file=sys.stderr, flush=True)
 
-    def _notice(self, message: str) -> None:
-        """Tell the user once about a passing condition (the store away): not a write error, not raised."""
-        key = message.split("(", 1)[0]
+    def _notice(self, message: str, key: str | None = None) -> None:
+        """Tell the user once about a passing condition (the store away): not a write error, not raised.
+        ``key``: what counts as the same condition (default: the message up to its first parenthesis)."""
+        key = key or message.split("(", 1)[0]
         if key not in self._reported and len(self._reported) < 100:
             self._reported.add(key)
             print(f"[naiad] {message}", file=sys.stderr, flush=True)

@@ -42,12 +42,8 @@ class Writes(Series):
     def writer_seq(self, writer: str, container: str) -> int:
         conn = self.conn()
         row = conn.execute("SELECT seq, cid FROM writers WHERE writer=?", (writer,)).fetchone()
-        if row is None or row[1] is None:
-            return 0
-        try:
-            return int(row[0]) if int(row[1]) == self._cid(conn, container) else 0
-        except ContainerNotFound:
-            return 0
+        bound = None if row is None or row[1] is None else int(row[1])
+        return int(row[0]) if bound is not None and bound == self._known_cid(conn, container) else 0
 
     def apply(self, batch: Batch) -> ApplyResult:
         """Apply a batch atomically, at most once per ``(writer, seq)``; return the writer's high mark.
