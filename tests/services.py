@@ -215,13 +215,22 @@ class TeamServer:
 
 @contextmanager
 def team_server(folder: Path, grants: Iterable[tuple[str, str, str]] = (), *,
-                lifespan: bool = False) -> Iterator[TeamServer]:
-    """Serve a store in ``folder`` on loopback with an admin and an account per ``(name, project, role)``."""
+                lifespan: bool = False, postgres: bool = False) -> Iterator[TeamServer]:
+    """Serve a store in ``folder`` on loopback with an admin and an account per ``(name, project, role)``:
+    an embedded SQLite store, or (``postgres``) a database of the shared PostgreSQL cluster."""
     from naiad.server.app import create_app
     from naiad.store.accounts import Accounts
+    from naiad.store.base import Store
     from naiad.store.sqlite import SqliteStore
 
-    store = SqliteStore(folder / "store")
+    store: Store
+    if postgres:
+        from naiad.store.blobs import LocalBlobs
+        from naiad.store.postgres import PostgresStore
+
+        store = PostgresStore(postgres_store_dsn(folder), LocalBlobs(folder / "blobs"))
+    else:
+        store = SqliteStore(folder / "store")
     accounts = Accounts(store)
     tokens = {"admin": admin_token(store)}
     for name, project, role in grants:

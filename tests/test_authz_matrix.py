@@ -54,6 +54,7 @@ class World:
     versions: list[str] = field(default_factory=list)
     blob: str = ""
     dataset: str = ""
+    document: dict[str, Any] = field(default_factory=dict)  # the served OpenAPI document
 
     def url(self, path: str) -> str:
         return f"{self.server.url}/api/v1{path}"
@@ -236,3 +237,14 @@ def test_each_caller_gets_the_answer_its_role_allows(world: World, operation: tu
             if answer.status_code == 404 and who == "olga":
                 assert PROJECT not in json.dumps(error) or "you have no role" in error["message"], (who, error)
     assert tuple(got[c] for c in CALLERS) == expected, {c: (got[c], e) for c, e in zip(CALLERS, expected, strict=True)}
+    # and the document says so: every answer a caller got is a status the route documents
+    documented = documented_statuses(world, operation)
+    undocumented = {who: status for who, status in got.items() if str(status) not in documented}
+    assert not undocumented, f"{operation} answered statuses its OpenAPI entry does not list: {undocumented}"
+
+
+def documented_statuses(w: World, operation: tuple[str, str]) -> set[str]:
+    if not w.document:
+        w.document = httpx.get(w.url("/openapi.json")).json()
+    method, path = operation
+    return set(w.document["paths"]["/api/v1" + path][method]["responses"])

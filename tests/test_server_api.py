@@ -609,7 +609,7 @@ ERROR_CASES: list[tuple[str, str, str, Callable[[Team], dict[str, Any]], int, st
      400, "field_type"),
     ("query syntax", "POST", "/table", lambda t: {"json": {"project": ALPHA, "query": "params/lr >"}}, 400,
      "invalid_query"),
-    ("not a blob hash", "GET", "/blobs/xyz", lambda t: {}, 400, "bad_request"),
+    ("not a blob hash", "GET", "/blobs/xyz", lambda t: {}, 404, "not_found"),
     ("missing blob", "GET", f"/blobs/{'0' * 64}", lambda t: {}, 404, "not_found"),
     ("damaged blob", "PUT", f"/blobs/{'0' * 64}", lambda t: {"content": b"abc"}, 422, "integrity_error"),
     ("bad range", "GET", "/blobs/{blob}", lambda t: {"headers": {"range": "bytes=99-"}}, 416, "bad_request"),

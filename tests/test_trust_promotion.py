@@ -85,8 +85,11 @@ def test_a_run_that_logs_gate_fields_is_no_evidence(server: TeamServer, monkeypa
 def test_decisions_count_by_role_or_by_an_account_the_policy_names(server: TeamServer,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     prod, cand, _ = guarded_model(server, "ROL", monkeypatch)
-    # a contributor may record a decision (it is kept, for the record), under their own name whatever they claim
-    mine = decide(server, "carl", "DEF-ROL", cand, prod, actor="mona", actor_role="admin")
+    # who recorded a decision is never the caller's claim: a body naming an actor is refused outright
+    claimed = decide(server, "carl", "DEF-ROL", cand, prod, actor="mona", actor_role="admin")
+    assert claimed.status_code == 422 and "actor: Extra inputs are not permitted" in claimed.json()["error"]["message"]
+    # a contributor may record a decision (it is kept, for the record), under their own name
+    mine = decide(server, "carl", "DEF-ROL", cand, prod)
     assert mine.status_code == 200, mine.text
     assert (mine.json()["actor"], mine.json()["actor_role"]) == ("carl", "contributor")
     with pytest.raises(E.PolicyError) as refused:

@@ -543,6 +543,9 @@ def test_a_writer_belongs_to_the_container_it_first_wrote_to(run: Handle, make_r
     other = make_run()
     with pytest.raises(InvalidValueError, match="writes to another container"):
         store.apply(Batch(other.uuid, "mine", 90, [assign("b", F.INTEGER, 2)]))
+    # a seq the writer has passed is no repeat there either: refused, not acknowledged and dropped
+    with pytest.raises(InvalidValueError, match="writes to another container"):
+        store.apply(Batch(other.uuid, "mine", 3, [assign("b", F.INTEGER, 3)]))
     assert "b" not in store.structure(other.uuid)
     assert (store.writer_seq("mine", run.uuid), store.writer_seq("mine", other.uuid)) == (4, 0)
     assert store.apply(Batch(run.uuid, "mine", 5, [assign("a", F.INTEGER, 5)])).seq == 5

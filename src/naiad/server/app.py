@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -27,6 +28,7 @@ from .auth import Authenticator
 from .context import API, Api
 from .errors import BodyLimit, NulGuard, install_handlers
 from .routes import GROUPS
+from .schema import tighten
 
 DEFAULT_MAX_REQUEST = 256 << 20
 
@@ -64,6 +66,15 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     install_handlers(app)
     for group in GROUPS:
         group.register(app, api)
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The document FastAPI makes, with the rules the edge enforces for every string written in."""
+        if app.openapi_schema is None:
+            app.openapi_schema = tighten(plain())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     if ui:
         from .ui import mount_ui
 

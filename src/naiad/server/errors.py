@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from naiad import errors as E
@@ -153,16 +154,33 @@ def install_handlers(app: FastAPI) -> None:
         return envelope(422, "bad_request", f"invalid request: {problems}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "bad_request"}.get(exc.status_code, "bad_request")
-        message = "no such API endpoint; see /api/v1/docs" if exc.status_code == 404 else str(exc.detail)
-        return envelope(exc.status_code, code, message)
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = (f"no such API endpoint: {request.url.path[:200]!r}; see /api/v1/docs (in a path, a blob is "
+                       "named by its SHA-256, 64 lowercase hex digits, and a webhook by its number)")
+        response = envelope(exc.status_code, code, message)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["allow"] = ", ".join(_methods_of(request))
+        return response
 
     @app.exception_handler(Exception)
     async def internal(_request: Request, exc: Exception) -> JSONResponse:
         ref = uuidlib.uuid4().hex[:12]
         log.exception("internal error %s", ref)
         return envelope(500, E.StoreError.code, f"internal server error (reference {ref}; the server log has details).")
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route takes at the request's path (one route per method: Starlette's own Allow
+    names only the first route that matched the path)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:  # PARTIAL: the path matches, the method does not
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _without_paths(message: str, store: Any) -> str:

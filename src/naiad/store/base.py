@@ -156,6 +156,8 @@ class DatasetUse:
 
 PART_SIZE = 8 << 20
 """Size of every part of a resumable upload but the last (S3 multipart needs at least 5 MiB)."""
+MAX_PARTS = 100_000
+"""Parts of one upload at most: a file uploaded in parts holds up to ``MAX_PARTS * PART_SIZE`` bytes (781 GiB)."""
 
 
 class BlobStore(Protocol):

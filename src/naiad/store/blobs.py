@@ -8,6 +8,7 @@ the helpers here (digest and part checks) are shared by both so they refuse the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from naiad.errors import FileError, IntegrityError, NotFoundError, RequestError
-from naiad.store.base import PART_SIZE
+from naiad.store.base import MAX_PARTS, PART_SIZE
 
 _BUF = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -97,6 +98,9 @@ def check_new_upload(digest: object, size: object) -> None:
                            "64 lowercase hex digits.")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise RequestError(f"cannot begin an upload of {size!r} bytes: announce the file's size as an integer >= 0.")
+    if size > MAX_PARTS * PART_SIZE:
+        raise RequestError(f"cannot begin an upload of {size} bytes: a file is uploaded in at most {MAX_PARTS} parts "
+                           f"of {PART_SIZE} bytes ({MAX_PARTS * PART_SIZE} bytes).", status=413)
 
 
 def part_count(size: int) -> int:
@@ -124,10 +128,12 @@ def too_large_part(upload_id: str, number: int) -> RequestError:
 
 def check_parts_complete(upload_id: str, size: int, parts: dict[int, int]) -> None:
     """Every part of the upload is there (RequestError naming the missing ones: the upload is kept)."""
-    missing = [n for n in range(part_count(size)) if n not in parts]
-    if missing:
-        shown = ", ".join(map(str, missing[:20])) + (" …" if len(missing) > 20 else "")
-        raise RequestError(f"upload {upload_id} cannot be completed yet: part(s) {shown} of {part_count(size)} "
+    count = part_count(size)
+    absent = count - sum(1 for n in parts if 0 <= n < count)
+    if absent:  # named without listing every part number: an upload may have MAX_PARTS of them
+        first = list(itertools.islice((n for n in range(count) if n not in parts), 20))
+        shown = ", ".join(map(str, first)) + (f" … ({absent} in all)" if absent > len(first) else "")
+        raise RequestError(f"upload {upload_id} cannot be completed yet: part(s) {shown} of {count} "
                            "have not arrived. Send them (uploaded_parts lists what the store has) and complete again.")
 
 

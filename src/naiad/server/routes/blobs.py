@@ -8,24 +8,25 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import iterate_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from naiad import errors as E
-from naiad.store.base import PART_SIZE
+from naiad.store.base import MAX_PARTS, PART_SIZE
 
 from ..context import API, Api
 from ..errors import envelope
+from ..schema import Body, Digest, PartNumber, UploadId, errors
 
 
-class DigestsIn(BaseModel):
+class DigestsIn(Body):
     digests: list[str] = Field(max_length=10_000)
 
 
-class UploadIn(BaseModel):
+class UploadIn(Body):
     digest: str = Field(pattern="^[0-9a-f]{64}$")
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_PARTS * PART_SIZE)
 
 
 def register(app: FastAPI, api: Api) -> None:
@@ -33,7 +34,7 @@ def register(app: FastAPI, api: Api) -> None:
     store, who, call, require_any = api.store, api.who, api.call, api.require_any
     require_writer, not_here, no_upload, digest_of = api.require_writer, api.not_here, api.no_upload, api.digest_of
 
-    @app.post(f"{API}/blobs/missing", tags=["blobs"])
+    @app.post(f"{API}/blobs/missing", tags=["blobs"], responses=errors(413))
     async def blobs_missing(body: DigestsIn, request: Request) -> dict[str, list[str]]:
         """Which of these blobs the server lacks: a client sends only those (one request, not one per file)."""
         p = await call(who, request)
@@ -48,8 +49,8 @@ def register(app: FastAPI, api: Api) -> None:
 
         return {"missing": await call(work)}
 
-    @app.head(f"{API}/blobs/{{digest}}", tags=["blobs"])
-    async def blob_head(digest: str, request: Request) -> Response:
+    @app.head(f"{API}/blobs/{{digest:sha256}}", tags=["blobs"], responses=errors(404))
+    async def blob_head(digest: Digest, request: Request) -> Response:
         p = await call(who, request)
         require_any(p)
         await call(api.require_blob, p, digest_of(digest))
@@ -58,9 +59,10 @@ def register(app: FastAPI, api: Api) -> None:
         return Response(headers={"content-length": str(size), "accept-ranges": "bytes",
                                  "etag": f'"{digest}"'})
 
-    @app.get(f"{API}/blobs/{{digest}}", tags=["blobs"],
-             responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "a range"}})
-    async def blob_get(digest: str, request: Request) -> Response:
+    @app.get(f"{API}/blobs/{{digest:sha256}}", tags=["blobs"],
+             responses={**errors(404, 416), 200: {"content": {"application/octet-stream": {}}},
+                        206: {"description": "a range"}})
+    async def blob_get(digest: Digest, request: Request) -> Response:
         """The bytes of a blob, streamed; honours a single ``Range: bytes=a-b``.  Readable by an account
         with a role in a project whose containers refer to it."""
         p = await call(who, request)
@@ -82,8 +84,8 @@ def register(app: FastAPI, api: Api) -> None:
         pieces: Iterator[bytes] = store.blobs.read_range(digest, start, end) if end > start else iter(())
         return _ClosingStream(pieces, status_code=status, headers=headers, media_type="application/octet-stream")
 
-    @app.put(f"{API}/blobs/{{digest}}", tags=["blobs"])
-    async def blob_put(digest: str, request: Request) -> dict[str, Any]:
+    @app.put(f"{API}/blobs/{{digest:sha256}}", tags=["blobs"], responses=errors(403, 404, 413))
+    async def blob_put(digest: Digest, request: Request) -> dict[str, Any]:
         """A small blob (at most one part) in one request; its hash is checked."""
         p = await call(who, request)
         require_writer(p)
@@ -99,7 +101,7 @@ def register(app: FastAPI, api: Api) -> None:
         got, size = await call(store.blobs.put_bytes, data)
         return {"digest": got, "size": size}
 
-    @app.post(f"{API}/blobs/uploads", tags=["blobs"])
+    @app.post(f"{API}/blobs/uploads", tags=["blobs"], responses=errors(403, 413))
     async def upload_begin(body: UploadIn, request: Request) -> dict[str, Any]:
         """Start (or find already stored) a resumable upload of ``size`` bytes with SHA-256 ``digest``."""
         p = await call(who, request)
@@ -110,21 +112,19 @@ def register(app: FastAPI, api: Api) -> None:
         await call(api.began_upload, p, upload_id)
         return {"exists": False, "upload_id": upload_id, "part_size": PART_SIZE, "parts": {}}
 
-    @app.get(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"])
-    async def upload_status(upload_id: str, request: Request) -> dict[str, Any]:
+    @app.get(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"], responses=errors(404))
+    async def upload_status(upload_id: UploadId, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         require_any(p)
         await call(api.require_upload, p, upload_id)
         parts = await call(not_here, p, no_upload(upload_id), store.blobs.uploaded_parts, upload_id)
         return {"upload_id": upload_id, "part_size": PART_SIZE, "parts": {str(k): v for k, v in parts.items()}}
 
-    @app.put(f"{API}/blobs/uploads/{{upload_id}}/parts/{{number}}", tags=["blobs"])
-    async def upload_part(upload_id: str, number: int, request: Request) -> dict[str, Any]:
+    @app.put(f"{API}/blobs/uploads/{{upload_id}}/parts/{{number}}", tags=["blobs"], responses=errors(403, 404, 413))
+    async def upload_part(upload_id: UploadId, number: PartNumber, request: Request) -> dict[str, Any]:
         """One part (``part_size`` bytes, the last may be shorter); sending a part again replaces it."""
         p = await call(who, request)
         require_writer(p)
-        if not 0 <= number < 100_000:
-            raise E.RequestError(f"part number {number} is out of range")
         await call(api.require_upload, p, upload_id)
         data = await request.body()
         if len(data) > PART_SIZE:
@@ -132,8 +132,8 @@ def register(app: FastAPI, api: Api) -> None:
         size = await call(not_here, p, no_upload(upload_id), store.blobs.upload_part, upload_id, number, [data])
         return {"number": number, "size": size}
 
-    @app.post(f"{API}/blobs/uploads/{{upload_id}}/complete", tags=["blobs"])
-    async def upload_complete(upload_id: str, request: Request) -> dict[str, Any]:
+    @app.post(f"{API}/blobs/uploads/{{upload_id}}/complete", tags=["blobs"], responses=errors(403, 404))
+    async def upload_complete(upload_id: UploadId, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         require_writer(p)
         await call(api.require_upload, p, upload_id)
@@ -141,8 +141,8 @@ def register(app: FastAPI, api: Api) -> None:
         digest, size = await call(not_here, p, no_upload(upload_id), store.blobs.complete_upload, upload_id)
         return {"digest": digest, "size": size}
 
-    @app.delete(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"])
-    async def upload_abort(upload_id: str, request: Request) -> dict[str, Any]:
+    @app.delete(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"], responses=errors(403, 404))
+    async def upload_abort(upload_id: UploadId, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         require_writer(p)
         await call(api.require_upload, p, upload_id)

@@ -6,15 +6,16 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from naiad import errors as E
 from naiad.store import wire
 
 from ..context import API, Api
+from ..schema import Body, ContainerId, FieldPath, errors
 
 
-class ContainerIn(BaseModel):
+class ContainerIn(Body):
     project: str = Field(min_length=1, max_length=200)
     kind: str = Field(pattern="^(run|model|model_version|project)$")
     uuid: str = Field(min_length=1, max_length=100)
@@ -25,7 +26,7 @@ class ContainerIn(BaseModel):
     parent: str | None = Field(default=None, max_length=200)
 
 
-class FieldsIn(BaseModel):
+class FieldsIn(Body):
     paths: list[str] | None = None
 
 
@@ -34,7 +35,7 @@ def register(app: FastAPI, api: Api) -> None:
     store, who, call, canonical, unseen = api.store, api.who, api.call, api.canonical, api.unseen
     require_container, require_existing, discreet = api.require_container, api.require_existing, api.discreet
 
-    @app.post(f"{API}/containers", tags=["containers"])
+    @app.post(f"{API}/containers", tags=["containers"], responses=errors(403, 404, 409, 413))
     async def create_container(body: ContainerIn, request: Request) -> dict[str, Any]:
         p = await call(who, request)
 
@@ -48,9 +49,10 @@ def register(app: FastAPI, api: Api) -> None:
 
         return wire.container_to_json(await call(work))
 
-    @app.get(f"{API}/containers/lookup", tags=["containers"])
-    async def get_container(request: Request, uuid: str | None = None, short_id: str | None = None,
-                            project: str | None = None) -> dict[str, Any]:
+    @app.get(f"{API}/containers/lookup", tags=["containers"], responses=errors(403, 404))
+    async def get_container(request: Request, uuid: str | None = Query(None, min_length=1, max_length=200),
+                            short_id: str | None = Query(None, min_length=1, max_length=200),
+                            project: str | None = Query(None, max_length=200)) -> dict[str, Any]:
         p = await call(who, request)
         if (uuid is None) == (short_id is None):
             raise E.RequestError("give exactly one of uuid and short_id")
@@ -64,29 +66,29 @@ def register(app: FastAPI, api: Api) -> None:
 
         return wire.container_to_json(await call(work))
 
-    @app.get(f"{API}/containers/{{uuid}}/structure", tags=["containers"])
-    async def structure(uuid: str, request: Request) -> dict[str, str]:
+    @app.get(f"{API}/containers/{{uuid}}/structure", tags=["containers"], responses=errors(403, 404))
+    async def structure(uuid: ContainerId, request: Request) -> dict[str, str]:
         p = await call(who, request)
         await call(require_container, p, uuid, "viewer")
         result: dict[str, str] = await call(store.structure, uuid)
         return result
 
-    @app.get(f"{API}/containers/{{uuid}}/series-last-steps", tags=["containers"])
-    async def series_last_steps(uuid: str, request: Request) -> dict[str, Any]:
+    @app.get(f"{API}/containers/{{uuid}}/series-last-steps", tags=["containers"], responses=errors(403, 404))
+    async def series_last_steps(uuid: ContainerId, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         await call(require_container, p, uuid, "viewer")
         steps = await call(store.series_last_steps, uuid)
         return {k: wire.num_out(v) for k, v in steps.items()}
 
-    @app.post(f"{API}/containers/{{uuid}}/fields", tags=["containers"])
-    async def read_fields(uuid: str, body: FieldsIn, request: Request) -> dict[str, Any]:
+    @app.post(f"{API}/containers/{{uuid}}/fields", tags=["containers"], responses=errors(403, 404, 413))
+    async def read_fields(uuid: ContainerId, body: FieldsIn, request: Request) -> dict[str, Any]:
         p = await call(who, request)
         await call(require_container, p, uuid, "viewer")
         return wire.fields_to_json(await call(store.read_fields, uuid, body.paths))
 
     @app.get(f"{API}/containers/{{uuid}}/series", tags=["containers"],
-             responses={200: {"content": {wire.BATCH_MEDIA_TYPE: {}}}})
-    async def read_series(uuid: str, request: Request, path: str) -> Response:
+             responses={**errors(403, 404), 200: {"content": {wire.BATCH_MEDIA_TYPE: {}}}})
+    async def read_series(uuid: ContainerId, request: Request, path: FieldPath) -> Response:
         """All points of a series, in the binary batch format (one points op)."""
         p = await call(who, request)
         await call(require_container, p, uuid, "viewer")
@@ -99,9 +101,10 @@ def register(app: FastAPI, api: Api) -> None:
 
         return Response(await call(work), media_type=wire.BATCH_MEDIA_TYPE)
 
-    @app.get(f"{API}/containers/{{uuid}}/buckets", tags=["containers"])
-    async def series_buckets(uuid: str, request: Request, path: str, n: int = Query(1000, ge=1, le=100_000),
-                             step_min: float | None = None, step_max: float | None = None) -> dict[str, Any]:
+    @app.get(f"{API}/containers/{{uuid}}/buckets", tags=["containers"], responses=errors(403, 404))
+    async def series_buckets(uuid: ContainerId, request: Request, path: FieldPath,
+                             n: int = Query(1000, ge=1, le=100_000), step_min: float | None = None,
+                             step_max: float | None = None) -> dict[str, Any]:
         """A float series downsampled to at most ``n`` buckets (min, max, first, last, count each)."""
         p = await call(who, request)
         await call(require_container, p, uuid, "viewer")

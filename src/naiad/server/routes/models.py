@@ -11,12 +11,13 @@ import math
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from naiad import errors as E
 from naiad.store.base import RUN, Store
 
 from ..context import API, Api
+from ..schema import Body, errors
 
 
 def _clean(value: Any) -> Any:
@@ -30,7 +31,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class CheckIn(BaseModel):
+class CheckIn(Body):
     model: str = Field(min_length=1, max_length=200)
     evaluation: str = Field(min_length=1, max_length=200)  # the evaluation run to judge
 
@@ -58,7 +59,7 @@ def register(app: FastAPI, api: Api) -> None:
         require_short_id(p, model, "viewer", E.ModelNotFound)
         return model_info(store, model)
 
-    @app.get(f"{API}/models/timeline", tags=["models"])
+    @app.get(f"{API}/models/timeline", tags=["models"], responses=errors(403, 404))
     async def timeline(request: Request, model: str = Query(..., max_length=200),
                        metric: str | None = Query(None, max_length=100)) -> dict[str, Any]:
         """The model's evaluations over time: each one's metric with its CI, the version evaluated, the
@@ -78,7 +79,7 @@ def register(app: FastAPI, api: Api) -> None:
         result: dict[str, Any] = await call(work)
         return result
 
-    @app.get(f"{API}/models/drift", tags=["models"])
+    @app.get(f"{API}/models/drift", tags=["models"], responses=errors(403, 404))
     async def drift(request: Request, model: str = Query(..., max_length=200)) -> list[dict[str, Any]]:
         """Column drift of every evaluation of the model: one record per evaluation and column."""
         p = await call(who, request)
@@ -92,7 +93,7 @@ def register(app: FastAPI, api: Api) -> None:
         result: list[dict[str, Any]] = await call(work)
         return result
 
-    @app.get(f"{API}/models/gate-decisions", tags=["models"])
+    @app.get(f"{API}/models/gate-decisions", tags=["models"], responses=errors(403, 404))
     async def gate_decisions(request: Request, model: str = Query(..., max_length=200)) -> list[dict[str, Any]]:
         """Every ``naiad gate`` decision about the model's versions, oldest first."""
         p = await call(who, request)
@@ -106,7 +107,7 @@ def register(app: FastAPI, api: Api) -> None:
         result: list[dict[str, Any]] = await call(work)
         return result
 
-    @app.post(f"{API}/models/checks", tags=["models"])
+    @app.post(f"{API}/models/checks", tags=["models"], responses=errors(403, 404, 409, 413))
     async def check_monitoring(body: CheckIn, request: Request) -> dict[str, list[str]]:
         """Judge a stored evaluation of the model by its degradation rule and drift verdict, and send the
         degradation_detected / drift_detected events it calls for, once per evaluation (contributor).  The
@@ -126,7 +127,7 @@ def register(app: FastAPI, api: Api) -> None:
 
         return {"sent": await call(work)}
 
-    @app.get(f"{API}/models/histogram", tags=["models"])
+    @app.get(f"{API}/models/histogram", tags=["models"], responses=errors(403, 404))
     async def histogram(request: Request, run: str = Query(..., max_length=200),
                         column: str = Query(..., max_length=1000),
                         bins: int = Query(20, ge=2, le=200)) -> dict[str, Any]:

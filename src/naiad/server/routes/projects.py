@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from naiad.store import wire
 
 from ..context import API, Api
+from ..schema import Body, errors
 
 
-class ProjectIn(BaseModel):
+class ProjectIn(Body):
     name: str = Field(min_length=1, max_length=200)
 
 
@@ -20,13 +21,13 @@ def register(app: FastAPI, api: Api) -> None:
     """Add these routes to ``app``; ``api`` holds the store and the access checks."""
     store, who, call, canonical, discreet = api.store, api.who, api.call, api.canonical, api.discreet
 
-    @app.get(f"{API}/projects", tags=["projects"])
+    @app.get(f"{API}/projects", tags=["projects"], responses=errors())
     async def list_projects(request: Request) -> list[dict[str, Any]]:
         p = await call(who, request)
         found = await call(store.list_projects)
         return [wire.project_to_json(x) for x in found if p.can_see(x.name)]
 
-    @app.post(f"{API}/projects", tags=["projects"])
+    @app.post(f"{API}/projects", tags=["projects"], responses=errors(403, 404, 413))
     async def get_or_create_project(body: ProjectIn, request: Request) -> dict[str, Any]:
         p = await call(who, request)
 
@@ -36,7 +37,7 @@ def register(app: FastAPI, api: Api) -> None:
 
         return wire.project_to_json(await call(work))
 
-    @app.get(f"{API}/projects/lookup", tags=["projects"])
+    @app.get(f"{API}/projects/lookup", tags=["projects"], responses=errors(404))
     async def get_project(request: Request, name: str = Query(..., max_length=200)) -> dict[str, Any]:
         p = await call(who, request)
 
@@ -47,8 +48,10 @@ def register(app: FastAPI, api: Api) -> None:
 
         return wire.project_to_json(await call(work))
 
-    @app.get(f"{API}/projects/count", tags=["projects"])
-    async def count_containers(request: Request, project: str, kind: str = "run") -> dict[str, int]:
+    @app.get(f"{API}/projects/count", tags=["projects"], responses=errors(403, 404))
+    async def count_containers(request: Request, project: str = Query(..., min_length=1, max_length=200),
+                               kind: str = Query("run", pattern="^(run|model|model_version|project)$"),
+                               ) -> dict[str, int]:
         p = await call(who, request)
 
         def work() -> int:

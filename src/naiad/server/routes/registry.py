@@ -5,22 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from naiad import errors as E
 from naiad.store import wire
 
 from ..context import API, Api
+from ..schema import Body, errors
 
 
-class StageIn(BaseModel):
+class StageIn(Body):
     version: str = Field(min_length=1, max_length=200)
     stage: str = Field(max_length=20)
     reason: str = Field(default="", max_length=2000)
     actor: str = Field(default="", max_length=200)  # kept only from anonymous callers: others are who they are
 
 
-class AliasIn(BaseModel):
+class AliasIn(Body):
     model: str = Field(min_length=1, max_length=200)
     alias: str = Field(max_length=200)  # the store says what an alias may be
     version: str | None = Field(default=None, max_length=200)
@@ -28,7 +29,7 @@ class AliasIn(BaseModel):
     actor: str = Field(default="", max_length=200)
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(Body):
     model: str = Field(min_length=1, max_length=200)
     require_gate: bool | None = None  # None: unchanged
     gate_accounts: list[str] | None = Field(default=None, max_length=100)  # None: unchanged
@@ -36,7 +37,7 @@ class PolicyIn(BaseModel):
     actor: str = Field(default="", max_length=200)
 
 
-class GateDecisionIn(BaseModel):
+class GateDecisionIn(Body):
     model: str = Field(min_length=1, max_length=200)
     candidate: str = Field(min_length=1, max_length=200)
     baseline: str | None = Field(default=None, max_length=200)
@@ -53,7 +54,7 @@ def register(app: FastAPI, api: Api) -> None:
     store, who, call, canonical = api.store, api.who, api.call, api.canonical
     discreet, actor_of, require_short_id = api.discreet, api.actor_of, api.require_short_id
 
-    @app.post(f"{API}/registry/stage", tags=["registry"])
+    @app.post(f"{API}/registry/stage", tags=["registry"], responses=errors(403, 404, 409, 413))
     async def change_stage(body: StageIn, request: Request) -> list[dict[str, Any]]:
         """Move a model version to a stage (production archives the version there before); the
         events recorded.  Needs contributor."""
@@ -65,7 +66,7 @@ def register(app: FastAPI, api: Api) -> None:
 
         return [wire.event_to_json(e) for e in await call(work)]
 
-    @app.post(f"{API}/registry/alias", tags=["registry"])
+    @app.post(f"{API}/registry/alias", tags=["registry"], responses=errors(403, 404, 409, 413))
     async def set_alias(body: AliasIn, request: Request) -> list[dict[str, Any]]:
         """Point a model's alias at a version (``version: null`` removes it).  Needs contributor."""
         p = await call(who, request)
@@ -77,7 +78,7 @@ def register(app: FastAPI, api: Api) -> None:
 
         return [wire.event_to_json(e) for e in await call(work)]
 
-    @app.post(f"{API}/registry/policy", tags=["registry"])
+    @app.post(f"{API}/registry/policy", tags=["registry"], responses=errors(403, 404, 413))
     async def set_policy(body: PolicyIn, request: Request) -> list[dict[str, Any]]:
         """Require (or not) a passing gate decision before a version goes to production.  Needs maintainer."""
         p = await call(who, request)
@@ -89,7 +90,7 @@ def register(app: FastAPI, api: Api) -> None:
 
         return [wire.event_to_json(e) for e in await call(work)]
 
-    @app.post(f"{API}/registry/gate-decisions", tags=["registry"])
+    @app.post(f"{API}/registry/gate-decisions", tags=["registry"], responses=errors(403, 404, 409, 413))
     async def record_gate_decision(body: GateDecisionIn, request: Request) -> dict[str, Any]:
         """Record a ``naiad gate`` decision under the calling account (needs contributor).  A promotion
         policy counts it only when that account is a maintainer, owner or admin of the project, or one
@@ -111,7 +112,7 @@ def register(app: FastAPI, api: Api) -> None:
 
         return wire.decision_to_json(await call(work))
 
-    @app.get(f"{API}/registry/gate-decisions", tags=["registry"])
+    @app.get(f"{API}/registry/gate-decisions", tags=["registry"], responses=errors(403, 404))
     async def gate_decisions(request: Request, project: str = Query(..., max_length=200),
                              model: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
         """The recorded gate decisions of the project (or of one model), oldest first."""
@@ -123,7 +124,7 @@ def register(app: FastAPI, api: Api) -> None:
 
         return [wire.decision_to_json(d) for d in await call(work)]
 
-    @app.get(f"{API}/registry/events", tags=["registry"])
+    @app.get(f"{API}/registry/events", tags=["registry"], responses=errors(403, 404))
     async def registry_events(request: Request, project: str = Query(..., max_length=200),
                               model: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
         """The append-only history of stage and alias changes (of one model, or of the project)."""

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from naiad.version import __version__
 
 from ..context import API, Api
+from ..schema import errors
 
 
 def register(app: FastAPI, api: Api) -> None:
@@ -20,7 +21,7 @@ def register(app: FastAPI, api: Api) -> None:
         """Liveness: answers without a token."""
         return {"status": "ok", "version": __version__}
 
-    @app.get(f"{API}/whoami", tags=["service"])
+    @app.get(f"{API}/whoami", tags=["service"], responses=errors())
     async def whoami(request: Request) -> dict[str, Any]:
         p = await call(who, request)
         return {"name": p.name, "admin": p.admin, "roles": p.roles, "anonymous": p.anonymous}

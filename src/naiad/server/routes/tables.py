@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from naiad import errors as E
 from naiad.store import wire
 from naiad.store.sql import SqlStore
 
 from ..context import API, Api
+from ..schema import Body, errors
 
 
-class TableIn(BaseModel):
+class TableIn(Body):
     project: str
     kind: str = "run"
     query: str | None = None
@@ -30,7 +31,7 @@ def register(app: FastAPI, api: Api) -> None:
     """Add these routes to ``app``; ``api`` holds the store and the access checks."""
     store, who, call, canonical, discreet = api.store, api.who, api.call, api.canonical, api.discreet
 
-    @app.post(f"{API}/table", tags=["tables"])
+    @app.post(f"{API}/table", tags=["tables"], responses=errors(403, 404, 413))
     async def query_table(body: TableIn, request: Request) -> dict[str, Any]:
         """The runs table: rows matching ``query`` (naiad's query language), projected on ``columns``."""
         p = await call(who, request)

@@ -11,7 +11,7 @@ import uuid as uuidlib
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from naiad import errors as E
 from naiad.core import fields as F
@@ -19,11 +19,12 @@ from naiad.core import ops as O
 from naiad.store import wire
 
 from ..context import API, Api
+from ..schema import Body, ContainerId, FieldPath, errors
 
 VIEWS_PREFIX = "sys/ui/views/"  # on the project's container: one saved view of the runs table per field
 
 
-class EditOp(BaseModel):
+class EditOp(Body):
     op: str = Field(pattern="^(assign|add|remove|delete|clear)$")
     path: str = Field(min_length=1, max_length=1024)
     type: str | None = Field(default=None, pattern="^(Float|Integer|Boolean|String|Datetime)$")  # assign
@@ -31,7 +32,7 @@ class EditOp(BaseModel):
     values: list[str] | None = Field(default=None, max_length=1000)  # add, remove
 
 
-class EditIn(BaseModel):
+class EditIn(Body):
     """Field edits in JSON (the UI's twin of a binary batch): tags, description, name, own fields."""
 
     ops: list[EditOp] = Field(min_length=1, max_length=1000)
@@ -39,7 +40,7 @@ class EditIn(BaseModel):
     seq: int | None = Field(default=None, ge=1)
 
 
-class ViewIn(BaseModel):
+class ViewIn(Body):
     project: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=80)
     view: dict[str, Any] | None = None  # None deletes the view
@@ -50,7 +51,7 @@ def register(app: FastAPI, api: Api) -> None:
     store, who, call = api.store, api.who, api.call
     canonical, discreet, require_container = api.canonical, api.discreet, api.require_container
 
-    @app.get(f"{API}/projects/overview", tags=["projects"])
+    @app.get(f"{API}/projects/overview", tags=["projects"], responses=errors())
     async def projects_overview(request: Request) -> list[dict[str, Any]]:
         """Each project the caller can see, with its number of runs and the time of its last change."""
         p = await call(who, request)
@@ -72,7 +73,7 @@ def register(app: FastAPI, api: Api) -> None:
         result: list[dict[str, Any]] = await call(work)
         return result
 
-    @app.get(f"{API}/projects/fields", tags=["projects"])
+    @app.get(f"{API}/projects/fields", tags=["projects"], responses=errors(403, 404))
     async def field_paths(request: Request, project: str = Query(..., max_length=200),
                           kind: str = Query("run", pattern="^(run|model|model_version)$")) -> dict[str, str]:
         """Every field path of the project's runs (or models, versions) with its type."""
@@ -109,7 +110,7 @@ def register(app: FastAPI, api: Api) -> None:
                     continue  # not a view naiad wrote
         return views
 
-    @app.get(f"{API}/projects/views", tags=["projects"])
+    @app.get(f"{API}/projects/views", tags=["projects"], responses=errors(403, 404))
     async def list_views(request: Request, project: str = Query(..., max_length=200)) -> dict[str, Any]:
         """The project's saved views of the runs table (columns, query, sort), by name."""
         p = await call(who, request)
@@ -122,7 +123,7 @@ def register(app: FastAPI, api: Api) -> None:
         result: dict[str, Any] = await call(work)
         return result
 
-    @app.put(f"{API}/projects/views", tags=["projects"])
+    @app.put(f"{API}/projects/views", tags=["projects"], responses=errors(403, 404, 413))
     async def save_view(body: ViewIn, request: Request) -> dict[str, Any]:
         """Save (or with ``view: null`` delete) one named view; returns all views."""
         p = await call(who, request)
@@ -149,8 +150,9 @@ def register(app: FastAPI, api: Api) -> None:
         result: dict[str, Any] = await call(work)
         return result
 
-    @app.get(f"{API}/containers/{{uuid}}/points", tags=["containers"])
-    async def series_points(uuid: str, request: Request, path: str, offset: int = Query(0),
+    @app.get(f"{API}/containers/{{uuid}}/points", tags=["containers"], responses=errors(403, 404))
+    async def series_points(uuid: ContainerId, request: Request, path: FieldPath,
+                            offset: int = Query(0),
                             limit: int = Query(10_000, ge=1, le=100_000),
                             every: int = Query(1, ge=1)) -> dict[str, Any]:
         """Points of a series as JSON, ``limit`` from ``offset`` (negative: from the end, so
@@ -173,8 +175,8 @@ def register(app: FastAPI, api: Api) -> None:
         result: dict[str, Any] = await call(work)
         return result
 
-    @app.post(f"{API}/containers/{{uuid}}/edit", tags=["writes"])
-    async def edit(uuid: str, body: EditIn, request: Request) -> dict[str, Any]:
+    @app.post(f"{API}/containers/{{uuid}}/edit", tags=["writes"], responses=errors(403, 404, 409, 413))
+    async def edit(uuid: ContainerId, body: EditIn, request: Request) -> dict[str, Any]:
         """Change fields in JSON: set an atom, add or remove tags (any string set), delete a field.
         naiad's own ``sys/`` fields (state, ids, times, registry) cannot be edited."""
         p = await call(who, request)

@@ -5,21 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from naiad import errors as E
 
 from ..context import API, Api
+from ..schema import Body, errors
 
 
-class WebhookIn(BaseModel):
+class WebhookIn(Body):
     project: str = Field(min_length=1, max_length=200)  # or "*": every project (admins only)
     url: str = Field(min_length=1, max_length=2000)
     secret: str = Field(max_length=500)
     events: str = Field(default="*", max_length=2000)
 
 
-class EventIn(BaseModel):
+class EventIn(Body):
     project: str = Field(min_length=1, max_length=200)
     event: str = Field(min_length=1, max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -30,7 +31,7 @@ def register(app: FastAPI, api: Api) -> None:
     store, who, call, canonical = api.store, api.who, api.call, api.canonical
     discreet, actor_of, require_hooks = api.discreet, api.actor_of, api.require_hooks
 
-    @app.post(f"{API}/webhooks", tags=["webhooks"])
+    @app.post(f"{API}/webhooks", tags=["webhooks"], responses=errors(403, 404, 413))
     async def add_webhook(body: WebhookIn, request: Request) -> dict[str, Any]:
         """Subscribe a URL to a project's events (maintainer)."""
         p = await call(who, request)
@@ -42,7 +43,7 @@ def register(app: FastAPI, api: Api) -> None:
         result: dict[str, Any] = await call(work)
         return result
 
-    @app.get(f"{API}/webhooks", tags=["webhooks"])
+    @app.get(f"{API}/webhooks", tags=["webhooks"], responses=errors(403, 404))
     async def list_webhooks(request: Request, project: str | None = Query(None, max_length=200)) -> list[Any]:
         """Subscriptions (secrets are never returned)."""
         p = await call(who, request)
@@ -58,7 +59,7 @@ def register(app: FastAPI, api: Api) -> None:
         found: list[Any] = await call(work)
         return found
 
-    @app.delete(f"{API}/webhooks/{{hook_id}}", tags=["webhooks"])
+    @app.delete(f"{API}/webhooks/{{hook_id:int}}", tags=["webhooks"], responses=errors(403, 404))
     async def remove_webhook(hook_id: int, request: Request) -> dict[str, Any]:
         p = await call(who, request)
 
@@ -72,7 +73,7 @@ def register(app: FastAPI, api: Api) -> None:
         await call(work)
         return {"removed": hook_id}
 
-    @app.get(f"{API}/webhooks/deliveries", tags=["webhooks"])
+    @app.get(f"{API}/webhooks/deliveries", tags=["webhooks"], responses=errors(403, 404))
     async def list_deliveries(request: Request, project: str | None = Query(None, max_length=200),
                               limit: int = Query(100, ge=1, le=10_000)) -> list[Any]:
         """The delivery log, newest first (maintainer)."""
@@ -89,7 +90,7 @@ def register(app: FastAPI, api: Api) -> None:
         found: list[Any] = await call(work)
         return found
 
-    @app.post(f"{API}/events", tags=["webhooks"])
+    @app.post(f"{API}/events", tags=["webhooks"], responses=errors(403, 404, 413))
     async def emit_event(body: EventIn, request: Request) -> dict[str, int]:
         """Queue an event (gate and monitoring results) for the project's subscribers (contributor)."""
         p = await call(who, request)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 
 from naiad import errors as E
 from naiad.core import ops as O
 from naiad.store import wire
 
 from ..context import API, Api
+from ..schema import errors
 
 
 def register(app: FastAPI, api: Api) -> None:
@@ -21,7 +22,8 @@ def register(app: FastAPI, api: Api) -> None:
 
     @app.post(f"{API}/batches", tags=["writes"],
               openapi_extra={"requestBody": {"required": True, "content": {
-                  wire.BATCH_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
+                  wire.BATCH_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
+              responses=errors(403, 404, 409, 413))
     async def apply(request: Request) -> dict[str, Any]:
         """Apply one batch of operations, at most once per (writer, seq); returns the writer's
         high-water mark and the ops the store refused."""
@@ -48,8 +50,8 @@ def register(app: FastAPI, api: Api) -> None:
         result = await call(work)
         return {"seq": result.seq, "errors": result.errors}
 
-    @app.get(f"{API}/writers/{{writer}}", tags=["writes"])
-    async def writer_seq(writer: str, request: Request,
+    @app.get(f"{API}/writers/{{writer}}", tags=["writes"], responses=errors(403, 404))
+    async def writer_seq(writer: Annotated[str, Path(min_length=1, max_length=200)], request: Request,
                          container: str = Query(..., min_length=1, max_length=200)) -> dict[str, int]:
         """The last ``seq`` the store applied from ``writer`` to ``container`` (contributor there); 0 when
         none, or when that writer writes to another container."""

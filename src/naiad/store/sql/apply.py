@@ -36,6 +36,12 @@ def artifact_hash(entries: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
+def _foreign_writer(writer: str) -> InvalidValueError:
+    return InvalidValueError(
+        f"writer {writer[:80]!r} writes to another container; a writer (one op log) belongs to the container it "
+        "first wrote to: give this batch a writer id of its own.")
+
+
 class Writes(Series):
     """Applying batches of operations."""
 
@@ -58,16 +64,16 @@ class Writes(Series):
                                (batch.writer,)).fetchone()
             done = int(row[0]) if row else 0
             bound = None if row is None or row[1] is None else int(row[1])
-            if batch.seq <= done:
+            if batch.seq <= done:  # applied before — if it was this container's: a batch of another is no replay
+                if bound is not None and self._known_cid(conn, batch.container) != bound:
+                    raise _foreign_writer(batch.writer)
                 return ApplyResult(done, [])
             errors: list[str] = []
             client_errors: list[str] = []
             cid = self._apply_ops(conn, batch, errors, client_errors)
             target = cid if cid is not None else self._known_cid(conn, batch.container)
             if bound is not None and target is not None and target != bound:  # rolled back: nothing is applied
-                raise InvalidValueError(
-                    f"writer {batch.writer[:80]!r} writes to another container; a writer (one op log) belongs to "
-                    "the container it first wrote to: give this batch a writer id of its own.")
+                raise _foreign_writer(batch.writer)
             conn.execute("UPDATE writers SET seq = ?, cid = ? WHERE writer = ?",
                          (batch.seq, bound if target is None else target, batch.writer))
             if cid is not None:

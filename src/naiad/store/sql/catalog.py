@@ -181,6 +181,12 @@ class Catalog(SqlBase):
         model_id = None
         if kind == "project":
             short_id = proj.key
+            row = conn.execute(self._CONTAINER_SQL + "WHERE c.project_id=? AND c.kind='project'",
+                               (proj.id,)).fetchone()
+            if row:  # a project has one container: another uuid for it (an offline copy) joins it
+                conn.execute("INSERT INTO container_aliases(uuid, cid) SELECT ?, cid "
+                             "FROM containers WHERE uuid=? ON CONFLICT DO NOTHING", (uuid, row[0]))
+                return self._container_from_row(row)
         elif kind == MODEL:
             short_id = self._model_short_id(conn, proj, key)
         elif kind == MODEL_VERSION:
