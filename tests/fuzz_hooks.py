@@ -11,40 +11,14 @@ import os
 import uuid
 
 import hypothesis.strategies as st
-import numpy as np
 import schemathesis
 
-from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.store import wire
+from strategies import op_lists
 
 _CONTAINERS = os.environ.get("NAIAD_FUZZ_CONTAINERS", uuid.uuid4().hex).split(",")
 _text = st.text(max_size=40)
-_atom = st.one_of(
-    st.tuples(st.just(F.FLOAT), st.floats(allow_nan=True, allow_infinity=True)),
-    st.tuples(st.just(F.INTEGER), st.integers(-(2**70), 2**70)),
-    st.tuples(st.just(F.STRING), _text),
-    st.tuples(st.just(F.BOOLEAN), st.booleans()))
-
-
-@st.composite
-def _ops(draw: st.DrawFn) -> list[tuple]:
-    ops: list[tuple] = []
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.one_of(_text, st.sampled_from(["sys/owner", "a/../b", "x/.", "/abs", "ok/path"])))
-        kind = draw(st.sampled_from(["assign", "points", "add", "delete"]))
-        if kind == "assign":
-            ftype, value = draw(_atom)
-            ops.append((O.ASSIGN, path, ftype, value))
-        elif kind == "points":
-            n = draw(st.integers(0, 5))
-            steps = np.array(draw(st.lists(st.floats(), min_size=n, max_size=n)), dtype=float)
-            ops.append((O.POINTS, path, F.FLOAT_SERIES, steps, steps + 1e9, steps))
-        elif kind == "add":
-            ops.append((O.ADD, path, draw(st.lists(_text, max_size=3))))
-        else:
-            ops.append((O.DELETE, path))
-    return ops
 
 
 @st.composite
@@ -52,7 +26,7 @@ def _batches(draw: st.DrawFn) -> bytes:
     # mostly the runs the test made (so the store itself meets the ops), sometimes one that is not there
     container = draw(st.one_of(st.sampled_from(_CONTAINERS), st.just(uuid.uuid4().hex), _text))
     batch = O.Batch(container, draw(st.one_of(st.just("fuzz-writer"), _text)), draw(st.integers(-5, 2**40)),
-                    draw(_ops()))
+                    draw(op_lists()))
     try:
         raw = O.encode_batch(batch)
     except Exception:  # an op the encoder refuses: the client could never send it; send noise instead

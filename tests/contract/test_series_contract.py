@@ -292,3 +292,19 @@ def test_buckets_of_a_string_series_are_refused(run: Handle) -> None:
     run.apply(points("log", [1], ["text"]))
     with pytest.raises(FieldTypeError):
         run.store.series_buckets(run.uuid, "log", 10)
+
+
+def test_points_with_a_step_or_time_no_store_can_keep_are_dropped_and_said(run: Handle) -> None:
+    """A raw batch (any HTTP client) may carry a NaN or infinite step, or a timestamp no millisecond count
+    holds (found by fuzzing: it was cast to a garbage time); those points are dropped and counted, the
+    others are stored."""
+    steps = [0.0, math.nan, 2.0, math.inf, 4.0, 5.0]
+    ts = [T0, T0, T0 + 2, T0, T0 + 4, 1e300]
+    result = run.apply(points("loss", steps, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], ts=ts),
+                       points("notes", [1.0, math.nan], ["kept", "dropped"], ts=[T0, T0]))
+    assert len(result.errors) == 2 and "3 point(s) whose step is NaN" in result.errors[0]
+    stored = run.store.read_series(run.uuid, "loss")
+    assert list(stored.steps) == [0.0, 2.0, 4.0] and list(stored.values) == [0.0, 2.0, 4.0]
+    assert list(stored.timestamps) == [T0, T0 + 2, T0 + 4]
+    assert list(run.store.read_series(run.uuid, "notes").values) == ["kept"]
+    assert run.errors() == 2 and "loss" in result.errors[0] and "notes" in run.last_error()

@@ -10,7 +10,9 @@ import numpy as np
 
 from naiad.core import fields as F
 from naiad.errors import (
+    FieldError,
     FieldTypeError,
+    InvalidValueError,
     StepOrderError,
 )
 from naiad.store.base import (
@@ -20,6 +22,8 @@ from naiad.store.base import (
 from naiad.store.chunks import CHUNK_POINTS, block_summaries, decode_chunk, encode_chunk
 from naiad.store.sql.base import Conn
 from naiad.store.sql.fields import Fields
+
+_MAX_TIMESTAMP = 1e14  # seconds (the year ~3.2 million): a point's time is kept in int64 milliseconds
 
 
 def bucket_points(steps: np.ndarray, values: np.ndarray, n: int) -> Buckets:
@@ -51,8 +55,20 @@ class Series(Fields):
             sid, count, last_step, vmin, vmax = row
         steps = np.asarray(steps, dtype=np.float64)
         ts = np.asarray(ts, dtype=np.float64)
+        unusable = ""
+        if len(steps):
+            # a raw batch may carry what the SDK never sends: a NaN or infinite step, a timestamp no
+            # millisecond count holds; those points are dropped (and said), the others stored
+            with np.errstate(invalid="ignore"):
+                usable = np.isfinite(steps) & np.isfinite(ts) & (np.abs(ts) < _MAX_TIMESTAMP)
+            if not usable.all():
+                unusable = (f"series '{path}': {int((~usable).sum())} point(s) whose step is NaN or infinite, or "
+                            "whose timestamp is not a time, were dropped.")
+                steps, ts = steps[usable], ts[usable]
+                values = (np.asarray(values)[usable] if not isinstance(values, list)
+                          else [v for v, k in zip(values, usable, strict=True) if k])
         n_in = len(steps)
-        raise_after = None
+        raise_after: FieldError | None = InvalidValueError(unusable) if unusable else None
         ordered = n_in < 2 or bool(np.all(steps[1:] > steps[:-1]))
         if n_in and (not ordered or (last_step is not None and steps[0] <= last_step)):
             # keep each point whose step is above every step before it (stored or in this op)
@@ -65,7 +81,8 @@ class Series(Fields):
             last = "-inf" if last_step is None else f"{last_step:g}"
             raise_after = StepOrderError(
                 f"series '{path}': {n_in - len(steps)} point(s) with a step not above the step before them "
-                f"(last stored: {last}) were dropped (another process wrote this series?).")
+                f"(last stored: {last}) were dropped (another process wrote this series?)."
+                + (f" Also: {unusable}" if unusable else ""))
         if sid is None and not len(steps):
             conn.execute("INSERT INTO series(cid, pid, type) VALUES (?, ?, ?)", (cid, pid, ftype))
         if len(steps):
