@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -60,49 +61,77 @@ def _has_user(name: str) -> bool:
         return False
 
 
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL cluster on a free loopback port; yields the DSN of its ``postgres`` database."""
-    drop, uid = _as_postgres_user()
-    folder = Path(tempfile.mkdtemp(prefix="naiad-pg-"))
-    data, sock = folder / "data", folder / "sock"
-    data.mkdir()
-    sock.mkdir()
-    if uid is not None:
-        for p in (folder, data, sock):
-            os.chown(p, uid, -1)
-    log = folder / "server.log"
-    subprocess.run([_pg_bin("initdb"), "-D", str(data), "-U", "naiad", "--auth=trust", "-E", "UTF8",
-                    "--locale=C.UTF-8" if _has_locale() else "--no-locale"],
-                   check=True, capture_output=True, preexec_fn=drop)
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-k", str(sock),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
-            stdout=out, stderr=subprocess.STDOUT, preexec_fn=drop)
-    dsn = f"postgresql://naiad@127.0.0.1:{port}/postgres"
-    try:
+class PostgresCluster:
+    """A PostgreSQL cluster of its own on a free loopback port, which a test may stop (as a crash or an
+    operator would) and start again on the same port and data."""
+
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable``: PostgreSQL's own defaults (a commit is on disk before it is acknowledged); else the
+        fast settings of a test cluster, which lose the last acknowledged commits if PostgreSQL crashes."""
+        self.durable = durable
+        self._drop, uid = _as_postgres_user()
+        self.folder = Path(tempfile.mkdtemp(prefix="naiad-pg-"))
+        self.data, self.sock = self.folder / "data", self.folder / "sock"
+        self.data.mkdir()
+        self.sock.mkdir()
+        if uid is not None:
+            for p in (self.folder, self.data, self.sock):
+                os.chown(p, uid, -1)
+        self.log = self.folder / "server.log"
+        subprocess.run([_pg_bin("initdb"), "-D", str(self.data), "-U", "naiad", "--auth=trust", "-E", "UTF8",
+                        "--locale=C.UTF-8" if _has_locale() else "--no-locale"],
+                       check=True, capture_output=True, preexec_fn=self._drop)
+        self.port = free_port()
+        self.dsn = f"postgresql://naiad@127.0.0.1:{self.port}/postgres"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [_pg_bin("postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.sock),
+                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "shared_buffers=128MB",
+                 *([] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                                            "-c", "full_page_writes=off"])],
+                stdout=out, stderr=subprocess.STDOUT, preexec_fn=self._drop)
         import psycopg
 
         deadline = time.monotonic() + 60
         while True:
             try:
-                with psycopg.connect(dsn, connect_timeout=2):
-                    break
+                with psycopg.connect(self.dsn, connect_timeout=2):
+                    return
             except psycopg.OperationalError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("PostgreSQL did not start:\n" + log.read_text()) from None
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("PostgreSQL did not start:\n" + self.log.read_text()) from None
                 time.sleep(0.1)
-        yield dsn
-    finally:
-        proc.terminate()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM: a smart shutdown; SIGINT: fast (sessions cut); SIGQUIT: immediate (as a crash: recovery
+        runs at the next start)."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
         try:
-            proc.wait(30)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+            self.proc.kill()
+            self.proc.wait(30)
+        self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL cluster on a free loopback port; yields the DSN of its ``postgres`` database."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster.dsn
+    finally:
+        cluster.remove()
 
 
 def _has_locale() -> bool:

@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +121,125 @@ def test_sigkill_at_random_moments_keeps_a_gap_free_prefix_of_every_series(store
     print(f"\nSIGKILL: {len(trials)} trials, {len(lost)} runs checked, "
           f"{sum(bool(t['stopping']) for t in trials)} killed while stopping; points lost "
           f"(logged, reported, not stored): median {int(np.median(lost)) if lost else 0}, max {max(lost, default=0)}")
+
+
+# ------------------------------------------------------------------ PostgreSQL restarted mid-run
+
+LOG_UNTIL_TOLD = """
+import json, sys, threading
+import naiad
+run = naiad.init_run(project="pg", name="through a restart", capture_stdout=False, capture_stderr=False,
+                     capture_hardware_metrics=False, source_files=[])
+run["params/lr"] = 0.01
+loss = run["train/loss"]
+told = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), told.set()), daemon=True).start()
+print("READY", run["sys/id"].fetch(), flush=True)
+step = 0
+while not told.is_set():
+    for _ in range(2000):
+        loss.append(step * 0.5, step=step)
+        step += 1
+    run["progress/step"] = step
+    told.wait(0.02)
+run["final/steps"] = step
+run.stop()
+print("DONE", json.dumps({"steps": step}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", [signal.SIGQUIT, signal.SIGINT], ids=["crash", "fast-restart"])
+def test_postgresql_restarted_mid_run_every_point_arrives_once(tmp_path: Path, how: int) -> None:
+    """The database goes away under a running ``naiad server`` (an immediate stop is a crash: recovery
+    runs when it comes back) for two seconds while a run logs through the server: the server answers
+    "unavailable" and lives on, the client keeps its points and retries, and after the restart every
+    point is stored once and the run finishes without an error."""
+    from naiad.store.accounts import Accounts
+    from naiad.store.blobs import LocalBlobs
+    from naiad.store.postgres import PostgresStore, migrate
+    from services import PostgresCluster, admin_token, new_database
+    from test_team_postgres import start_server, stop_server, wait_ready
+
+    cluster = PostgresCluster(durable=True)  # a commit acknowledged is on disk: what a crash must not lose
+    cluster.start()
+    server = None
+    try:
+        dsn = new_database(cluster.dsn)
+        migrate(dsn)
+        blobs = tmp_path / "blobs"
+        store = PostgresStore(dsn, LocalBlobs(blobs))
+        accounts = Accounts(store)
+        admin = admin_token(store)
+        accounts.ensure_account("trainer")
+        accounts.grant("trainer", "pg", "contributor")
+        token = accounts.create_token("trainer")
+        store.close()
+        server = start_server(dsn, str(blobs), dict(os.environ), tmp_path / "server.log")
+        wait_ready(server)
+        env = {"NAIAD_URI": server.url, "NAIAD_API_TOKEN": token, "NAIAD_FLUSH_PERIOD": "0.1"}
+        proc = start_script(LOG_UNTIL_TOLD, env=env, stdin=True)
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            ready = proc.stdout.readline()
+            assert ready.startswith("READY"), proc.communicate(timeout=30)
+            run_id = ready.split()[1]
+            time.sleep(1.5)
+            cluster.stop(how)
+            time.sleep(2.0)
+            assert server.proc.poll() is None, "naiad server died with its database"
+            import httpx
+
+            during = httpx.post(f"{server.url}/api/v1/table", json={"project": "pg"},
+                                headers={"authorization": f"Bearer {admin}"}, timeout=30)
+            cluster.start()
+            time.sleep(1.5)
+            proc.stdin.write("stop\n")
+            proc.stdin.flush()
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err, err
+        # unavailable, said as such: not a 500, not a 401 that would tell a valid token it is not one
+        assert during.status_code == 503 and during.json()["error"]["code"] == "store_unavailable", during.text
+        steps = int(out.split("DONE", 1)[1].split(":")[1].strip(" }\n"))
+        with pytest.MonkeyPatch.context() as env_patch:
+            env_patch.setenv("NAIAD_URI", server.url)
+            env_patch.setenv("NAIAD_API_TOKEN", admin)
+            import naiad.store
+
+            naiad.store.forget_store(server.url)
+            run = naiad.init_run(with_id=run_id, mode="read-only")
+            loss = run["train/loss"].fetch_values(include_timestamp=False)
+            assert np.array_equal(loss["step"].to_numpy(), np.arange(steps, dtype=float)), (len(loss), steps)
+            assert np.array_equal(loss["value"].to_numpy(), np.arange(steps) * 0.5)
+            assert run["final/steps"].fetch() == steps and run["sys/state"].fetch() == "finished"
+            assert not run.exists("sys/errors"), run["sys/last_error"].fetch()
+            run.stop()
+            naiad.store.forget_store(server.url)
+        assert "can be lost" not in server.log.read_text()  # a durable database: no warning at start
+        print(f"\nPostgreSQL stopped ({signal.Signals(how).name}) for 2 s mid-run: {steps} points logged, "
+              f"{len(loss)} stored, 0 lost, 0 duplicated")
+    finally:
+        if server is not None:
+            stop_server(server)
+        cluster.remove()
+
+
+def test_a_server_says_when_its_database_may_lose_acknowledged_commits(tmp_path: Path) -> None:
+    """The tests' shared cluster runs fast and loose (fsync and synchronous_commit off): the restart test
+    above lost 8,000 acknowledged points on it when PostgreSQL crashed.  A server over such a database
+    says so when it starts."""
+    from naiad.store.blobs import LocalBlobs
+    from naiad.store.postgres import PostgresStore
+    from services import postgres_store_dsn
+
+    store = PostgresStore(postgres_store_dsn(tmp_path / "pg"), LocalBlobs(tmp_path / "blobs"))
+    try:
+        problems = store.durability_problems()
+    finally:
+        store.close()
+    assert [p.split(":")[0] for p in problems] == ["PostgreSQL runs with fsync=off",
+                                                   "PostgreSQL runs with synchronous_commit=off"]
+    assert all("Set " in p and "=on, the default" in p for p in problems)

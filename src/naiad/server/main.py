@@ -51,6 +51,8 @@ def app_from_env() -> Any:
     from naiad.server.app import DEFAULT_MAX_REQUEST, create_app
 
     store = server_store(os.environ.get(ENV_STORE) or SETTINGS.uri.get(), os.environ.get(ENV_BLOBS, ""))
+    for problem in getattr(store, "durability_problems", list)():
+        logging.getLogger("naiad.server").warning(problem)
     return create_app(store, anonymous_role=os.environ.get(ENV_ANONYMOUS) or None,
                       max_request_bytes=int(os.environ.get(ENV_MAX_REQUEST) or DEFAULT_MAX_REQUEST))
 

@@ -245,6 +245,18 @@ class PostgresStore(SqlStore):
     def conn(self) -> _PgConn:
         return _PgConn(self._raw())
 
+    def durability_problems(self) -> list[str]:
+        """The database's settings that let a crash of PostgreSQL lose commits already acknowledged —
+        batches a client then dropped from its op log (said by ``naiad server`` when it starts)."""
+        try:
+            settings = {name: str(self.conn().execute(f"SHOW {name}").fetchone()[0])
+                        for name in ("fsync", "synchronous_commit")}
+        finally:
+            self.release()
+        return [f"PostgreSQL runs with {name}={value}: if the database crashes, batches this server has "
+                f"acknowledged can be lost (their clients no longer keep them). Set {name}=on, the default."
+                for name, value in settings.items() if value == "off"]
+
     def close(self) -> None:
         with self._conns_lock:
             conns, self._conns, self._idle = self._conns, [], []
