@@ -1018,3 +1018,73 @@ def test_a_big_upload_holds_up_neither_the_op_log_nor_a_crash_recovery(server: S
     run["checkpoint"].download(str(dest))
     assert file_sha(dest) == digest
     assert not spooled_files(client_root(server) / "spool")
+
+
+LONG_OUTAGE = """
+import json, sys, time
+import numpy as np
+import naiad
+import naiad.tracking.writer as writer
+writer.PENDING_MEMORY = int(sys.argv[1])  # the budget, small here so that a short test outlasts it
+
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+
+run = naiad.init_run(project="team", name="long outage", capture_stdout=False, capture_stderr=False,
+                     capture_hardware_metrics=False, source_files=[])
+loss = run["train/loss"]
+loss.extend([float(i) for i in range(1000)], wait=True)
+print("READY", run["sys/id"].fetch(), flush=True)
+sys.stdin.readline()  # the server is down now
+step, seen = 1000, []
+for phase in (1, 2):  # the client's size after a first stretch of the outage, then after a second, twice as long
+    for block in range(phase * POINTS // 300_000):
+        loss.extend(np.arange(step, step + 100_000, dtype=float).tolist())
+        step += 100_000
+        time.sleep(0.1)  # the rest of a training step
+    time.sleep(1.0)  # a few flushes: every point is in the op log
+    seen.append(rss())
+w = run._writer
+print("LOGGED", json.dumps({"steps": step, "growth": seen[1] - seen[0], "in_memory": w._pending_bytes,
+                            "waiting": len(w._pending)}), flush=True)
+sys.stdin.readline()  # the server is back
+run.stop()
+print("DONE", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_long_outage_keeps_client_memory_bounded_and_loses_nothing(server: Server) -> None:
+    """Unacknowledged batches past the writer's memory budget wait in the op log only (before, the client
+    grew ~24 bytes a point for as long as the server was away, and kept it after catching up).  The
+    client's size is taken after a first stretch of the outage and again after 2 million points more:
+    what it grew in between is bounded by the budget, not by the points."""
+    points, budget = 3_000_000, 8 << 20
+    proc = start_script(LONG_OUTAGE.replace("POINTS", str(points)), str(budget), stdin=True,
+                        env={"NAIAD_FLUSH_PERIOD": "0.1"})
+    try:
+        run_id = read_line(proc, "READY").split()[1]
+        server.stop(signal.SIGKILL)
+        tell(proc, "down")
+        logged = json.loads(read_line(proc, "LOGGED", timeout=120).split(" ", 1)[1])
+        server.start()
+        tell(proc, "up")
+        read_line(proc, "DONE", timeout=120)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "error" not in err, err
+    in_memory = 24 * 2 * points // 3  # what the old client held more after the second stretch: 48 MB
+    assert logged["growth"] < budget + (12 << 20), (
+        f"the client grew {logged['growth'] / 1e6:.0f} MB in the second stretch of the outage (budget "
+        f"{budget >> 20} MiB; holding every point would be {in_memory / 1e6:.0f} MB; {logged})")
+    run = naiad.init_run(with_id=run_id, mode="read-only")
+    loss = run["train/loss"].fetch_values(include_timestamp=False)
+    assert np.array_equal(loss["step"].to_numpy(), np.arange(logged["steps"], dtype=float))
+    assert np.array_equal(loss["value"].to_numpy(), np.arange(logged["steps"], dtype=float))
+    assert run["sys/state"].fetch() == "finished" and not run.exists("sys/errors")
+    print(f"\nlong outage: {points} points logged with the server away, client grew "
+          f"{logged['growth'] / 1e6:.1f} MB (budget {budget >> 20} MiB), all stored once after it came back")

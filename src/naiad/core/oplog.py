@@ -45,13 +45,15 @@ class OpLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         # lock under a temporary name, then rename: recovery never sees an unlocked live log
         tmp = path.with_name("." + path.name + ".tmp")
-        self._fh = open(tmp, "ab", buffering=0)  # a record goes out in one writev (no copy, nothing buffered)
+        # appended with one writev per record (no copy, nothing buffered); readable for read_at
+        self._fh = open(tmp, "a+b", buffering=0)
         fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.replace(tmp, path)
         self._fsync = fsync
         self.closed = False
 
-    def append(self, batch: Batch) -> None:
+    def append(self, batch: Batch) -> int:
+        """Write ``batch`` as one record; returns the offset it starts at (for :meth:`read_at`)."""
         parts = encode_batch_parts(batch)  # written piece by piece: no copy of the batch is made
         crc = 0
         for part in parts:
@@ -65,6 +67,18 @@ class OpLog:
             os.ftruncate(self._fh.fileno(), start)
             os.lseek(self._fh.fileno(), start, os.SEEK_SET)
             raise
+        return start
+
+    def read_at(self, offset: int) -> Batch:
+        """The batch of the record at ``offset`` (one :meth:`append` returned), read back from the file:
+        a writer keeps in memory only what fits its budget, the rest waits here."""
+        fd = self._fh.fileno()
+        length, crc = _HEAD.unpack(os.pread(fd, _HEAD.size, offset))
+        payload = os.pread(fd, length, offset + _HEAD.size)
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            raise ValueError(f"the op log {self.path} is damaged at byte {offset}: the batch there cannot be "
+                             "read back. The file is kept for inspection.")
+        return decode_batch(payload)
 
     def size(self) -> int:
         return self._fh.tell()

@@ -121,6 +121,14 @@ def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.
 
 
 _TRANSIENT = (StoreUnavailableError, StoreLockedError)
+PENDING_MEMORY = 64 << 20
+"""Bytes of unapplied batches a writer keeps in memory; past that (a long outage) they wait in the op log
+only and are read back from it when the store is there again: memory stays bounded however long."""
+
+
+def _size_of(batch: Batch) -> int:
+    """About what ``batch`` holds in memory: 24 bytes a point (step, time, value) and a little per op."""
+    return 24 * batch.point_count() + 256 * len(batch.ops)
 
 
 class Writer:
@@ -143,7 +151,9 @@ class Writer:
         self.dirty: dict[str, SeriesBuffer] = {}
         self.oplog = OpLog(oplog_dir / f"{container}.{self.writer_id}.log", fsync=fsync)
         self._seq = 0
-        self._pending: list[Batch] = []      # in the op log, not yet in the store
+        self._pending: list[Batch | int] = []  # in the op log, not yet in the store: a batch, or its offset there
+        self._pending_bytes = 0                  # the size of the batches _pending holds in memory
+        self._keep_log = False                   # a batch could not be read back from the op log: keep it
         self._error_count = 0
         self._reported: set[str] = set()
         self._first_error: BaseException | None = None
@@ -298,14 +308,15 @@ class Writer:
                 self._seq += 1
                 batch = Batch(self.container, self.writer_id, self._seq, ops)
                 with self._plock:
+                    at: int | None = None
                     try:
-                        self.oplog.append(batch)
+                        at = self.oplog.append(batch)
                     except (UnicodeError, ValueError, TypeError) as exc:
                         batch, dropped = O.without_unstorable(batch)  # one op's text cannot be encoded
                         for message in dropped:
                             self._report(message, FieldError(message))
                         try:
-                            self.oplog.append(batch)
+                            at = self.oplog.append(batch)
                         except Exception as again:
                             self._report(f"could not write the op log {self.oplog.path}: {again}", again)
                         if not dropped:
@@ -319,7 +330,12 @@ class Writer:
                                          "room; free space on that disk.", key="disk full")
                     except Exception as exc:
                         self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
-                    self._pending.append(batch)
+                    size = _size_of(batch)
+                    if at is not None and self._pending_bytes + size > PENDING_MEMORY:
+                        self._pending.append(at)  # a long outage: the batch waits in the op log, not in memory
+                    else:  # (one the op log could not take stays in memory whatever its size)
+                        self._pending.append(batch)
+                        self._pending_bytes += size
                 self._apply_wake.set()
             self._last_duration = time.monotonic() - start
         if self._applier is None:
@@ -360,18 +376,27 @@ class Writer:
         if self.store is None:  # offline: the op log is the destination
             with self._plock:
                 self._pending.clear()
+                self._pending_bytes = 0
             return True
         with self._apply_lock:
             while True:
                 with self._plock:
                     if not self._pending:
-                        if not self.oplog.closed and self.oplog.size() > 0:
+                        if not self.oplog.closed and self.oplog.size() > 0 and not self._keep_log:
                             try:
                                 self.oplog.truncate()
                             except OSError:
                                 pass
                         return True
-                    batch = self._pending[0]
+                    head = self._pending[0]
+                    try:
+                        batch = head if isinstance(head, Batch) else self.oplog.read_at(head)
+                    except (OSError, ValueError) as exc:  # the op log under a live writer damaged: said, kept
+                        self._pending.pop(0)
+                        self._keep_log = True  # for naiad sync, which applies what it can read of it once
+                        self._report(f"could not read back a batch from the op log {self.oplog.path} ({exc}); "
+                                     "the file is kept: run naiad sync", exc)
+                        continue
                 try:
                     if self._spool is not None and self._spool.used:  # the batch's files go first
                         upload_spooled(self._spool.blobs, self._spool.spool, batch)
@@ -392,7 +417,10 @@ class Writer:
                     fixed, dropped = O.without_unstorable(batch)
                     if dropped:  # an op no store can take: drop it (counted), store the rest now
                         with self._plock:
+                            if isinstance(self._pending[0], Batch):
+                                self._pending_bytes -= _size_of(self._pending[0])
                             self._pending[0] = fixed
+                            self._pending_bytes += _size_of(fixed)
                         for message in dropped:
                             self._report(message, FieldError(message))
                         continue
@@ -400,7 +428,8 @@ class Writer:
                                  f"{self.oplog.path}", exc)
                     return False
                 with self._plock:
-                    self._pending.pop(0)
+                    if isinstance(self._pending.pop(0), Batch):
+                        self._pending_bytes -= _size_of(batch)
                 for message in result.errors:
                     self._report(f"the store refused a write: {message}", FieldError(message))
 
@@ -524,7 +553,7 @@ class Writer:
             while self._pending and self._applier.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.02)
                 tick()
-        ok = not self._pending and self.store is not None and not (
+        ok = not self._pending and not self._keep_log and self.store is not None and not (
             self._thread is not None and self._thread.is_alive())
         self._closed = True
         self._apply_wake.set()
