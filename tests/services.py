@@ -299,3 +299,79 @@ def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
     assert isinstance(error["message"], str) and error["message"]
     assert isinstance(error["details"], dict)
     return dict(error)
+
+
+class CuttableProxy:
+    """A TCP proxy on a free loopback port in front of ``upstream`` (``host:port``) whose link a test can
+    cut — every open connection reset, new ones refused — and mend: a service becoming unreachable and
+    coming back with its state (a restarted moto server would have lost its buckets)."""
+
+    def __init__(self, upstream: str) -> None:
+        import threading
+
+        host, port = upstream.rsplit(":", 1)
+        self.upstream = (host.rsplit("/", 1)[-1], int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.down = False
+        self.refused = 0  # connections cut or refused while down
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down:
+                self.refused += 1
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open |= {client, server}
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with self._lock:
+                    self._open.discard(s)
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.down = True
+        with self._lock:
+            cut, self._open = list(self._open), set()
+        for s in cut:
+            self.refused += 1
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+    def mend(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()

@@ -243,3 +243,126 @@ def test_a_server_says_when_its_database_may_lose_acknowledged_commits(tmp_path:
     assert [p.split(":")[0] for p in problems] == ["PostgreSQL runs with fsync=off",
                                                    "PostgreSQL runs with synchronous_commit=off"]
     assert all("Set " in p and "=on, the default" in p for p in problems)
+
+
+# ------------------------------------------------------------------ S3 unreachable mid-run
+
+S3_TRAIN = """
+import os, sys, threading
+import naiad
+from naiad import File
+run = naiad.init_run(project="s3", name="through an S3 outage", capture_stdout=False, capture_stderr=False,
+                     capture_hardware_metrics=False, source_files=[])
+run["weights/before"].upload(File.from_content(b"before the outage", extension="bin"))
+loss = run["train/loss"]
+told = []
+threading.Thread(target=lambda: [told.append(line.strip()) for line in sys.stdin], daemon=True).start()
+run.wait()
+print("READY", run["sys/id"].fetch(), flush=True)
+step = 0
+checkpointed = False
+while "stop" not in told:
+    for _ in range(1000):
+        loss.append(step * 0.25, step=step)
+        step += 1
+    if "down" in told and not checkpointed:  # S3 is away now: a big file (in parts) and a small one
+        run["weights/during"].upload(File.from_content(bytes(range(256)) * (80_000), extension="bin"))
+        run["notes/during"].upload(File.from_content(b"a small file during the outage", extension="txt"))
+        checkpointed = True
+    threading.Event().wait(0.01)
+run["final/steps"] = step
+run.stop()
+print("DONE", step, flush=True)
+"""
+
+
+def test_s3_unreachable_mid_run_loses_nothing(s3_env: str, tmp_path: Path) -> None:
+    """The blob store (S3) becomes unreachable for ``NAIAD_S3_OUTAGE`` seconds (default 5; the issue's
+    minute is the same story, longer) while a run logs points and uploads a file of several parts and a
+    small one through a server over PostgreSQL: the server answers 503 for files meanwhile and keeps
+    taking points; the client keeps the files spooled and retries; after S3 is back every file is there
+    with its hash, every point once, the run finished without an error."""
+    import hashlib
+
+    import boto3
+    import httpx
+
+    from naiad.server.app import create_app
+    from naiad.store.accounts import Accounts
+    from naiad.store.postgres import PostgresStore
+    from naiad.store.s3blobs import S3Blobs
+    from services import CuttableProxy, admin_token, postgres_store_dsn, serve_in_thread
+
+    outage = float(os.environ.get("NAIAD_S3_OUTAGE", "5"))
+    bucket = f"naiad-faults-{os.urandom(5).hex()}"
+    boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=bucket)
+    proxy = CuttableProxy(s3_env)
+    store = PostgresStore(postgres_store_dsn(tmp_path / "pg"), S3Blobs(f"s3://{bucket}/blobs", endpoint_url=proxy.url))
+    accounts = Accounts(store)
+    admin = admin_token(store)
+    accounts.ensure_account("trainer")
+    accounts.grant("trainer", "s3", "contributor")
+    token = accounts.create_token("trainer")
+    try:
+        with serve_in_thread(create_app(store, ui=False)) as url:
+            proc = start_script(S3_TRAIN, stdin=True, env={
+                "NAIAD_URI": url, "NAIAD_API_TOKEN": token, "NAIAD_FLUSH_PERIOD": "0.1",
+                "NAIAD_LOCAL_DIR": str(tmp_path / "client")})
+            try:
+                assert proc.stdout is not None and proc.stdin is not None
+                ready = proc.stdout.readline()
+                assert ready.startswith("READY"), proc.communicate(timeout=30)
+                run_id = ready.split()[1]
+                before = hashlib.sha256(b"before the outage").hexdigest()
+                time.sleep(0.5)
+                proxy.cut()
+                proc.stdin.write("down\n")
+                proc.stdin.flush()
+                time.sleep(outage / 2)
+                # meanwhile: a file read is "unavailable, retry", not a 500; points are still taken
+                during = httpx.get(f"{url}/api/v1/blobs/{before}", headers={"authorization": f"Bearer {admin}"},
+                                   timeout=60)
+                table = httpx.post(f"{url}/api/v1/table", json={"project": "s3"},
+                                   headers={"authorization": f"Bearer {admin}"}, timeout=60)
+                time.sleep(outage / 2)
+                proxy.mend()
+                time.sleep(1.0)
+                proc.stdin.write("stop\n")
+                proc.stdin.flush()
+                out, err = proc.communicate(timeout=180)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            assert proc.returncode == 0, err
+            assert "Traceback" not in err, err
+            assert during.status_code == 503 and during.json()["error"]["code"] == "store_unavailable", during.text
+            assert table.status_code == 200, table.text
+            assert proxy.refused > 0, "the outage never met a request"
+            steps = int(out.split("DONE", 1)[1].split()[0])
+
+            import naiad.store
+            from naiad.store.remote import RemoteStore
+
+            remote = RemoteStore(url, admin)
+            try:
+                info = remote.get_container(short_id=run_id)
+                fields = remote.read_fields(info.uuid)
+                assert "sys/errors" not in fields, fields.get("sys/last_error")
+                assert fields["sys/state"].value == "finished" and fields["final/steps"].value == steps
+                series = remote.read_series(info.uuid, "train/loss")
+                assert np.array_equal(series.steps, np.arange(steps, dtype=float))
+                assert np.array_equal(series.values, np.arange(steps) * 0.25)
+                big = bytes(range(256)) * 80_000
+                for path, content in [("weights/before", b"before the outage"), ("weights/during", big),
+                                      ("notes/during", b"a small file during the outage")]:
+                    ref = fields[path].value
+                    assert ref["hash"] == hashlib.sha256(content).hexdigest() and ref["size"] == len(content)
+                    assert b"".join(store.blobs.read_range(ref["hash"], 0, ref["size"])) == content
+            finally:
+                remote.close()
+                naiad.store.forget_store(url)
+        print(f"\nS3 unreachable for {outage:.0f} s mid-run: {proxy.refused} connections refused or cut; "
+              f"{steps} points and 3 files (one of {len(big) >> 20} MiB in parts) all stored once")
+    finally:
+        store.close()
+        proxy.close()
