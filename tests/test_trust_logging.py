@@ -210,3 +210,40 @@ def test_the_sqlite_store_on_a_full_disk_says_so_and_takes_the_batch_once_there_
         assert store.read_series(info.uuid, "s").steps.size == 200_000
     finally:
         store.close()
+
+
+def test_a_full_disk_on_the_server_delays_a_run_and_loses_nothing(tiny_disk: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    """The server's store fills its disk mid-run: the server answers 503 ``disk_full`` (nothing half-applied),
+    the client says so once and keeps its batches in its op log; once there is room every point is stored."""
+    import httpx
+
+    from services import as_user, team_server
+
+    with team_server(tiny_disk, [("carl", "full", "contributor")]) as server:
+        as_user(server, "carl", monkeypatch)
+        monkeypatch.setenv("NAIAD_LOCAL_DIR", str(tmp_path / "client"))  # the client's op log: another disk
+        run = naiad.init_run(project="full", capture_stdout=False, capture_stderr=False,
+                             capture_hardware_metrics=False, source_files=[], git_ref=False)
+        run["x"].append(0.0)
+        run.wait()
+        filler = fill(tiny_disk)
+        for i in range(1, 100_000):
+            run["x"].append(float(i))
+        time.sleep(2.0)  # a few flushes meet the full disk
+        info = server.store.get_container(short_id=run["sys/id"].fetch())
+        body = O.encode_batch(Batch(info.uuid, "probe-" + info.uuid, 1, [
+            (O.POINTS, "probe", F.FLOAT_SERIES, np.arange(100_000.0), np.arange(100_000.0), np.arange(100_000.0))]))
+        answer = httpx.post(f"{server.url}/api/v1/batches", content=body, timeout=30, headers={
+            "authorization": f"Bearer {server.tokens['carl']}", "content-type": "application/x-naiad-batch"})
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "disk_full", answer.text
+        assert "free space" in answer.json()["error"]["message"]
+        filler.unlink()
+        run.wait()
+        assert len(run["x"].fetch_values()) == 100_000 and run["x"].fetch_last() == 99_999.0
+        run.stop()
+        assert "probe" not in server.store.structure(info.uuid)  # the refused batch left nothing
+    err = capfd.readouterr().err
+    assert err.count("the disk is full") == 1, err
+    assert "Traceback" not in err and "cannot rollback" not in err, err
