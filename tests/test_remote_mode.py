@@ -1028,8 +1028,8 @@ LONG_OUTAGE = """
 import json, sys, time
 import numpy as np
 import naiad
-import naiad.tracking.writer as writer
-writer.PENDING_MEMORY = int(sys.argv[1])  # the budget, small here so that a short test outlasts it
+import naiad.tracking.pending as pending
+pending.PENDING_MEMORY = int(sys.argv[1])  # the budget, small here so that a short test outlasts it
 
 def rss():
     with open("/proc/self/statm") as fh:
@@ -1050,7 +1050,7 @@ for phase in (1, 2):  # the client's size after a first stretch of the outage, t
     time.sleep(1.0)  # a few flushes: every point is in the op log
     seen.append(rss())
 w = run._writer
-print("LOGGED", json.dumps({"steps": step, "growth": seen[1] - seen[0], "in_memory": w._pending_bytes,
+print("LOGGED", json.dumps({"steps": step, "growth": seen[1] - seen[0], "in_memory": w._pending.in_memory,
                             "waiting": len(w._pending)}), flush=True)
 sys.stdin.readline()  # the server is back
 run.stop()

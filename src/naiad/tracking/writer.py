@@ -50,7 +50,9 @@ from naiad.errors import (
 from naiad.store.base import Store
 from naiad.store.blobs import LocalBlobs
 from naiad.store.spool import SpoolingBlobs, upload_spooled
+from naiad.tracking.compact import compact
 from naiad.tracking.files import File, expand_globs, is_s3, local_manifest, s3_manifest, store_entries
+from naiad.tracking.pending import PendingBatches
 from naiad.tracking.series import SeriesBuffer
 
 # Internal ops the writer turns into vocabulary ops (they touch the file system).
@@ -65,54 +67,6 @@ _SEALED = "_sealed"  # (_SEALED, swapped lists): points that must be stored befo
 TAKE_CHUNK = 50_000  # points of a series taken and converted at a time (see Writer._collect)
 
 
-def _compact(ops: list[O.Op]) -> list[O.Op]:
-    """Shrink a batch without changing its meaning: points for one series are merged into one op,
-    and of several ASSIGNs to one path only the last is kept.  Any other op (clear, delete, files…)
-    is a barrier across which nothing moves."""
-    if len(ops) < 2:
-        return ops
-    merged: list[Any] = []
-    points_at: dict[str, int] = {}
-    for op in ops:
-        if op[0] == O.POINTS:
-            i = points_at.get(op[1])
-            if i is None:
-                points_at[op[1]] = len(merged)
-                merged.append([op])
-            else:
-                merged[i].append(op)
-        elif op[0] == O.ASSIGN:
-            merged.append(op)
-        else:
-            points_at.clear()
-            merged.append(op)
-    out: list[O.Op] = []
-    for item in merged:
-        if isinstance(item, list):
-            first = item[0]
-            if len(item) == 1:
-                out.append(first)
-                continue
-            vals: Any = (np.concatenate([p[5] for p in item]) if first[2] == F.FLOAT_SERIES
-                         else [v for p in item for v in p[5]])
-            out.append((O.POINTS, first[1], first[2], np.concatenate([p[3] for p in item]),
-                        np.concatenate([p[4] for p in item]), vals))
-        else:
-            out.append(item)
-    later: set[str] = set()
-    keep: list[O.Op] = []
-    for op in reversed(out):
-        if op[0] == O.ASSIGN:
-            if op[1] in later:
-                continue
-            later.add(op[1])
-        elif op[0] != O.POINTS:
-            later.clear()
-        keep.append(op)
-    keep.reverse()
-    return keep
-
-
 def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.Op:
     """A POINTS op from taken lists (the numpy conversion runs outside the writer lock)."""
     path, ftype, steps, ts, values = taken
@@ -121,14 +75,7 @@ def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.
 
 
 _TRANSIENT = (StoreUnavailableError, StoreLockedError)
-PENDING_MEMORY = 64 << 20
-"""Bytes of unapplied batches a writer keeps in memory; past that (a long outage) they wait in the op log
-only and are read back from it when the store is there again: memory stays bounded however long."""
 
-
-def _size_of(batch: Batch) -> int:
-    """About what ``batch`` holds in memory: 24 bytes a point (step, time, value) and a little per op."""
-    return 24 * batch.point_count() + 256 * len(batch.ops)
 
 
 class Writer:
@@ -151,9 +98,7 @@ class Writer:
         self.dirty: dict[str, SeriesBuffer] = {}
         self.oplog = OpLog(oplog_dir / f"{container}.{self.writer_id}.log", fsync=fsync)
         self._seq = 0
-        self._pending: list[Batch | int] = []  # in the op log, not yet in the store: a batch, or its offset there
-        self._pending_bytes = 0                  # the size of the batches _pending holds in memory
-        self._keep_log = False                   # a batch could not be read back from the op log: keep it
+        self._pending = PendingBatches(self.oplog)  # in the op log, not yet in the store
         self._error_count = 0
         self._reported: set[str] = set()
         self._first_error: BaseException | None = None
@@ -264,7 +209,7 @@ class Writer:
                     break
                 left -= len(part[3])
                 ops.append(points_op(part))
-        return _compact(ops)
+        return compact(ops)
 
     def _materialize(self, op: O.Op) -> list[O.Op]:
         kind = op[0]
@@ -330,12 +275,7 @@ class Writer:
                                          "room; free space on that disk.", key="disk full")
                     except Exception as exc:
                         self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
-                    size = _size_of(batch)
-                    if at is not None and self._pending_bytes + size > PENDING_MEMORY:
-                        self._pending.append(at)  # a long outage: the batch waits in the op log, not in memory
-                    else:  # (one the op log could not take stays in memory whatever its size)
-                        self._pending.append(batch)
-                        self._pending_bytes += size
+                    self._pending.add(batch, at)  # in a long outage it waits in the op log, not in memory
                 self._apply_wake.set()
             self._last_duration = time.monotonic() - start
         if self._applier is None:
@@ -376,24 +316,20 @@ class Writer:
         if self.store is None:  # offline: the op log is the destination
             with self._plock:
                 self._pending.clear()
-                self._pending_bytes = 0
             return True
         with self._apply_lock:
             while True:
                 with self._plock:
                     if not self._pending:
-                        if not self.oplog.closed and self.oplog.size() > 0 and not self._keep_log:
+                        if not self.oplog.closed and self.oplog.size() > 0 and not self._pending.unreadable:
                             try:
                                 self.oplog.truncate()
                             except OSError:
                                 pass
                         return True
-                    head = self._pending[0]
                     try:
-                        batch = head if isinstance(head, Batch) else self.oplog.read_at(head)
-                    except (OSError, ValueError) as exc:  # the op log under a live writer damaged: said, kept
-                        self._pending.pop(0)
-                        self._keep_log = True  # for naiad sync, which applies what it can read of it once
+                        batch = self._pending.head()
+                    except (OSError, ValueError) as exc:  # the op log of a live writer damaged: said, kept
                         self._report(f"could not read back a batch from the op log {self.oplog.path} ({exc}); "
                                      "the file is kept: run naiad sync", exc)
                         continue
@@ -417,10 +353,7 @@ class Writer:
                     fixed, dropped = O.without_unstorable(batch)
                     if dropped:  # an op no store can take: drop it (counted), store the rest now
                         with self._plock:
-                            if isinstance(self._pending[0], Batch):
-                                self._pending_bytes -= _size_of(self._pending[0])
-                            self._pending[0] = fixed
-                            self._pending_bytes += _size_of(fixed)
+                            self._pending.replace_head(fixed)
                         for message in dropped:
                             self._report(message, FieldError(message))
                         continue
@@ -428,8 +361,7 @@ class Writer:
                                  f"{self.oplog.path}", exc)
                     return False
                 with self._plock:
-                    if isinstance(self._pending.pop(0), Batch):
-                        self._pending_bytes -= _size_of(batch)
+                    self._pending.pop_head()
                 for message in result.errors:
                     self._report(f"the store refused a write: {message}", FieldError(message))
 
@@ -553,7 +485,7 @@ class Writer:
             while self._pending and self._applier.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.02)
                 tick()
-        ok = not self._pending and not self._keep_log and self.store is not None and not (
+        ok = not self._pending and not self._pending.unreadable and self.store is not None and not (
             self._thread is not None and self._thread.is_alive())
         self._closed = True
         self._apply_wake.set()
