@@ -133,3 +133,18 @@ def test_ids_in_paths_are_matched_by_their_form(server: TeamServer) -> None:
     wrong = call(server, "GET", "/blobs/xyz")
     assert wrong.status_code == 404 and "SHA-256" in wrong.json()["error"]["message"]
     assert call(server, "PUT", f"/blobs/uploads/{uuid.uuid4().hex}/parts/{MAX_PARTS}").status_code == 422
+
+
+@pytest.mark.parametrize("container, writer", [("a\x00b", "w"), ("\ud9e5\uddd8", "w"), ("c" * 32, "w\x00")])
+def test_a_batch_whose_ids_no_store_keeps_is_refused_with_400(server: TeamServer, container: str,
+                                                             writer: str) -> None:
+    # found by fuzzing: a NUL or lone surrogate in a binary batch's container id reached PostgreSQL: 500
+    from naiad.core import fields as F
+    from naiad.core import ops as O
+    from naiad.core.ops import Batch
+
+    body = O.encode_batch(Batch(container, writer, 1, [(O.ASSIGN, "a", F.FLOAT, 1.0)]))
+    answer = httpx.post(f"{server.url}/api/v1/batches", content=body, timeout=30, headers={
+        "authorization": f"Bearer {server.tokens['admin']}", "content-type": "application/x-naiad-batch"})
+    assert answer.status_code == 400, answer.text
+    assert "not printable text" in answer.json()["error"]["message"]

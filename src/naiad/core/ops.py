@@ -195,6 +195,10 @@ def validate_batch(batch: Batch) -> None:
         raise ValueError("the batch's container id must be a string of 1 to 100 characters")
     if not isinstance(batch.writer, str) or not 0 < len(batch.writer) <= 200:
         raise ValueError("the batch's writer id must be a string of 1 to 200 characters")
+    for what, ident in (("container", batch.container), ("writer", batch.writer)):
+        if not ident.isprintable():  # NUL, a control character or a lone surrogate: no store keeps it
+            raise ValueError(f"the batch's {what} id holds a character that is not printable text "
+                             "(NUL, a control character or a lone surrogate)")
     if isinstance(batch.seq, bool) or not isinstance(batch.seq, int) or batch.seq < 1:
         raise ValueError("the batch's seq must be a positive integer")
     for i, op in enumerate(batch.ops):
