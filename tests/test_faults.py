@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,6 @@ def test_sigkill_at_random_moments_keeps_a_gap_free_prefix_of_every_series(store
     trials: list[dict[str, object]] = []
     for first in range(0, TRIALS, 2):  # two training processes at a time, on one store
         with_second = first + 1 < TRIALS
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(2) as pool:
             seeds = [random.Random(rng.random()) for _ in range(2)]
             futures = [pool.submit(_kill_at_random, first, seeds[0])]
