@@ -586,7 +586,8 @@ def cmd_crash(a: argparse.Namespace) -> None:
     stored = len(data.steps)
     last_ts = float(data.timestamps[-1]) if stored else t_start
     state = store.read_fields(uuid, ["sys/state"])["sys/state"].value
-    emit({"appended": int(appended), "stored": stored, "lost_points": int(appended) - stored,
+    # the child counts a thousand appends after they returned: more may be stored, never fewer
+    emit({"appended": int(appended), "stored": stored, "lost_points": max(0, int(appended) - stored),
           "stored_frac": stored / appended if appended else 0.0,
           "append_rate": appended / max(t_count - t_start, 1e-9), "alive_s": t_kill - t_start,
           "loss_s": t_kill - last_ts, "recover_s": recover_s, "oplog_bytes_at_kill": oplog_bytes,

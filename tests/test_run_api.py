@@ -260,12 +260,12 @@ def test_series_with_many_points_reads_back_in_order() -> None:
     assert np.array_equal(df["value"].to_numpy(), values)
 
 
-def test_buffered_points_beyond_one_take_chunk_are_stored_in_order() -> None:
-    # the writer takes a series' buffered points a chunk at a time (so the training thread is never
-    # stalled long); more than two chunks' worth in one flush must still arrive whole and in order
-    from naiad.tracking.writer import TAKE_CHUNK
+def test_buffered_points_beyond_one_read_chunk_are_stored_in_order() -> None:
+    # the writer decodes the journal a chunk at a time (so the training thread is never stalled
+    # long); more than two chunks' worth in one flush must still arrive whole and in order
+    from naiad.core.journal import READ_CHUNK
 
-    n = 2 * TAKE_CHUNK + 3
+    n = 2 * READ_CHUNK + 3
     run = naiad.init_run(project="defects", flush_period=60)  # everything waits for stop()'s flush
     handle = run["many"]
     for i in range(n):
@@ -279,29 +279,30 @@ def test_buffered_points_beyond_one_take_chunk_are_stored_in_order() -> None:
 
 
 def test_clear_between_two_chunks_of_a_flush_keeps_call_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The writer converts each chunk outside its lock, so the training thread may clear() the series
-    # right then; the points appended after that clear must not ride in the batch being built (which
-    # is stored before the clear, and would be wiped by it).  The clear is made at exactly that moment
-    # by running it from the writer's own conversion step.
+    # The writer decodes the journal chunk by chunk without a lock, so the training thread may clear()
+    # the series right then; the points appended after that clear must not ride in the batch being
+    # built (which is stored before the clear, and would be wiped by it).  The clear is made at exactly
+    # that moment by running it from the writer's own decoding step.
+    import naiad.core.journal as journal
     import naiad.tracking.writer as writer
 
-    monkeypatch.setattr(writer, "TAKE_CHUNK", 3)
-    real = writer.points_op
+    monkeypatch.setattr(journal, "READ_CHUNK", 3)
+    real = writer.to_ops
     calls = []
     run = naiad.init_run(project="defects", flush_period=60)  # only wait() flushes
 
-    def convert_then_clear(taken: Any) -> Any:
-        calls.append(len(taken[3]))
-        if len(calls) == 2:  # the second chunk is taken: the user clears and logs again
+    def decode_then_clear(data: bytes, *args: Any) -> Any:
+        calls.append(len(data) // journal.RECORD_SIZE)
+        if len(calls) == 2:  # the second chunk is read: the user clears and logs again
             run["s"].clear()
             run["s"].append(99.0)
-        return real(taken)
+        return real(data, *args)
 
     for i in range(10):
         run["s"].append(float(i))
-    monkeypatch.setattr(writer, "points_op", convert_then_clear)
+    monkeypatch.setattr(writer, "to_ops", decode_then_clear)
     run.wait()
-    monkeypatch.setattr(writer, "points_op", real)
+    monkeypatch.setattr(writer, "to_ops", real)
     assert calls[:2] == [3, 3]
     run["s"].append(100.0)
     old = reopen(run)

@@ -2,7 +2,9 @@
 
 One file per writer, ``<store>/oplog/<container-uuid>.<writer-uuid>.log`` (offline runs use
 ``<store>/offline/``).  Records are ``u32 length · u32 crc32 · encoded batch``; a torn record at the
-end (the process died mid-write) is ignored.  The live writer holds an exclusive ``flock`` on its
+end (the process died mid-write) is ignored.  A record whose length has its top bit set ends in
+``u64 start · u64 end``: the part of the writer's journal the batch holds (see :mod:`naiad.core.journal`),
+checked by the same crc32.  The live writer holds an exclusive ``flock`` on its
 file, so whoever can take the lock knows the writer is gone and may replay the file.
 """
 
@@ -19,6 +21,8 @@ from typing import Any
 from naiad.core.ops import Batch, decode_batch, encode_batch_parts
 
 _HEAD = struct.Struct("<II")
+_SPAN = struct.Struct("<QQ")
+_SPANNED = 0x80000000
 _IOV_MAX = 1024  # Linux's limit on the buffers of one writev
 
 
@@ -53,14 +57,11 @@ class OpLog:
         self.closed = False
 
     def append(self, batch: Batch) -> int:
-        """Write ``batch`` as one record; returns the offset it starts at (for :meth:`read_at`)."""
-        parts = encode_batch_parts(batch)  # written piece by piece: no copy of the batch is made
-        crc = 0
-        for part in parts:
-            crc = zlib.crc32(part, crc)
+        """Write ``batch`` (and its journal span) as one record; returns the offset it starts at (for
+        :meth:`read_at`)."""
         start = self._fh.tell()
         try:
-            _write_all(self._fh.fileno(), [_HEAD.pack(sum(len(p) for p in parts), crc), *parts])
+            _write_all(self._fh.fileno(), record_parts(batch))
             if self._fsync:
                 os.fsync(self._fh.fileno())
         except OSError:  # a full disk: no part of this record may stay, or later ones would follow a torn one
@@ -74,11 +75,11 @@ class OpLog:
         a writer keeps in memory only what fits its budget, the rest waits here."""
         fd = self._fh.fileno()
         length, crc = _HEAD.unpack(os.pread(fd, _HEAD.size, offset))
-        payload = os.pread(fd, length, offset + _HEAD.size)
-        if len(payload) != length or zlib.crc32(payload) != crc:
+        payload = os.pread(fd, length & ~_SPANNED, offset + _HEAD.size)
+        if len(payload) != length & ~_SPANNED or zlib.crc32(payload) != crc:
             raise ValueError(f"the op log {self.path} is damaged at byte {offset}: the batch there cannot be "
                              "read back. The file is kept for inspection.")
-        return decode_batch(payload)
+        return _decode(payload, bool(length & _SPANNED))
 
     def size(self) -> int:
         return self._fh.tell()
@@ -100,6 +101,44 @@ class OpLog:
         self._fh.close()
 
 
+def record_parts(batch: Batch) -> list[Any]:
+    """The pieces of ``batch``'s op-log record, written one by one: no copy of the batch is made."""
+    parts: list[Any] = encode_batch_parts(batch)
+    length = sum(len(p) for p in parts)
+    if batch.span is not None:
+        parts.append(_SPAN.pack(*batch.span))
+        length = (length + _SPAN.size) | _SPANNED
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return [_HEAD.pack(length, crc), *parts]
+
+
+def _decode(payload: bytes, spanned: bool) -> Batch:
+    if not spanned:
+        return decode_batch(payload)
+    if len(payload) < _SPAN.size:
+        raise ValueError("an op-log record is too short for its journal span")
+    batch = decode_batch(memoryview(payload)[:-_SPAN.size])
+    batch.span = _SPAN.unpack_from(payload, len(payload) - _SPAN.size)
+    return batch
+
+
+def append_to(fd: int, batch: Batch, at: int) -> None:
+    """Append ``batch`` to the op log open (and locked) as ``fd`` at offset ``at`` — the end of its last
+    whole record: a record the kill cut is cut off first, so none is left in the middle — then make it
+    durable.  Recovery writes what a dead writer's journal held this way before it replays the log."""
+    os.ftruncate(fd, at)
+    end = at
+    os.lseek(fd, at, os.SEEK_SET)
+    try:
+        _write_all(fd, record_parts(batch))
+        os.fsync(fd)
+    except OSError:
+        os.ftruncate(fd, end)
+        raise
+
+
 def read_records(path: Path, *, live: bool = False) -> Iterator[Batch]:
     """The intact batches of an op log, in order.
 
@@ -109,11 +148,19 @@ def read_records(path: Path, *, live: bool = False) -> Iterator[Batch]:
     it is kept and reported.  The log of a ``live`` writer may end in a record being written: it is
     never called damaged.
     """
+    for batch, _end in read_with_ends(path, live=live):
+        yield batch
+
+
+def read_with_ends(path: Path, *, live: bool = False) -> Iterator[tuple[Batch, int]]:
+    """:func:`read_records`, each batch with the offset after its record."""
     with open(path, "rb") as fh:
         data = fh.read()
     pos = 0
     while pos + _HEAD.size <= len(data):
         length, crc = _HEAD.unpack_from(data, pos)
+        spanned = bool(length & _SPANNED)
+        length &= ~_SPANNED
         end = pos + _HEAD.size + length
         if end > len(data):
             return  # torn: the writer died (or, live, is) in the middle of this record
@@ -121,7 +168,7 @@ def read_records(path: Path, *, live: bool = False) -> Iterator[Batch]:
         batch = None
         if zlib.crc32(payload) == crc:
             try:
-                batch = decode_batch(payload)
+                batch = _decode(payload, spanned)
             except (ValueError, KeyError, TypeError, IndexError):
                 pass
         if batch is None:
@@ -130,7 +177,7 @@ def read_records(path: Path, *, live: bool = False) -> Iterator[Batch]:
             raise ValueError(f"the op log is damaged at byte {pos} of {len(data)}: the batches before it are "
                              "stored, the rest cannot be read. The file is kept for inspection; delete it "
                              "once you no longer need it.")
-        yield batch
+        yield batch, end
         pos = end
 
 

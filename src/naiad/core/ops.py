@@ -60,6 +60,8 @@ class Batch:
     writer: str
     seq: int
     ops: list[Op] = field(default_factory=list)
+    span: tuple[int, int] | None = field(default=None, compare=False, repr=False)
+    """The part of its writer's journal the batch holds (kept in the op log, never sent to a store)."""
 
     def point_count(self) -> int:
         return sum(len(op[3]) for op in self.ops if op[0] == POINTS)
@@ -180,7 +182,7 @@ def without_unstorable(batch: Batch) -> tuple[Batch, list[str]]:
             ops.append((ERROR, "", message))
         else:
             ops.append(op)
-    return (Batch(batch.container, batch.writer, batch.seq, ops) if dropped else batch), dropped
+    return (Batch(batch.container, batch.writer, batch.seq, ops, batch.span) if dropped else batch), dropped
 
 
 def validate_batch(batch: Batch) -> None:

@@ -1,6 +1,10 @@
 """Finishing what crashed writers left behind: op logs whose process is gone are replayed into the store
 (at most once per batch: a log can be replayed any number of times) and deleted; their runs are marked
-crashed. ``naiad sync`` runs the same, for the offline runs' logs too."""
+crashed. ``naiad sync`` runs the same, for the offline runs' logs too.
+
+Before a log is replayed, what its writer's journal holds beyond the batches of the log (the calls made
+since the last flush; see :mod:`naiad.core.journal`) becomes one more batch at the log's end, written
+and synced before the journal is deleted: a recovery cut short and run again finds it there, covered."""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from pathlib import Path
 
 from naiad.core import fields as F
 from naiad.core import ops as O
-from naiad.core.oplog import container_of, read_records, try_lock
+from naiad.core.journal import journal_files, read_dead
+from naiad.core.oplog import append_to, container_of, read_records, read_with_ends, try_lock
 from naiad.core.ops import Batch
 from naiad.errors import NaiadError
 from naiad.store.base import Store
@@ -55,6 +60,7 @@ def recover_oplogs(store: Store, *, offline: bool = False, only: set[str] | None
             dead.append((log_path, fd))
     for log_path, fd in dead:
         try:
+            _fold_journal(store, log_path, fd)
             count, last_state = _replay(store, log_path)
             report.applied[str(log_path)] = count
             container = container_of(log_path)
@@ -62,6 +68,8 @@ def recover_oplogs(store: Store, *, offline: bool = False, only: set[str] | None
             # that would show it, so it would stay "running" for ever)
             if last_state is None and container not in live_containers:
                 _mark_crashed(store, container)
+            for path in journal_files(_base(log_path)):  # before the log: it may hold what they held
+                path.unlink()
             log_path.unlink()
         except (NaiadError, OSError, ValueError) as exc:
             report.failed[str(log_path)] = str(exc)
@@ -78,6 +86,34 @@ def recover_oplogs(store: Store, *, offline: bool = False, only: set[str] | None
             except (NaiadError, OSError, ValueError) as exc:
                 report.failed[name] = str(exc)
     return report
+
+
+def _base(log_path: Path) -> Path:
+    return log_path.with_name(log_path.name[:-len(".log")])
+
+
+def _fold_journal(store: Store, log_path: Path, fd: int) -> None:
+    """Append to the dead writer's log (open and locked as ``fd``) the ops of its journal that no batch
+    of the log holds: the calls it made after its last flush."""
+    dead = read_dead(_base(log_path))
+    if dead is None:
+        return
+    batches: list[Batch] = []
+    whole = 0  # the end of the last whole record: one the kill cut is cut off before appending
+    try:
+        for batch, end in read_with_ends(log_path):
+            batches.append(batch)
+            whole = end
+    except ValueError:  # a damaged log: its replay stores what comes before the damage and says so;
+        return          # the journal stays with it until the log can be read
+    covered = [(0, dead.durable), *(b.span for b in batches if b.span is not None)]
+    ops = dead.ops(covered)
+    if not ops:
+        return
+    container = container_of(log_path)
+    writer = log_path.name.split(".")[1]
+    seq = max(max((b.seq for b in batches), default=0), store.writer_seq(writer, container)) + 1
+    append_to(fd, Batch(container, writer, seq, ops, (dead.durable, dead.end)), whole)
 
 
 def _replay(store: Store, log_path: Path, *, live: bool = False) -> tuple[int, str | None]:

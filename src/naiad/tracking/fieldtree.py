@@ -92,7 +92,8 @@ class FieldTree:
 
     def _series_state(self, path: str, ftype: str, last_step: float = -math.inf) -> SeriesState:
         assert self._writer is not None
-        st = SeriesState(self._writer.buffer_for(path, ftype), ftype, last_step)
+        journal = self._writer.journal
+        st = SeriesState(journal, journal.name_index(path), ftype, last_step)
         if self._mode == "sync":
             st.is_float = False  # sync mode: every append goes the slow way and is stored at once
         self._series[path] = st
@@ -251,6 +252,12 @@ class FieldTree:
             self._define(path, ftype)
             self._submit((O.ASSIGN, path, ftype, stored))
 
+    def _journal_append(self, record: bytes) -> None:
+        """A record the journal's current segment had no room for (or the run is stopped)."""
+        self._check_writable()
+        assert self._writer is not None
+        self._writer.journal.append(record)
+
     def _writer_overdue(self) -> None:
         if self._writer is not None:
             self._writer.flush_if_overdue()
@@ -366,13 +373,13 @@ class FieldTree:
             return
         if st is None:
             st = self._series_state(path, kind)
-        buf = st.buf  # values, then steps, then timestamps: see SeriesBuffer.take
-        buf.values.extend([clean[i] for i in keep])
-        buf.steps.extend(step_list)
-        buf.ts.extend(ts_list)
+        points: Any = [clean[i] for i in keep]
+        if kind == F.FLOAT_SERIES:
+            points = np.array(points, dtype=np.float64)
         st.last_step = step_list[-1]
+        self._writer.submit((O.POINTS, path, kind, np.array(step_list, dtype=np.float64),
+                             np.array(ts_list, dtype=np.float64), points))
         if self._mode == "sync":
-            self._writer.flush()
             self._writer.check_errors()
 
     def _extend_array(self, path: str, values: list[Any], timestamps: Any) -> bool:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.fields import warn_once
+from naiad.core.journal import ATOM_KIND_OF, POINT, RECORD
 from naiad.errors import (
     FieldTypeError,
     FileError,
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 _NUMBER_TYPES = (int, float)
 _FAST_ATOMS = {float: F.FLOAT, int: F.INTEGER, str: F.STRING, bool: F.BOOLEAN}
 _INF = (math.inf, -math.inf)
+_RECORD = RECORD.pack
+_POINT = POINT
 
 
 @dataclass
@@ -130,7 +133,19 @@ class Handler:
                     or ftype == F.BOOLEAN):
                 if existing is None:
                     c._define(self._path, ftype)
-                c._fast_writer.ops.append((O.ASSIGN, self._path, ftype, value))  # atomic; no lock
+                writer = c._fast_writer
+                if ftype == F.STRING:  # text goes to the journal's side file
+                    writer.submit((O.ASSIGN, self._path, ftype, value))
+                    return
+                journal = writer.journal
+                index = journal.names.get(self._path)
+                if index is None:
+                    index = journal.name_index(self._path)
+                record = _RECORD(0.0, 0.0, float(value), index, ATOM_KIND_OF[ftype])
+                try:
+                    journal.mm.write(record)  # one C call: atomic, no lock (see naiad.core.journal)
+                except ValueError:
+                    c._journal_append(record)
                 return
         c._check_writable()
         if isinstance(value, argparse.Namespace):
@@ -168,13 +183,15 @@ class Handler:
             st.last_step = step
             if timestamp is None:
                 timestamp = time.time()
-            buf = st.buf  # no lock: see SeriesBuffer.take
-            buf.values.append(value)
-            buf.steps.append(step)
-            ts = buf.ts
-            ts.append(timestamp)
-            if not len(ts) & 0x1FFF:  # every 8,192 points: make sure the logger is not starved
-                c._writer_overdue()
+            record = _RECORD(step, timestamp, value, st.index, _POINT)
+            mm = st.journal.mm
+            try:
+                mm.write(record)  # one C call: atomic, no lock; once it returns a SIGKILL loses nothing
+            except ValueError:  # the segment is full (the next one is mapped), or the run is stopped
+                c._journal_append(record)
+            else:
+                if not mm.tell() & 0x3FFFF:  # every 8,192 records: make sure the logger is not starved
+                    c._writer_overdue()
             if wait:
                 c.wait()
             return

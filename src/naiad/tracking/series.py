@@ -1,5 +1,5 @@
-"""Caller-side state of a container's series — the buffer of points waiting for the writer, the last
-step — and the series type a first value implies.
+"""Caller-side state of a container's series — where its points go in the journal, the last step — and
+the series type a first value implies.
 
 Below the field tree and the handlers (both use it), so a value appended through a handle is typed
 here once and never travels back up.
@@ -11,48 +11,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from naiad.core import fields as F
+from naiad.core.journal import Journal
 from naiad.tracking.files import File, is_figure_like
 
 _NUMBER_TYPES = (int, float)
 
 
-class SeriesBuffer:
-    """Points of one series waiting for the writer."""
-
-    __slots__ = ("path", "steps", "taken", "ts", "type", "values")
-
-    def __init__(self, path: str, ftype: str) -> None:
-        self.path = path
-        self.type = ftype
-        self.values: list[Any] = []
-        self.steps: list[float] = []
-        self.ts: list[float] = []
-        self.taken = 0  # points taken so far: a taker sees from it whether another took in between
-
-    def take(self, limit: int | None = None) -> tuple[str, str, list[float], list[float], list[Any]]:
-        """Remove and return the points buffered so far, or the first ``limit`` of them (called under
-        the writer lock).
-
-        The training thread appends without any lock: ``value``, then ``step``, then ``timestamp``,
-        each one atomic.  Taking the first ``len(ts)`` items of each list and deleting them leaves
-        a point that is half-appended at that moment in place, aligned, for the next take.
-        """
-        n = len(self.ts)
-        if limit is not None and n > limit:
-            n = limit
-        taken = (self.path, self.type, self.steps[:n], self.ts[:n], self.values[:n])
-        del self.values[:n], self.steps[:n], self.ts[:n]
-        self.taken += n
-        return taken
-
-
 class SeriesState:
-    """Caller-side state of one series: its buffer and its last step."""
+    """Caller-side state of one series: its writer's journal, its name index there, its last step."""
 
-    __slots__ = ("buf", "is_float", "last_step", "type")
+    __slots__ = ("index", "is_float", "journal", "last_step", "type")
 
-    def __init__(self, buf: SeriesBuffer, ftype: str, last_step: float) -> None:
-        self.buf = buf
+    def __init__(self, journal: Journal, index: int, ftype: str, last_step: float) -> None:
+        self.journal = journal
+        self.index = index
         self.type = ftype
         self.is_float = ftype == F.FLOAT_SERIES
         self.last_step = last_step

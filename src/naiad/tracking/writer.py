@@ -1,12 +1,14 @@
-"""The write path: caller-side buffers, the writer thread, the op log and the heartbeat.
+"""The write path: the journal, the writer thread, the op log and the heartbeat.
 
 ::
 
-    run["loss"].append(x)   caller: validate, stamp time and step, buffer → return
-          │  per-series buffers + an ordered op list, swapped out under one short lock
+    run["loss"].append(x)   caller: validate, stamp time and step, copy one 32-byte record into the
+          │                 mapped journal (or, for text, sets, files…, the op into the side file) → return
+          │                 — from here a SIGKILL loses nothing: the kernel keeps the mapping's pages
           ▼
-    logger thread ── every flush_period: batch → op log (durable); with a remote blob store,
-          │          the batch's files → the spool (local copies, see SpoolingBlobs)
+    logger thread ── every flush_period: the journal's new records → one batch → op log (durable, and it
+          │          says which part of the journal it holds); with a remote blob store, the batch's files
+          │          → the spool (local copies, see SpoolingBlobs)
           ▼
     applier thread ── spooled files → blob store, then store.apply(batch) (one transaction
                       each, in order, retried with backoff; a store that is away is a delay,
@@ -14,11 +16,10 @@
 
     ping thread ── every heartbeat period: sys/ping_time straight to the store
 
-Points of one series are kept in per-series lists (three appends per point, no tuples); any
-other op on a series (clear, delete, replace) first seals that series' buffer into the op list so
-the store sees operations in the order they were made.  Failures after the call are counted,
-reported once, and retried; they never raise in the training thread (unless
-``NAIAD_RAISE_ON_ERROR`` asks for it, as tests do).
+The journal (:mod:`naiad.core.journal`) keeps every call in call order, so a clear, a delete or a
+replaced series needs no special care: the writer reads the records in order and builds the ops from
+them.  Failures after the call are counted, reported once, and retried; they never raise in the
+training thread (unless ``NAIAD_RAISE_ON_ERROR`` asks for it, as tests do).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import numpy as np
 
 from naiad.core import fields as F
 from naiad.core import ops as O
+from naiad.core.journal import Journal, to_ops
 from naiad.core.oplog import OpLog
 from naiad.core.ops import Batch
 from naiad.errors import (
@@ -53,7 +55,6 @@ from naiad.store.spool import SpoolingBlobs, upload_spooled
 from naiad.tracking.compact import compact
 from naiad.tracking.files import File, expand_globs, is_s3, local_manifest, s3_manifest, store_entries
 from naiad.tracking.pending import PendingBatches
-from naiad.tracking.series import SeriesBuffer
 
 # Internal ops the writer turns into vocabulary ops (they touch the file system).
 UPLOAD = "_upload"            # (UPLOAD, path, File)
@@ -63,17 +64,6 @@ TRACK_FILES = "_track"        # (TRACK_FILES, path, location, destination, reset
 
 
 _FILE_OPS = frozenset({UPLOAD, UPLOAD_POINTS, UPLOAD_FILES, TRACK_FILES})
-_SEALED = "_sealed"  # (_SEALED, swapped lists): points that must be stored before the next op
-TAKE_CHUNK = 50_000  # points of a series taken and converted at a time (see Writer._collect)
-
-
-def points_op(taken: tuple[str, str, list[float], list[float], list[Any]]) -> O.Op:
-    """A POINTS op from taken lists (the numpy conversion runs outside the writer lock)."""
-    path, ftype, steps, ts, values = taken
-    vals: Any = np.array(values, dtype=np.float64) if ftype == F.FLOAT_SERIES else values
-    return (O.POINTS, path, ftype, np.array(steps, dtype=np.float64), np.array(ts, dtype=np.float64), vals)
-
-
 _TRANSIENT = (StoreUnavailableError, StoreLockedError)
 
 
@@ -93,14 +83,19 @@ class Writer:
         self.flush_period = flush_period
         self.heartbeat_period = heartbeat_period
         self.raise_errors = raise_errors
-        self.lock = threading.Lock()
-        self.ops: list[O.Op] = []
-        self.dirty: dict[str, SeriesBuffer] = {}
+        self.lock = threading.Lock()  # orders the ops of the side file (callers) and their numbers
+        self._reported: set[str] = set()
         self.oplog = OpLog(oplog_dir / f"{container}.{self.writer_id}.log", fsync=fsync)
+        self._fsync = fsync
+        self.journal = Journal(oplog_dir / f"{container}.{self.writer_id}", notice=self._journal_notice)
+        self._side: dict[int, O.Op] = {}  # ops of the side file the logger has not read yet, by number
+        self._opno = 0
+        self._read_pos = 0  # journal position the logger has read up to
+        self._flushed_end = 0  # journal position the last batch ends at
+        self._memory_only: list[tuple[int, int]] = []  # spans of batches the op log could not take
         self._seq = 0
         self._pending = PendingBatches(self.oplog)  # in the op log, not yet in the store
         self._error_count = 0
-        self._reported: set[str] = set()
         self._first_error: BaseException | None = None
         self._wake = threading.Event()
         self._done = threading.Condition()
@@ -136,38 +131,17 @@ class Writer:
             self._applier.start()
 
     # ------------------------------------------------------------- caller side
-    def buffer_for(self, path: str, ftype: str) -> SeriesBuffer:
-        buf = self.dirty.get(path)
-        if buf is None:
-            with self.lock:
-                buf = self.dirty.get(path)
-                if buf is None:
-                    buf = self.dirty[path] = SeriesBuffer(path, ftype)
-        return buf
-
     def submit_points(self, path: str, ftype: str, steps: np.ndarray, ts: np.ndarray, values: np.ndarray) -> None:
-        """Queue ready arrays of points (``extend``), after any points of the series still buffered."""
-        with self.lock:
-            buf = self.dirty.get(path)
-            if buf is not None and buf.ts:
-                self.ops.append((_SEALED, buf.take()))
-            self.ops.append((O.POINTS, path, ftype, steps, ts, values))
-        if self._thread is None:
-            self.flush()
+        """Queue ready arrays of points (``extend``)."""
+        self.submit((O.POINTS, path, ftype, steps, ts, values))
 
     def submit(self, op: O.Op) -> None:
-        """Queue a non-point op, sealing pending points of every series it touches first."""
-        path = op[1]
+        """Queue an op that a journal record cannot hold: into the side file, at its place in the order."""
         with self.lock:
-            if self.dirty and (op[0] == O.CLEAR or op[0] == O.DELETE):
-                prefix = path + "/"
-                hit = [k for k in self.dirty if k == path or k.startswith(prefix) or not path]
-                for key in hit:
-                    if self.dirty[key].ts:
-                        self.ops.append((_SEALED, self.dirty[key].take()))
-                    if op[0] == O.DELETE:
-                        del self.dirty[key]
-            self.ops.append(op)
+            number = self._opno
+            self._opno += 1
+            self._side[number] = op
+            self.journal.write_op(number, op)
         if self._thread is None:
             self.flush()
 
@@ -177,39 +151,25 @@ class Writer:
             raise err
 
     # ------------------------------------------------------------- writer side
-    def _collect(self) -> list[O.Op]:
-        """The ops queued so far and every series' buffered points, in call order.
+    def _collect(self) -> tuple[list[O.Op], tuple[int, int]]:
+        """The ops of the journal's records since the last flush, in call order, and the span read.
 
-        Points are taken ``TAKE_CHUNK`` at a time, each chunk under the lock and converted to arrays
-        on its own: between two chunks the training thread gets the GIL back, so a flush of a million
-        buffered points costs it a few milliseconds at a time instead of one 40 ms stall.  After the
-        first chunk (taken with the ops), a series is taken further only while nobody else took from
-        it: a ``clear()`` or ``extend()`` meanwhile sealed its remaining points into the next batch,
-        behind this one, where they belong.
+        Records are decoded :data:`~naiad.core.journal.READ_CHUNK` at a time: between two chunks the
+        training thread gets the GIL back, so a flush of a million points costs it a few milliseconds at
+        a time instead of one long stall.
         """
-        with self.lock:  # excludes other takers; the training thread's appends need no lock
-            n = len(self.ops)
-            ops = self.ops[:n]
-            del self.ops[:n]
-            rest = [(b, len(b.ts)) for b in self.dirty.values() if b.ts]
-            taken = [b.take(TAKE_CHUNK) for b, _ in rest]
-            marks = [b.taken for b, _ in rest]
-        # ops were queued in call order; points that were sealed into `ops` keep their place
-        ops = [points_op(op[1]) if op[0] == _SEALED else op for op in ops]
-        ops.extend(points_op(t) for t in taken)
-        for (buf, left), mark in zip(rest, marks, strict=True):
-            left -= TAKE_CHUNK
-            while left > 0:
-                with self.lock:
-                    if buf.taken != mark:
-                        break
-                    part = buf.take(min(left, TAKE_CHUNK))
-                    mark = buf.taken
-                if not part[3]:
-                    break
-                left -= len(part[3])
-                ops.append(points_op(part))
-        return compact(ops)
+        start = pos = self._read_pos
+        end = self.journal.position()
+        ops: list[O.Op] = []
+        side = self._side
+        while pos < end:
+            data, after = self.journal.read(pos)
+            if after == pos:
+                break
+            ops.extend(to_ops(data, self.journal.paths, lambda n: side.pop(n, None)))
+            pos = after
+        self._read_pos = pos
+        return compact(ops), (start, pos)
 
     def _materialize(self, op: O.Op) -> list[O.Op]:
         kind = op[0]
@@ -238,9 +198,11 @@ class Writer:
 
     def flush(self) -> None:
         """Move everything buffered into a batch on the op log (durable), then hand it to the applier."""
+        if self.journal.inherited:  # a forked child: the journal and the op log are its parent's
+            return
         with self._flush_lock:
             start = self._last_flush = time.monotonic()
-            raw = self._collect()
+            raw, span = self._collect()
             ops: list[O.Op] = []
             for op in raw:
                 try:
@@ -249,9 +211,12 @@ class Writer:
                     message = f"could not prepare '{op[1]}': {exc}"
                     self._report(message, exc)
                     ops.append((O.ERROR, "", message))
+            if not ops:
+                with self._plock:
+                    self._journaled(span, in_oplog=True)
             if ops:
                 self._seq += 1
-                batch = Batch(self.container, self.writer_id, self._seq, ops)
+                batch = Batch(self.container, self.writer_id, self._seq, ops, span)
                 with self._plock:
                     at: int | None = None
                     try:
@@ -270,16 +235,36 @@ class Writer:
                         if exc.errno != errno.ENOSPC:
                             self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
                         else:  # kept in memory, stored when the store can take it: a delay, said once
-                            self._notice(f"the disk is full (under the op log {self.oplog.path.parent}): nothing "
-                                         "was lost — the writes are kept in memory and stored as soon as there is "
-                                         "room; free space on that disk.", key="disk full")
+                            self._notice(self._disk_full(), key="disk full")
                     except Exception as exc:
                         self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
                     self._pending.add(batch, at)  # in a long outage it waits in the op log, not in memory
+                    self._journaled(span, in_oplog=at is not None)
                 self._apply_wake.set()
             self._last_duration = time.monotonic() - start
         if self._applier is None:
             self.apply_pending()
+
+    def _journaled(self, span: tuple[int, int], *, in_oplog: bool) -> None:
+        """The records of ``span`` are in a batch: move the journal's durable position up to where every
+        batch is in the op log or the store (called with the op-log lock held)."""
+        if span[1] <= span[0]:
+            return
+        if not in_oplog:
+            self._memory_only.append(span)
+            return
+        self._flushed_end = span[1]
+        if not self._memory_only:
+            self._advance_journal()
+
+    def _advance_journal(self) -> None:
+        try:
+            self.journal.set_durable(self._flushed_end, fsync=self._fsync)
+            with self.lock:  # no submit in between: every op of the side file is in a durable batch
+                if not self._side and self.journal.durable >= self._read_pos:
+                    self.journal.clear_side()
+        except (OSError, ValueError) as exc:  # the journal keeps its records: recovery finds them covered
+            self._notice(f"could not update the journal ({exc}); its records stay until the run ends")
 
     def flush_if_overdue(self) -> None:
         """Called now and then from the training thread: flush here if the logger thread is late.
@@ -298,7 +283,7 @@ class Writer:
         if not self._flush_lock.acquire(timeout=0.05):
             return
         self._flush_lock.release()
-        if not any(op[0] in _FILE_OPS for op in self.ops):  # file work stays on the logger thread
+        if not any(op[0] in _FILE_OPS for op in list(self._side.values())):  # file work stays on the logger thread
             self.flush()
 
     def _interval(self) -> float:
@@ -362,8 +347,24 @@ class Writer:
                     return False
                 with self._plock:
                     self._pending.pop_head()
+                    if batch.span in self._memory_only:  # in the store now: durable after all
+                        self._memory_only.remove(batch.span)
+                        self._flushed_end = max(self._flushed_end, batch.span[1])
+                        if not self._memory_only:
+                            self._advance_journal()
                 for message in result.errors:
                     self._report(f"the store refused a write: {message}", FieldError(message))
+
+    def _journal_notice(self, message: str, exc: OSError) -> None:
+        if exc.errno == errno.ENOSPC:  # one notice, whoever meets the full disk first
+            self._notice(self._disk_full(), key="disk full")
+        else:
+            self._notice(message)
+
+    def _disk_full(self) -> str:
+        return (f"the disk is full (under the op log {self.oplog.path.parent}): nothing was lost — the writes are "
+                "kept in memory and stored as soon as there is room (until then a crash would lose them); free "
+                "space on that disk.")
 
     def _report(self, message: str, exc: BaseException) -> None:
         self._error_count += 1
@@ -491,6 +492,8 @@ class Writer:
         self._apply_wake.set()
         self._ping_wake.set()
         with self._plock:
+            # the journal goes first: a journal without its op log would be read as a dead writer's
+            self.journal.close(delete=ok or (not self._memory_only and self.journal.durable >= self.journal.position()))
             self.oplog.close(delete=ok)
         return ok
 
