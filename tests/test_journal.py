@@ -16,7 +16,7 @@ import pytest
 
 import naiad
 import naiad.store
-from conftest import start_script
+from conftest import fill, start_script
 from naiad.core.journal import RECORD_SIZE, journal_files, segment_size
 
 pytestmark = pytest.mark.trust
@@ -254,3 +254,54 @@ def test_a_record_the_kill_cut_at_the_op_logs_end_is_cut_off_before_recovery_app
     finally:
         run.stop()
     assert not log.exists()
+
+
+DISK_FULL = """
+import sys
+import naiad
+run = naiad.init_run(project="j", custom_run_id="r", capture_stdout=False, capture_stderr=False,
+                     capture_hardware_metrics=False, source_files=[], flush_period=60)
+run["x"].append(0.0)
+run.wait()
+print("READY", flush=True)
+sys.stdin.readline()  # the disk is full now
+i = 1
+while True:
+    run["x"].append(float(i))
+    i += 1
+    if i % 1000 == 0:
+        print("AT", i, flush=True)
+"""
+
+
+def test_a_journal_segment_the_full_disk_kept_in_memory_is_said_lost_after_a_crash(
+        tiny_disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No room for the next segment: it lives in memory (said once) and the run goes on; killed then,
+    what was on disk is stored and what was only in memory is recorded as lost, not dropped silently."""
+    uri = str(tiny_disk / ".naiad")
+    monkeypatch.setenv("NAIAD_URI", uri)
+    proc = start_script(DISK_FULL, stdin=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline().startswith("READY"), proc.stderr.read() if proc.stderr else ""
+    filler = fill(tiny_disk)
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    first_segment = segment_size(0) // RECORD_SIZE
+    reached = 0
+    while reached < 3 * first_segment:  # well past the first segment: the next ones are in memory
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else ""
+        reached = int(line.split()[1])
+    os.kill(proc.pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=30)
+    assert err.count("the disk is full") == 1 and "a crash would lose them" in err, err
+    filler.unlink()
+    run = _read("j")
+    try:
+        steps = _steps(run, "x")
+        assert first_segment // 2 < len(steps) < reached  # the first segment's points, not the rest
+        assert np.array_equal(steps, np.arange(len(steps), dtype=float))
+        assert run["sys/errors"].fetch() >= 1
+        assert "while the disk was full were lost in a crash" in run["sys/last_error"].fetch()
+    finally:
+        run.stop()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import naiad
+from conftest import fill
 from naiad.cli.main import main as cli_main
 from naiad.core import fields as F
 from naiad.core import ops as O
@@ -119,33 +119,6 @@ def test_an_op_no_store_takes_is_replaced_by_a_counted_error() -> None:
 
 
 # ------------------------------------------------------------------------------ a full disk (hole 11)
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs: a disk that really fills (mounting needs root, as on the project's machines)."""
-    import subprocess
-
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 4096)
-        except OSError:
-            pass
-    return filler
-
-
 def test_an_op_log_write_that_meets_a_full_disk_leaves_no_torn_record(tiny_disk: Path) -> None:
     """A record cut short by ENOSPC was left in the file, and every record after it (written once space
     came back) was unreadable: recovery stopped at the torn one.  The failed record is cut back."""

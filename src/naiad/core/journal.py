@@ -36,7 +36,7 @@ import sys
 import threading
 import weakref
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ SEGMENT_MAX = 8 << 20
 READ_CHUNK = 64 << 10
 """Records the writer decodes at a time (2 MiB): between two chunks the training thread gets the GIL."""
 
-_HEADER = struct.Struct("<8sIIQ")  # magic, version, unused, durable position
+_HEADER = struct.Struct("<8sIIQ")  # magic, version, 1 + the last segment kept in memory (0: none), durable
 _MAGIC = b"naiadjnl"
 _VERSION = 1
 _SIDE_HEAD = struct.Struct("<IIBQ")  # payload length, crc32 of kind·number·payload, kind, number
@@ -165,6 +165,10 @@ class Journal:
                 pass
             path = None
             mm = mmap.mmap(-1, size)
+            try:  # the header's own block needs no new space: recovery learns that this one is gone
+                os.pwrite(self._fd, struct.pack("<I", number + 1), 12)
+            except OSError:
+                pass
             self._notice(f"the journal next to the op log ({self.base.parent}) cannot grow ({exc}): writes are "
                          "kept in memory until they reach the op log; a crash before that would lose them.", exc)
         return _Segment(number, start, size, mm, path)
@@ -440,18 +444,19 @@ def _path(paths: list[str] | dict[int, str], i: int) -> str | None:
 
 @dataclass
 class DeadJournal:
-    """What a dead writer's journal holds from its durable position on."""
+    """What a dead writer's journal holds from its durable position on (its segments read one at a time)."""
 
+    base: Path
     durable: int
-    end: int
-    records: list[tuple[int, bytes]] = field(default_factory=list)  # (position, whole records)
+    in_memory: int | None = None  # the last segment that lived in memory (the disk was full)
+    numbers: list[int] = field(default_factory=list)  # its segments on disk, from the durable one on
     paths: dict[int, str] = field(default_factory=dict)
     side: dict[int, O.Op | str] = field(default_factory=dict)  # op number → op, or what was lost
-    lost: list[str] = field(default_factory=list)
 
-    def ops(self, covered: list[tuple[int, int]]) -> list[O.Op]:
-        """The ops of the records no range in ``covered`` holds, then one ERROR op per loss."""
-        out: list[O.Op] = []
+    def pieces(self, covered: list[tuple[int, int]]) -> Iterator[tuple[list[O.Op], tuple[int, int]]]:
+        """For each segment, the ops of its records that no range in ``covered`` holds, with the span
+        of the journal they come from; then, if a segment is missing (it lived in memory: the disk was
+        full), an ERROR op that says so, with the span just past the end (so that it is said once)."""
 
         def side_op(n: int) -> O.Op | None:
             op = self.side.get(n)
@@ -461,11 +466,34 @@ class DeadJournal:
                 return (O.ERROR, "", f"{op} was lost in a crash: files are stored once the writer has read them")
             return op
 
-        for pos, data in self.records:
-            for start, end in _uncovered(pos, pos + len(data), covered):
-                out.extend(to_ops(data[start - pos:end - pos], self.paths, side_op))
-        out.extend((O.ERROR, "", message) for message in self.lost)
-        return out
+        end = self.durable
+        missing = False
+        for number in self.numbers:
+            start = segment_start(number)
+            if start > end:
+                missing = True
+                break
+            data = self.base.with_name(f"{self.base.name}.journal.{number}").read_bytes()
+            rec = np.frombuffer(data, DTYPE, count=len(data) // RECORD_SIZE)
+            bad = np.flatnonzero((rec["kind"] & 0xFFFF0000) != _KIND)
+            whole = int(bad[0]) if len(bad) else len(rec)  # the first unwritten (or cut) record ends it
+            lo = max(0, (self.durable - start) // RECORD_SIZE)
+            end = start + whole * RECORD_SIZE
+            if whole > lo:
+                pos = start + lo * RECORD_SIZE
+                chunk = data[lo * RECORD_SIZE:whole * RECORD_SIZE]
+                ops: list[O.Op] = []
+                for a, b in _uncovered(pos, end, covered):
+                    ops.extend(to_ops(chunk[a - pos:b - pos], self.paths, side_op))
+                if ops:
+                    yield ops, (pos, end)
+            if whole < len(rec):
+                break
+        if self.in_memory is not None and segment_start(self.in_memory + 1) > self.durable:
+            missing = True  # (its records, or some of them, were never read into a batch)
+        if missing and _uncovered(end, end + 1, covered):
+            yield [(O.ERROR, "", "writes logged while the disk was full were lost in a crash (the journal "
+                    "could not keep them on disk)")], (end, end + 1)
 
 
 def _uncovered(start: int, end: int, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -492,11 +520,11 @@ def read_dead(base: Path) -> DeadJournal | None:
         return None
     if len(head) < _HEADER.size or _HEADER.unpack_from(head)[0] != _MAGIC:
         return None  # cut before its header was written: nothing was journaled yet
-    _, version, _, durable = _HEADER.unpack_from(head)
+    _, version, in_memory, durable = _HEADER.unpack_from(head)
     if version != _VERSION:
         raise ValueError(f"the journal {base.name}.journal is of version {version}, which this naiad cannot read; "
                          "open the store with the naiad that wrote it")
-    dead = DeadJournal(durable=durable, end=durable)
+    dead = DeadJournal(base, durable, in_memory - 1 if in_memory else None)
     for kind, number, payload in _read_side(head):
         if kind == _NAME:
             dead.paths[number] = payload.decode("utf-8", "surrogatepass")
@@ -507,27 +535,11 @@ def read_dead(base: Path) -> DeadJournal | None:
                 dead.side[number] = "a write"
         elif kind == _LOST:
             dead.side[number] = payload.decode("utf-8", "replace")
-    numbers = sorted(int(p.name.rsplit(".", 1)[1]) for p in journal_files(base)
-                     if p.name.rsplit(".", 1)[1].isdigit())
-    k = 0
-    while segment_start(k + 1) <= durable:
-        k += 1
-    for number in (n for n in numbers if n >= k):
-        start = segment_start(number)
-        if start > dead.end:  # a segment in between lived in memory (the disk was full)
-            dead.lost.append("writes logged while the disk was full were lost in a crash (the journal could "
-                             "not keep them on disk)")
-            break
-        data = base.with_name(f"{base.name}.journal.{number}").read_bytes()
-        rec = np.frombuffer(data, DTYPE, count=len(data) // RECORD_SIZE)
-        bad = np.flatnonzero((rec["kind"] & 0xFFFF0000) != _KIND)
-        whole = int(bad[0]) if len(bad) else len(rec)  # the first unwritten (or cut) record ends it
-        lo = max(0, (durable - start) // RECORD_SIZE)
-        if whole > lo:
-            dead.records.append((start + lo * RECORD_SIZE, data[lo * RECORD_SIZE:whole * RECORD_SIZE]))
-        dead.end = start + whole * RECORD_SIZE
-        if whole < len(rec):
-            break
+    first = 0
+    while segment_start(first + 1) <= durable:
+        first += 1
+    dead.numbers = sorted(n for n in (int(p.name.rsplit(".", 1)[1]) for p in journal_files(base)
+                                      if p.name.rsplit(".", 1)[1].isdigit()) if n >= first)
     return dead
 
 

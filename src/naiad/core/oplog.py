@@ -124,10 +124,11 @@ def _decode(payload: bytes, spanned: bool) -> Batch:
     return batch
 
 
-def append_to(fd: int, batch: Batch, at: int) -> None:
+def append_to(fd: int, batch: Batch, at: int) -> int:
     """Append ``batch`` to the op log open (and locked) as ``fd`` at offset ``at`` — the end of its last
     whole record: a record the kill cut is cut off first, so none is left in the middle — then make it
-    durable.  Recovery writes what a dead writer's journal held this way before it replays the log."""
+    durable; returns the offset after it.  Recovery writes what a dead writer's journal held this way
+    before it replays the log."""
     os.ftruncate(fd, at)
     end = at
     os.lseek(fd, at, os.SEEK_SET)
@@ -137,6 +138,7 @@ def append_to(fd: int, batch: Batch, at: int) -> None:
     except OSError:
         os.ftruncate(fd, end)
         raise
+    return os.lseek(fd, 0, os.SEEK_CUR)
 
 
 def read_records(path: Path, *, live: bool = False) -> Iterator[Batch]:

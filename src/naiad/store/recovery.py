@@ -107,13 +107,14 @@ def _fold_journal(store: Store, log_path: Path, fd: int) -> None:
     except ValueError:  # a damaged log: its replay stores what comes before the damage and says so;
         return          # the journal stays with it until the log can be read
     covered = [(0, dead.durable), *(b.span for b in batches if b.span is not None)]
-    ops = dead.ops(covered)
-    if not ops:
-        return
     container = container_of(log_path)
     writer = log_path.name.split(".")[1]
-    seq = max(max((b.seq for b in batches), default=0), store.writer_seq(writer, container)) + 1
-    append_to(fd, Batch(container, writer, seq, ops, (dead.durable, dead.end)), whole)
+    seq: int | None = None
+    for ops, span in dead.pieces(covered):  # a segment at a time: memory stays bounded by one
+        if seq is None:
+            seq = max(max((b.seq for b in batches), default=0), store.writer_seq(writer, container))
+        seq += 1
+        whole = append_to(fd, Batch(container, writer, seq, ops, span), whole)
 
 
 def _replay(store: Store, log_path: Path, *, live: bool = False) -> tuple[int, str | None]:
