@@ -204,36 +204,42 @@ def test_a_damaged_record_ends_what_recovery_takes_from_the_journal() -> None:
 
 
 FORK = """
-import os, sys
+import os, sys, time
 import naiad
 run = naiad.init_run(project="j", custom_run_id="r", capture_stdout=False, capture_stderr=False,
                      capture_hardware_metrics=False, source_files=[], flush_period=60)
 for i in range(100):
     run["x"].append(float(i))
+run["t"] = "before"
 pid = os.fork()
 if pid == 0:  # the child writes into what is its parent's journal: it must not land there
     for i in range(1000):
         run["x"].append(-1.0, step=1000.0 + i)
-    run["child"] = "was here"
-    os._exit(0)
+    run["child/series"].append(1.0)  # a new name, and a text: nothing of the parent's may move
+    run["child/text"] = "was here"
+    sys.exit(0)  # atexit stops the run it inherited: that must leave the parent's files alone
 os.waitpid(pid, 0)
 for i in range(100, 200):
     run["x"].append(float(i))
-run.stop()
-print("DONE", flush=True)
+run["t"] = "after"
+print("AT 200", flush=True)
+time.sleep(60)
 """
 
 
 def test_a_forked_child_writing_to_its_parents_run_neither_corrupts_nor_is_stored() -> None:
     proc = start_script(FORK)
-    out, err = proc.communicate(timeout=120)
-    assert "DONE" in out and "Traceback" not in err, err
-    assert "(a fork) wrote to a run its parent opened" in err
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("AT"), proc.stderr.read() if proc.stderr else ""
+    os.kill(proc.pid, signal.SIGKILL)  # the parent dies with everything only in its journal
+    _, err = proc.communicate(timeout=30)
+    assert "(a fork) wrote to a run its parent opened" in err and "Traceback" not in err, err
     run = _read("j")
     try:
         data = run["x"].fetch_values(include_timestamp=False)
         assert data["step"].tolist() == [float(i) for i in range(200)] == data["value"].tolist()
-        assert not run.exists("child")
+        assert run["t"].fetch() == "after" and not run.exists("child/series") and not run.exists("child/text")
+        assert run["sys/state"].fetch() == "crashed"
     finally:
         run.stop()
 
@@ -305,3 +311,108 @@ def test_a_journal_segment_the_full_disk_kept_in_memory_is_said_lost_after_a_cra
         assert "while the disk was full were lost in a crash" in run["sys/last_error"].fetch()
     finally:
         run.stop()
+
+
+OFFLINE_DISK_FULL = """
+import sys, time
+import naiad
+run = naiad.init_run(project="j", custom_run_id="r", mode="offline", capture_stdout=False,
+                     capture_stderr=False, capture_hardware_metrics=False, source_files=[], flush_period=0.05)
+x = run["x"]
+x.append(0.0)
+time.sleep(0.3)
+print("READY", flush=True)
+sys.stdin.readline()  # the disk is full now: these batches cannot reach the op log
+for i in range(1, 3000):  # batches bigger than what is left of the op log's last page
+    x.append(float(i))
+run["val"] = 1
+run["s"].append(1.0)
+run["s"].clear()
+time.sleep(0.5)
+print("FULL", flush=True)
+sys.stdin.readline()  # room again: the waiting batches go first, then these
+for i in range(3000, 6000):
+    x.append(float(i))
+run["val"] = 2
+run["s"].append(5.0)
+time.sleep(0.5)
+print("AT 20", flush=True)
+time.sleep(60)
+"""
+
+
+def test_batches_the_full_disk_kept_waiting_reach_the_op_log_before_later_ones(
+        tiny_disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, so the op log is the only way to the store: a batch the full disk refused must not be
+    passed by the next one (replayed first, the later batch would make the store refuse the earlier
+    one's points and overwrite its values), nor be dropped."""
+    monkeypatch.setenv("NAIAD_URI", str(tiny_disk / ".naiad"))
+    proc = start_script(OFFLINE_DISK_FULL, stdin=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline().startswith("READY"), proc.stderr.read() if proc.stderr else ""
+    filler = fill(tiny_disk)
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().startswith("FULL")
+    filler.unlink()
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().startswith("AT")
+    os.kill(proc.pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=30)
+    assert "the disk is full" in err and "Traceback" not in err, err
+    done = subprocess.run([sys.executable, "-m", "naiad", "sync"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = _read("j")
+    try:
+        assert _steps(run, "x").tolist() == [float(i) for i in range(6000)]
+        assert run["val"].fetch() == 2
+        assert run["s"].fetch_values()["value"].tolist() == [5.0]
+    finally:
+        run.stop()
+
+
+def test_the_journal_file_stays_small_while_text_and_arrays_pass_through_it() -> None:
+    """Side records of ops that are durable are dropped (the file rewritten) once they outweigh the rest,
+    even when some op is always pending."""
+    run = naiad.init_run(project="j", capture_stdout=False, capture_stderr=False, capture_hardware_metrics=False,
+                         source_files=[], flush_period=0.05)
+    writer = run._writer
+    assert writer is not None
+    header = writer.oplog.path.with_name(writer.oplog.path.name[:-4] + ".journal")
+    chunk = np.arange(20_000, dtype=float)
+    largest = 0
+    for i in range(300):  # ~150 MB of side records in all, in 3 s: a pace the writer keeps up with
+        run["notes"].append(f"note {i}")
+        run["big"].extend(chunk)
+        largest = max(largest, header.stat().st_size)
+        time.sleep(0.01)
+    run.wait()
+    assert largest < 24 << 20, largest  # about twice what one flush period brings, never all of it
+    run["notes"].append("last")  # one more flush: the file is rewritten without what is durable now
+    run.wait()
+    assert header.stat().st_size < 1 << 20
+    assert len(run["big"].fetch_values()) == 300 * len(chunk) and len(run["notes"].fetch_values()) == 301
+    run.stop()
+
+
+def test_a_flush_cuts_its_batch_past_the_batch_size_and_keeps_the_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    import naiad.core.journal as journal
+    import naiad.tracking.writer as writer
+
+    monkeypatch.setattr(journal, "READ_CHUNK", 300)  # a batch is cut between two chunks
+    monkeypatch.setattr(writer, "BATCH_POINTS", 1000)
+    monkeypatch.setattr(writer, "OP_POINTS", 700)
+    run = naiad.init_run(project="j", capture_stdout=False, capture_stderr=False, capture_hardware_metrics=False,
+                         source_files=[], flush_period=60)
+    run["x"].extend(np.arange(5000, dtype=float))
+    for i in range(5000, 9000):
+        run["x"].append(float(i))
+    run["x"].clear()
+    for i in range(3000):
+        run["x"].append(float(i))
+    seq_before = run._writer._seq if run._writer else 0
+    run.wait()
+    assert run._writer is not None and run._writer._seq - seq_before >= 6  # cut into several batches
+    assert _steps(run, "x").tolist() == [float(i) for i in range(3000)]
+    run.stop()

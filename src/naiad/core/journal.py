@@ -1,5 +1,8 @@
 """The journal: every write a caller makes, in a shared file mapping, before the call returns.
 
+(Callers write without a lock because ``mmap.write`` is one C call under the GIL; a free-threaded
+CPython build would need one.)
+
 A process killed with SIGKILL loses none of its calls that returned: the kernel keeps the dirty pages of a
 shared file mapping whatever happens to the process, so what the caller copied into a mapped journal
 segment reaches the file.  The journal is also the writer's only buffer: the writer thread reads it to
@@ -138,6 +141,9 @@ class Journal:
         self._fd = os.open(self._file(""), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.write(self._fd, _HEADER.pack(_MAGIC, _VERSION, 0, 0))
         self._size = _HEADER.size  # where the next side record goes
+        self._names_blob = bytearray()  # the names' side records, for a rewrite of the file
+        self._ops: dict[int, bytes] = {}  # side records of ops not known to be durable, by op number
+        self._in_memory = 0  # 1 + the last segment kept in memory (the header says it)
         self.inherited = False  # True in a child process made by fork(): the journal is its parent's
         self.durable = 0
         self._segments: list[_Segment] = [self._new_segment(0, 0)]
@@ -165,6 +171,7 @@ class Journal:
                 pass
             path = None
             mm = mmap.mmap(-1, size)
+            self._in_memory = number + 1
             try:  # the header's own block needs no new space: recovery learns that this one is gone
                 os.pwrite(self._fd, struct.pack("<I", number + 1), 12)
             except OSError:
@@ -193,13 +200,16 @@ class Journal:
                     self.mm = seg.mm
 
     def name_index(self, path: str) -> int:
-        """The index records use for ``path`` (recorded in the names file the first time)."""
+        """The index records use for ``path`` (recorded in the side records the first time)."""
+        if self.inherited:  # a forked child's records go nowhere: no index is recorded
+            return 0
         with self._lock:
             i = self.names.get(path)
             if i is None:
                 i = len(self.paths)
-                self._size = _append_side(self._fd, self._size, _NAME, i, path.encode("utf-8", "surrogatepass"),
-                                          self._notice)
+                data = _side_record(_NAME, i, path.encode("utf-8", "surrogatepass"))
+                self._size = _append_side(self._fd, self._size, data, self._notice)
+                self._names_blob += data
                 self.paths.append(path)
                 self.names[path] = i
             return i
@@ -211,8 +221,10 @@ class Journal:
             self.mm.write(b"")
             return
         kind, payload = _side_payload(number, op)
+        data = _side_record(kind, number, payload)
         with self._lock:
-            self._size = _append_side(self._fd, self._size, kind, number, payload, self._notice)
+            self._size = _append_side(self._fd, self._size, data, self._notice)
+            self._ops[number] = data
         record = RECORD.pack(float(number), 0.0, 0.0, 0, OP)
         try:
             self.mm.write(record)
@@ -240,33 +252,47 @@ class Journal:
                     return seg.mm[off:off + n], pos + n
         return b"", pos
 
-    def set_durable(self, pos: int, *, fsync: bool = False) -> None:
-        """Everything before ``pos`` is in the op log or the store: say so in the header, and drop the
-        segments wholly before it."""
-        if pos <= self.durable or self.closed:
+    def set_durable(self, pos: int, ops_upto: int, *, fsync: bool = False) -> None:
+        """Everything before ``pos`` — and every side op numbered below ``ops_upto`` — is in the op log or
+        the store: say so in the header, drop the segments wholly before it, and once the side records
+        of durable ops outweigh the rest, rewrite the file without them."""
+        if self.closed or self.inherited:
             return
         if fsync:
             self.sync()
-        os.pwrite(self._fd, struct.pack("<Q", pos), 16)
-        self.durable = pos
         with self._lock:
-            while len(self._segments) > 1 and self._segments[0].start + self._segments[0].size <= pos:
-                seg = self._segments.pop(0)
-                _drop(seg)
+            if pos > self.durable:
+                os.pwrite(self._fd, struct.pack("<Q", pos), 16)
+                self.durable = pos
+            while len(self._segments) > 1 and self._segments[0].start + self._segments[0].size <= self.durable:
+                _drop(self._segments.pop(0))
+            for number in [n for n in self._ops if n < ops_upto]:
+                del self._ops[number]
+            live = _HEADER.size + len(self._names_blob) + sum(len(d) for d in self._ops.values())
+            if self._size > max(2 * live, 1 << 20):
+                self._rewrite()
 
-    def clear_side(self) -> None:
-        """Forget the side records' ops: call when every one of them is durable (the writer's lock held).
-        The names are written again: records after the durable position still use them."""
-        with self._lock:
-            if self._size > _HEADER.size + self._names_bytes():
-                os.ftruncate(self._fd, _HEADER.size)
-                size = _HEADER.size
-                for i, path in enumerate(self.paths):
-                    size = _append_side(self._fd, size, _NAME, i, path.encode("utf-8", "surrogatepass"), self._notice)
-                self._size = size
-
-    def _names_bytes(self) -> int:
-        return sum(_SIDE_HEAD.size + len(p.encode("utf-8", "surrogatepass")) for p in self.paths)
+    def _rewrite(self) -> None:
+        """The header, the names and the side records still needed, as a new file put in the old one's
+        place at once (a kill sees one or the other, whole)."""
+        tmp = self._file(".tmp")
+        data = b"".join([_HEADER.pack(_MAGIC, _VERSION, self._in_memory, self.durable), self._names_blob,
+                         *(self._ops[n] for n in sorted(self._ops))])
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if os.pwrite(fd, data, 0) != len(data):
+                raise OSError(28, "No space left on device")
+            os.replace(tmp, self._file(""))
+        except OSError:  # no room for the copy: the old file stays, longer than it needs to be
+            os.close(fd)
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            return
+        os.close(self._fd)
+        self._fd = fd
+        self._size = len(data)
 
     def sync(self) -> None:
         """For power loss (``NAIAD_FSYNC``): the mapped segments and the side files on disk."""
@@ -279,6 +305,8 @@ class Journal:
         os.fsync(self._fd)
 
     def close(self, delete: bool) -> None:
+        if self.inherited:  # a forked child leaves its parent's journal alone
+            return
         with self._lock:
             if self.closed:
                 return
@@ -336,10 +364,12 @@ def _side_payload(number: int, op: O.Op) -> tuple[int, bytes]:
     return _LOST, f"{what} '{op[1]}'".encode("utf-8", "replace")
 
 
-def _append_side(fd: int, size: int, kind: int, number: int, payload: bytes,
-                 notice: Callable[[str, OSError], None]) -> int:
+def _side_record(kind: int, number: int, payload: bytes) -> bytes:
+    return _SIDE_HEAD.pack(len(payload), _side_crc(kind, number, payload), kind, number) + payload
+
+
+def _append_side(fd: int, size: int, data: bytes, notice: Callable[[str, OSError], None]) -> int:
     """Write a side record at ``size`` (the file's end); the new end."""
-    data = _SIDE_HEAD.pack(len(payload), _side_crc(kind, number, payload), kind, number) + payload
     try:
         if os.pwrite(fd, data, size) != len(data):
             raise OSError(28, "No space left on device")
@@ -456,7 +486,8 @@ class DeadJournal:
     def pieces(self, covered: list[tuple[int, int]]) -> Iterator[tuple[list[O.Op], tuple[int, int]]]:
         """For each segment, the ops of its records that no range in ``covered`` holds, with the span
         of the journal they come from; then, if a segment is missing (it lived in memory: the disk was
-        full), an ERROR op that says so, with the span just past the end (so that it is said once)."""
+        full), an ERROR op that says so, with the span just past the end (so that it is said once).
+        A record that reads as unwritten ends what is taken (after a power loss, a page of zeros)."""
 
         def side_op(n: int) -> O.Op | None:
             op = self.side.get(n)
@@ -470,9 +501,8 @@ class DeadJournal:
         missing = False
         for number in self.numbers:
             start = segment_start(number)
-            if start > end:
+            if start > end:  # the segments between lived in memory: lost; the later ones are stored
                 missing = True
-                break
             data = self.base.with_name(f"{self.base.name}.journal.{number}").read_bytes()
             rec = np.frombuffer(data, DTYPE, count=len(data) // RECORD_SIZE)
             bad = np.flatnonzero((rec["kind"] & 0xFFFF0000) != _KIND)

@@ -105,6 +105,8 @@ def record_parts(batch: Batch) -> list[Any]:
     """The pieces of ``batch``'s op-log record, written one by one: no copy of the batch is made."""
     parts: list[Any] = encode_batch_parts(batch)
     length = sum(len(p) for p in parts)
+    if length + _SPAN.size >= _SPANNED:
+        raise ValueError(f"a batch of {length:,} bytes is too big for one op-log record (under 2 GiB)")
     if batch.span is not None:
         parts.append(_SPAN.pack(*batch.span))
         length = (length + _SPAN.size) | _SPANNED

@@ -98,21 +98,23 @@ def _fold_journal(store: Store, log_path: Path, fd: int) -> None:
     dead = read_dead(_base(log_path))
     if dead is None:
         return
-    batches: list[Batch] = []
+    last_seq = 0
+    covered = [(0, dead.durable)]
     whole = 0  # the end of the last whole record: one the kill cut is cut off before appending
     try:
-        for batch, end in read_with_ends(log_path):
-            batches.append(batch)
+        for batch, end in read_with_ends(log_path):  # only the seq and span of each is kept
+            last_seq = max(last_seq, batch.seq)
+            if batch.span is not None:
+                covered.append(batch.span)
             whole = end
     except ValueError:  # a damaged log: its replay stores what comes before the damage and says so;
         return          # the journal stays with it until the log can be read
-    covered = [(0, dead.durable), *(b.span for b in batches if b.span is not None)]
     container = container_of(log_path)
     writer = log_path.name.split(".")[1]
     seq: int | None = None
     for ops, span in dead.pieces(covered):  # a segment at a time: memory stays bounded by one
         if seq is None:
-            seq = max(max((b.seq for b in batches), default=0), store.writer_seq(writer, container))
+            seq = max(last_seq, store.writer_seq(writer, container))
         seq += 1
         whole = append_to(fd, Batch(container, writer, seq, ops, span), whole)
 

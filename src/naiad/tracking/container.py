@@ -189,6 +189,7 @@ class Container(FieldTree):
         self._before_stop()  # still started: capture may store its last lines
         self._state = "stopping"
         self._fast_writer = None
+        self._series = {}  # a write from another thread from here on is refused, not journaled and lost
         ok = True
         if self._writer is not None:
             timeout = SETTINGS.stop_timeout.get() if seconds is None else float(seconds)

@@ -163,7 +163,8 @@ class Handler:
         """Append one point: ``run["loss"].append(0.3)`` (step defaults to the last step + 1)."""
         c = self._container
         st = c._series.get(self._path)
-        if st is not None and type(value) is float and st.is_float:
+        if st is not None and type(value) is float and st.is_float and (
+                timestamp is None or type(timestamp) in _NUMBER_TYPES):
             # the hot path: a float into an existing float series
             if value != value or value in _INF:
                 c._skip_non_finite(self._path, value)

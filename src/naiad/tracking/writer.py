@@ -53,6 +53,7 @@ from naiad.store.base import Store
 from naiad.store.blobs import LocalBlobs
 from naiad.store.spool import SpoolingBlobs, upload_spooled
 from naiad.tracking.compact import compact
+from naiad.tracking.durable import Durability
 from naiad.tracking.files import File, expand_globs, is_s3, local_manifest, s3_manifest, store_entries
 from naiad.tracking.pending import PendingBatches
 
@@ -64,6 +65,11 @@ TRACK_FILES = "_track"        # (TRACK_FILES, path, location, destination, reset
 
 
 _FILE_OPS = frozenset({UPLOAD, UPLOAD_POINTS, UPLOAD_FILES, TRACK_FILES})
+BATCH_POINTS = 16_000_000
+"""A flush cuts its batch once past this many points, and goes on with the next (an op-log record must
+stay under 2 GiB)."""
+OP_POINTS = 8_000_000
+"""``extend()`` queues arrays of at most this many points per op."""
 _TRANSIENT = (StoreUnavailableError, StoreLockedError)
 
 
@@ -91,10 +97,12 @@ class Writer:
         self._side: dict[int, O.Op] = {}  # ops of the side file the logger has not read yet, by number
         self._opno = 0
         self._read_pos = 0  # journal position the logger has read up to
-        self._flushed_end = 0  # journal position the last batch ends at
-        self._memory_only: list[tuple[int, int]] = []  # spans of batches the op log could not take
+        self._ops_read = 0  # 1 + the highest side op number the logger has read
         self._seq = 0
         self._pending = PendingBatches(self.oplog)  # in the op log, not yet in the store
+        self._durable = Durability(self.oplog, self.journal, self._pending, fsync=fsync, report=self._report,
+                                   notice=self._notice, disk_full=lambda: self._notice(self._disk_full(),
+                                                                                        key="disk full"))
         self._error_count = 0
         self._first_error: BaseException | None = None
         self._wake = threading.Event()
@@ -132,11 +140,17 @@ class Writer:
 
     # ------------------------------------------------------------- caller side
     def submit_points(self, path: str, ftype: str, steps: np.ndarray, ts: np.ndarray, values: np.ndarray) -> None:
-        """Queue ready arrays of points (``extend``)."""
-        self.submit((O.POINTS, path, ftype, steps, ts, values))
+        """Queue ready arrays of points (``extend``), in ops of at most :data:`OP_POINTS` (one op-log
+        record stays well under its 2 GiB)."""
+        for i in range(0, len(steps), OP_POINTS):
+            self.submit((O.POINTS, path, ftype, steps[i:i + OP_POINTS], ts[i:i + OP_POINTS],
+                         values[i:i + OP_POINTS]))
 
     def submit(self, op: O.Op) -> None:
         """Queue an op that a journal record cannot hold: into the side file, at its place in the order."""
+        if self.journal.inherited:  # a forked child: said once by the journal, stored nowhere
+            self.journal.write_op(0, op)
+            return
         with self.lock:
             number = self._opno
             self._opno += 1
@@ -151,8 +165,9 @@ class Writer:
             raise err
 
     # ------------------------------------------------------------- writer side
-    def _collect(self) -> tuple[list[O.Op], tuple[int, int]]:
-        """The ops of the journal's records since the last flush, in call order, and the span read.
+    def _collect(self) -> tuple[list[O.Op], tuple[int, int], bool]:
+        """The ops of the journal's records since the last flush, in call order, the span read, and
+        whether more records wait (a batch stops past :data:`BATCH_POINTS` points).
 
         Records are decoded :data:`~naiad.core.journal.READ_CHUNK` at a time: between two chunks the
         training thread gets the GIL back, so a flush of a million points costs it a few milliseconds at
@@ -162,14 +177,22 @@ class Writer:
         end = self.journal.position()
         ops: list[O.Op] = []
         side = self._side
-        while pos < end:
+        points = 0
+
+        def take(number: int) -> O.Op | None:
+            self._ops_read = max(self._ops_read, number + 1)
+            return side.pop(number, None)
+
+        while pos < end and points <= BATCH_POINTS:
             data, after = self.journal.read(pos)
             if after == pos:
                 break
-            ops.extend(to_ops(data, self.journal.paths, lambda n: side.pop(n, None)))
+            new = to_ops(data, self.journal.paths, take)
+            points += sum(len(op[3]) for op in new if op[0] == O.POINTS)
+            ops.extend(new)
             pos = after
         self._read_pos = pos
-        return compact(ops), (start, pos)
+        return compact(ops), (start, pos), pos < end
 
     def _materialize(self, op: O.Op) -> list[O.Op]:
         kind = op[0]
@@ -202,69 +225,33 @@ class Writer:
             return
         with self._flush_lock:
             start = self._last_flush = time.monotonic()
-            raw, span = self._collect()
-            ops: list[O.Op] = []
-            for op in raw:
-                try:
-                    ops.extend(self._materialize(op))
-                except Exception as exc:  # a file vanished, unreadable …: count it, keep going
-                    message = f"could not prepare '{op[1]}': {exc}"
-                    self._report(message, exc)
-                    ops.append((O.ERROR, "", message))
-            if not ops:
-                with self._plock:
-                    self._journaled(span, in_oplog=True)
-            if ops:
-                self._seq += 1
-                batch = Batch(self.container, self.writer_id, self._seq, ops, span)
-                with self._plock:
-                    at: int | None = None
-                    try:
-                        at = self.oplog.append(batch)
-                    except (UnicodeError, ValueError, TypeError) as exc:
-                        batch, dropped = O.without_unstorable(batch)  # one op's text cannot be encoded
-                        for message in dropped:
-                            self._report(message, FieldError(message))
-                        try:
-                            at = self.oplog.append(batch)
-                        except Exception as again:
-                            self._report(f"could not write the op log {self.oplog.path}: {again}", again)
-                        if not dropped:
-                            self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
-                    except OSError as exc:
-                        if exc.errno != errno.ENOSPC:
-                            self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
-                        else:  # kept in memory, stored when the store can take it: a delay, said once
-                            self._notice(self._disk_full(), key="disk full")
-                    except Exception as exc:
-                        self._report(f"could not write the op log {self.oplog.path}: {exc}", exc)
-                    self._pending.add(batch, at)  # in a long outage it waits in the op log, not in memory
-                    self._journaled(span, in_oplog=at is not None)
-                self._apply_wake.set()
+            while self._flush_once():
+                pass
             self._last_duration = time.monotonic() - start
         if self._applier is None:
             self.apply_pending()
 
-    def _journaled(self, span: tuple[int, int], *, in_oplog: bool) -> None:
-        """The records of ``span`` are in a batch: move the journal's durable position up to where every
-        batch is in the op log or the store (called with the op-log lock held)."""
-        if span[1] <= span[0]:
-            return
-        if not in_oplog:
-            self._memory_only.append(span)
-            return
-        self._flushed_end = span[1]
-        if not self._memory_only:
-            self._advance_journal()
-
-    def _advance_journal(self) -> None:
-        try:
-            self.journal.set_durable(self._flushed_end, fsync=self._fsync)
-            with self.lock:  # no submit in between: every op of the side file is in a durable batch
-                if not self._side and self.journal.durable >= self._read_pos:
-                    self.journal.clear_side()
-        except (OSError, ValueError) as exc:  # the journal keeps its records: recovery finds them covered
-            self._notice(f"could not update the journal ({exc}); its records stay until the run ends")
+    def _flush_once(self) -> bool:
+        """One batch of what the journal holds; True when more waits."""
+        ops_before = self._ops_read
+        raw, span, more = self._collect()
+        ops: list[O.Op] = []
+        for op in raw:
+            try:
+                ops.extend(self._materialize(op))
+            except Exception as exc:  # a file vanished, unreadable …: count it, keep going
+                message = f"could not prepare '{op[1]}': {exc}"
+                self._report(message, exc)
+                ops.append((O.ERROR, "", message))
+        batch = None
+        if ops:
+            self._seq += 1
+            batch = Batch(self.container, self.writer_id, self._seq, ops, span)
+        with self._plock:
+            self._durable.add(batch, span, ops_before, self._ops_read)
+        if batch is not None:
+            self._apply_wake.set()
+        return more
 
     def flush_if_overdue(self) -> None:
         """Called now and then from the training thread: flush here if the logger thread is late.
@@ -347,11 +334,7 @@ class Writer:
                     return False
                 with self._plock:
                     self._pending.pop_head()
-                    if batch.span in self._memory_only:  # in the store now: durable after all
-                        self._memory_only.remove(batch.span)
-                        self._flushed_end = max(self._flushed_end, batch.span[1])
-                        if not self._memory_only:
-                            self._advance_journal()
+                    self._durable.applied(batch)  # one the op log could not take is durable now
                 for message in result.errors:
                     self._report(f"the store refused a write: {message}", FieldError(message))
 
@@ -443,6 +426,8 @@ class Writer:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until everything submitted before the call is in the store; False on timeout/failure."""
+        if self.journal.inherited:
+            return True
         if self._thread is None or not self._thread.is_alive():
             self.flush()
             return self.apply_pending()
@@ -466,6 +451,9 @@ class Writer:
         caller watches the clock, so a locked or unreachable store cannot hold ``stop()`` past its
         bound.  Whatever is not stored by then stays in the op log for ``naiad sync``.
         """
+        if self.journal.inherited:  # a forked child: its parent's writer is not the child's to close
+            self._closed = True
+            return True
         self._stopping = True
         start = time.monotonic()
         deadline = start + timeout
@@ -493,7 +481,7 @@ class Writer:
         self._ping_wake.set()
         with self._plock:
             # the journal goes first: a journal without its op log would be read as a dead writer's
-            self.journal.close(delete=ok or (not self._memory_only and self.journal.durable >= self.journal.position()))
+            self.journal.close(delete=ok or self._durable.all_durable())
             self.oplog.close(delete=ok)
         return ok
 
