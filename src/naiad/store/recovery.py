@@ -15,7 +15,8 @@ from pathlib import Path
 
 from naiad.core import fields as F
 from naiad.core import ops as O
-from naiad.core.journal import journal_files, read_dead
+from naiad.core.deadjournal import read_dead
+from naiad.core.journal import journal_files
 from naiad.core.oplog import append_to, container_of, read_records, read_with_ends, try_lock
 from naiad.core.ops import Batch
 from naiad.errors import NaiadError
