@@ -479,15 +479,13 @@ def test_sync_stores_what_a_run_killed_during_an_outage_left_in_its_op_log(serve
 
 def _damage(log: Path) -> int:
     """Flip a byte inside the second record of an op log; returns that record's offset."""
-    from naiad.core.oplog import _HEAD
+    from naiad.core.oplog import read_with_ends
 
+    ends = [end for _, end in read_with_ends(log)]
+    assert len(ends) >= 3, "more records follow the damaged one"
+    second, third = ends[0], ends[1]
     data = bytearray(log.read_bytes())
-    first_len, _ = _HEAD.unpack_from(data, 0)
-    second = _HEAD.size + (first_len & 0x7FFFFFFF)  # the top bit flags a journal span, not length
-    second_len, _ = _HEAD.unpack_from(data, second)
-    second_len &= 0x7FFFFFFF
-    assert second + _HEAD.size + second_len < len(data), "more records follow the damaged one"
-    data[second + _HEAD.size + second_len // 2] ^= 0xFF
+    data[(second + third) // 2] ^= 0xFF  # inside its payload: its checksum no longer matches
     log.write_bytes(bytes(data))
     return second
 

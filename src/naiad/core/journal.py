@@ -1,13 +1,12 @@
 """The journal: every write a caller makes, in a shared file mapping, before the call returns.
 
-(Callers write without a lock because ``mmap.write`` is one C call under the GIL; a free-threaded
-CPython build would need one.)
-
 A process killed with SIGKILL loses none of its calls that returned: the kernel keeps the dirty pages of a
 shared file mapping whatever happens to the process, so what the caller copied into a mapped journal
 segment reaches the file.  The journal is also the writer's only buffer: the writer thread reads it to
 build each batch, and the op log records which part of the journal every batch covers.  Recovery folds
 whatever part of a dead writer's journal no op-log batch covers into its op log, then replays that.
+Callers write without a lock because ``mmap.write`` is one C call under the GIL (a free-threaded CPython
+build would need one).
 
 Files, next to the writer's op log ``<container>.<writer>.log`` (``<base>`` = that name less ``.log``):
 
@@ -312,7 +311,7 @@ class Journal:
                 return
             self.closed = True
             for seg in self._segments:
-                if delete and not self.inherited:
+                if delete:
                     _drop(seg)
                 else:
                     try:
@@ -320,7 +319,7 @@ class Journal:
                     except BufferError:
                         pass
             os.close(self._fd)
-            if delete and not self.inherited:
+            if delete:
                 for path in journal_files(self.base):
                     try:
                         path.unlink()
