@@ -348,6 +348,7 @@ def projects_ls(uri: str | None) -> None:
 
 
 def _register_team_commands() -> None:
+    from naiad.cli.backup import register as register_backup
     from naiad.cli.gate import register as register_gate
     from naiad.cli.monitor import register as register_monitor
     from naiad.cli.registry import register as register_registry
@@ -359,6 +360,7 @@ def _register_team_commands() -> None:
     register_monitor(main)
     register_gate(main)
     register_webhooks(main)
+    register_backup(main, import_)
 
 
 _register_team_commands()

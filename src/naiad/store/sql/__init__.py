@@ -16,6 +16,7 @@ fields     a container's fields: type and namespace checks, atoms in bulk, delet
 series     series and their chunks: appends, reads, buckets
 apply      writes: a batch of operations applied in one transaction, at most once
 table      the runs table: selection, order, cells by row and by column
+restore    a project from an export: original ids, store-maintained fields, the registry's history
 ========== ==============================================================================
 
 :class:`SqlStore` assembles them; :class:`~naiad.store.sqlite.SqliteStore` and
@@ -29,8 +30,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from naiad.store.base import DatasetUse, GateDecision, RegistryEvent
-from naiad.store.sql import alerts, blobrefs, datasets, registry
+from naiad.core.ops import Op
+from naiad.store.base import DatasetUse, GateDecision, ProjectInfo, RegistryEvent
+from naiad.store.sql import alerts, blobrefs, datasets, registry, restore
 from naiad.store.sql import webhooks as hooks
 from naiad.store.sql.apply import Writes, artifact_hash
 from naiad.store.sql.base import Conn, Cursor, SqlBase, statements
@@ -118,3 +120,18 @@ class SqlStore(Writes, Table):
 
     def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]:
         return datasets.dataset_manifest(self, project, digest)
+
+    # restoring an export (naiad import naiad): see naiad.store.sql.restore
+    def restore_project(self, name: str, key: str, created: float) -> ProjectInfo:
+        return restore.restore_project(self, name, key, created)
+
+    def project_uuids(self, project: ProjectInfo) -> set[str]:
+        return restore.project_uuids(self, project.id)
+
+    def restore_container(self, project: ProjectInfo, record: dict[str, Any], ops: list[Op],
+                          protected: dict[str, tuple[str, Any]]) -> bool:
+        return restore.restore_container(self, project, record, ops, protected)
+
+    def restore_history(self, project: ProjectInfo, events: list[dict[str, Any]],
+                        decisions: list[dict[str, Any]]) -> tuple[int, int]:
+        return restore.restore_history(self, project, events, decisions)
