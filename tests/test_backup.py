@@ -182,7 +182,7 @@ def test_import_again_adds_nothing_and_a_foreign_project_is_refused(shop: dict[s
     assert len(restored.registry_events("shop")) == first.registry_events
     other = naiad.store.open_store(str(tmp_path / "o" / ".naiad"))
     other.create_container("shop", "run", "2" * 32)
-    with pytest.raises(ConfigError, match=r"not from this export.*--project NEW"):
+    with pytest.raises(ConfigError, match=r"not from this export.*project key SHO"):
         import_naiad(other, shop["export"])
     with pytest.raises(ConfigError, match="key SHO is used by project 'shop'"):
         import_naiad(other, shop["export"], project="shop-copy")
@@ -275,8 +275,9 @@ def test_export_while_a_run_writes(tmp_path: Path) -> None:
         writer.communicate()
     assert still, "the run stopped writing before the export ended"
     assert report.running == [busy["sys/id"].value] and report.containers == 4
-    record = json.loads((tmp_path / "out" / "containers" /
-                         f"{store.get_container(short_id=busy['sys/id'].value).uuid}.json").read_text())
+    manifest = verify_export(tmp_path / "out")
+    entry = next(c for c in manifest["containers"] if c["short_id"] == busy["sys/id"].value)
+    record = json.loads((tmp_path / "out" / entry["file"]).read_text())
     assert record["series"]["busy"]["points"] >= had
     restored = naiad.store.open_store(str(tmp_path / "restored"))
     result = import_naiad(restored, tmp_path / "out")
@@ -330,3 +331,135 @@ def test_a_file_the_store_lost_is_said_not_hidden(shop: dict[str, Any], tmp_path
     assert missing == {(digest, run.short_id, "model/weights"), (digest, run.short_id, "files")}  # same bytes twice
     report = import_naiad(naiad.store.open_store(str(tmp_path / "r" / ".naiad")), tmp_path / "out")
     assert sorted(p.split("'")[1] for p in report.problems) == ["files", "model/weights"]
+
+
+def _edit_export(folder: Path, change: Any) -> None:
+    """Change an export by hand the way an attacker would, checksums rewritten to match."""
+    import hashlib
+
+    change(folder)
+    lines = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "SHA256SUMS"):
+        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(folder).as_posix()}\n")
+    (folder / "SHA256SUMS").write_text("".join(lines))
+
+
+def _record_of(folder: Path, short_id: str) -> tuple[Path, dict[str, Any]]:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entry = next(c for c in manifest["containers"] if c["short_id"] == short_id)
+    return folder / entry["file"], json.loads((folder / entry["file"]).read_text())
+
+
+def test_an_export_edited_by_hand_cannot_reach_outside_or_take_other_ids(shop: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"steps": [0.0], "timestamps": [0.0], "values": ["SECRET"]}))
+    manifest = json.loads((shop["export"] / "manifest.json").read_text())
+    run = next(c["short_id"] for c in manifest["containers"] if c["kind"] == "run" and any(
+        e["type"] == "StringSeries" for e in _record_of(shop["export"], c["short_id"])[1]["series"].values()))
+
+    def series_elsewhere(folder: Path) -> None:
+        path, record = _record_of(folder, run)
+        name = next(p for p, e in record["series"].items() if e["type"] == "StringSeries")
+        record["series"][name]["file"] = str(secret)
+        path.write_text(json.dumps(record))
+
+    def foreign_id(folder: Path) -> None:
+        path, record = _record_of(folder, run)
+        record["short_id"] = record["fields"]["sys/id"]["value"] = "VIC-2"
+        path.write_text(json.dumps(record))
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for c in manifest["containers"]:
+            if c["short_id"] == run:
+                c["short_id"] = "VIC-2"
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    for change, expected in ((series_elsewhere, "not a series file of this container"),
+                             (foreign_id, "'VIC-2' is not the id of a run of project 'shop' \\(key SHO\\)")):
+        copy = tmp_path / change.__name__
+        shutil.copytree(shop["export"], copy)
+        _edit_export(copy, change)
+        verify_export(copy)  # the checksums agree: only the import's own checks stand in the way
+        target = naiad.store.open_store(str(tmp_path / f"into-{change.__name__}"))
+        with pytest.raises((IntegrityError, naiad.NaiadError), match=expected):
+            import_naiad(target, copy)
+
+
+def test_export_names_files_by_position_whatever_the_uuid(tmp_path: Path) -> None:
+    """A uuid is a client's string (a server takes 1 to 100 characters): no file of the export is named by it."""
+    from naiad.core import ops as O
+    from naiad.core.ops import Batch
+
+    store = naiad.store.open_store(str(tmp_path / "s"))
+    odd = "../../pwned"
+    store.create_container("odd", "run", odd)
+    store.apply(Batch(odd, "w", 1, [(O.POINTS, "m", "FloatSeries", np.arange(3.0), np.arange(3.0) + 1e9,
+                                     np.ones(3))]))
+    export_project(store, "odd", tmp_path / "deep" / "out")
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["out"]
+    assert not list(tmp_path.glob("pwned*"))
+    report = import_naiad(naiad.store.open_store(str(tmp_path / "r")), tmp_path / "deep" / "out")
+    assert report.points_checked == 3
+
+
+def test_a_promotion_during_the_export_is_caught_up(tmp_path: Path) -> None:
+    """v1 is read in production, then v2 is promoted (v1 archived) before the export ends: the export holds
+    the registry as it ended, one version in production, with the event that moved it."""
+    home = tmp_path / "reg"
+    with writing_to(home):
+        naiad.init_model(key="CLS", project="reg").stop()
+        for _ in range(2):
+            naiad.init_model_version(model="REG-CLS").stop()
+        with naiad.init_model_version(with_id="REG-CLS-1") as mv:
+            mv.change_stage("production")
+    store = naiad.store.open_store(str(home))
+    moved = []
+
+    def promote_midway(stage: str, done: int, total: int) -> None:
+        if stage == "containers" and done == total - 1 and not moved:  # both versions read already
+            moved.extend(store.change_stage("REG-CLS-2", "production", actor="ci", reason="better"))
+
+    export_project(store, "reg", tmp_path / "out", progress=promote_midway)
+    assert moved
+    restored = naiad.store.open_store(str(tmp_path / "r"))
+    import_naiad(restored, tmp_path / "out")
+    stages = {v: restored.read_fields(restored.get_container(short_id=v).uuid)["sys/stage"].value
+              for v in ("REG-CLS-1", "REG-CLS-2")}
+    assert stages == {"REG-CLS-1": "archived", "REG-CLS-2": "production"}
+    assert [e.after for e in restored.registry_events("reg") if e.kind == "stage"][-2:] == ["archived", "production"]
+
+
+def test_an_import_cut_short_is_finished_by_running_it_again(shop: dict[str, Any], tmp_path: Path) -> None:
+    target = naiad.store.open_store(str(tmp_path / "r"))
+
+    class Cut(Exception):
+        pass
+
+    def cut(stage: str, done: int, total: int) -> None:
+        if stage == "containers" and done == total - 1:
+            raise Cut  # every container but the last is in, no history yet
+
+    with pytest.raises(Cut):
+        import_naiad(target, shop["export"], progress=cut)
+    assert not target.registry_events("shop")
+    report = import_naiad(target, shop["export"])
+    assert len(report.imported) == 1 and report.registry_events == len(shop["store"].registry_events("shop"))
+    assert import_naiad(target, shop["export"]).registry_events == 0  # nothing twice
+    assert len(target.gate_decisions("shop")) == len(shop["store"].gate_decisions("shop"))
+
+
+def test_an_artifact_assigned_whole_is_kept_as_it_was(tmp_path: Path) -> None:
+    from naiad.core import ops as O
+    from naiad.core.ops import Batch
+
+    store = naiad.store.open_store(str(tmp_path / "s"))
+    info = store.create_container("art", "run", uuid.uuid4().hex)
+    value = {"hash": "c0ffee" * 10 + "abcd", "files": [{"file_path": "a.csv", "file_hash": "1" * 64, "size": 3,
+                                                        "type": "file", "metadata": {}}]}
+    store.apply(Batch(info.uuid, "w", 1, [(O.ASSIGN, "data", "Artifact", value)]))
+    export_project(store, "art", tmp_path / "out")
+    restored = naiad.store.open_store(str(tmp_path / "r"))
+    import_naiad(restored, tmp_path / "out")
+    assert restored.read_fields(info.uuid)["data"].value == value
+    assert [u.hash for u in restored.dataset_uses("art")] == [value["hash"]]

@@ -5,15 +5,17 @@ The folder an export writes::
     manifest.json                 format, version, the project (name, key), its containers, counts,
                                   blobs the store did not hold, runs still running when exported
     history.json                  the registry's events and the gate's decisions, in order
-    containers/<uuid>.json        one container: ids, kind, creation time, every field's type and value
-    series/<uuid>/<n>.npz         a float series (steps, timestamps, values as float64 arrays)
-    series/<uuid>/<n>.json        a string or file series (steps, timestamps, values)
+    containers/<n>.json           one container: uuid, ids, kind, creation time, every field's type and value
+    series/<n>/<m>.npz            a float series of container n (steps, timestamps, values as float64 arrays)
+    series/<n>/<m>.json           a string or file series (steps, timestamps, values)
     blobs/<aa>/<sha256>           every file the project's fields refer to, named by its content hash
     SHA256SUMS                    the SHA-256 of every file above (``sha256sum -c SHA256SUMS`` checks it)
 
 It reads through the store protocol only, so it works on any store — embedded, PostgreSQL, or a
 ``naiad server`` over HTTP — while runs write: each container is read as it is at that moment, runs
 made after the export began are not in it, and the manifest lists the runs that were still running.
+The registry's state (stages, aliases, policies) and its history are kept consistent: the history is
+read before and after the containers, and while they differ the models and versions are read again.
 The folder is written beside ``DIR`` and renamed into place when complete, so a folder named ``DIR``
 is always a whole export.  :func:`verify_export` checks one against its checksums before any import.
 """
@@ -24,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -35,8 +38,9 @@ import numpy as np
 
 from naiad.core import fields as F
 from naiad.core import ops as O
-from naiad.errors import FileError, IntegrityError
+from naiad.errors import FileError, IntegrityError, NotFoundError
 from naiad.store.base import MODEL, MODEL_VERSION, RUN, FieldValue, SeriesData, Store
+from naiad.store.sql.apply import artifact_hash
 from naiad.store.sql.blobrefs import hashes_of
 
 FORMAT = "naiad-export"
@@ -73,7 +77,10 @@ def field_ops(path: str, ftype: str, value: Any, series: SeriesData | None = Non
     if ftype == F.FILE_SET:
         return [(O.FILES, path, dict(value or {}), True)]
     if ftype == F.ARTIFACT:
-        return [(O.TRACK, path, list((value or {}).get("files", [])), True)]
+        files = list((value or {}).get("files", []))
+        if (value or {}).get("hash") == artifact_hash(files):
+            return [(O.TRACK, path, files, True)]
+        return [(O.ASSIGN, path, ftype, value)]  # assigned whole by a client: kept as it is
     return [(O.ASSIGN, path, ftype, value)]
 
 
@@ -127,50 +134,57 @@ def export_project(store: Store, project: str, folder: str | os.PathLike[str], *
     return report
 
 
+def _list(store: Store, project: str, kinds: tuple[str, ...]) -> list[str]:
+    return [sid for kind in kinds for sid in store.query_table(
+        project, kind, columns=["sys/id"], sort_by="sys/creation_time", ascending=True).ids]
+
+
+def _history(store: Store, project: str) -> dict[str, list[dict[str, Any]]]:
+    return {"registry_events": [_event_dict(e) for e in store.registry_events(project)],
+            "gate_decisions": [_decision_dict(d) for d in store.gate_decisions(project)]}
+
+
 def _export_into(store: Store, project: str, root: Path, progress: Progress | None) -> ExportReport:
     proj = store.get_project(project)
     started = time.time()
-    ids = [sid for kind in KINDS
-           for sid in store.query_table(proj.name, kind, columns=["sys/id"], sort_by="sys/creation_time",
-                                        ascending=True).ids]
     out = _Writer(root)
     report = ExportReport(str(root))
-    blobs: dict[str, list[tuple[str, str]]] = {}  # hash → the (container, path) pairs that refer to it
-    listed = []
+    records: dict[str, dict[str, Any]] = {}  # short id → what the manifest lists of it
+    blobs: dict[str, dict[tuple[str, str], None]] = {}  # hash → the (container, path) pairs that refer to it
+    history = _history(store, proj.name)
+    ids = _list(store, proj.name, KINDS)
     for done, short_id in enumerate(ids):
         if progress:
             progress("containers", done, len(ids))
-        info = store.get_container(short_id=short_id)
-        values = store.read_fields(info.uuid)
-        record: dict[str, Any] = {"uuid": info.uuid, "short_id": info.short_id, "kind": info.kind,
-                                  "custom_run_id": info.custom_run_id, "created": info.created,
-                                  "fields": {}, "series": {}}
-        for n, (path, fv) in enumerate(sorted(values.items())):
-            report.fields += 1
-            data: SeriesData | None = None
-            if fv.type in F.SERIES:
-                data = store.read_series(info.uuid, path)
-                rel = f"series/{info.uuid}/{n}" + (".npz" if fv.type == F.FLOAT_SERIES else ".json")
-                out.write(rel, _series_bytes(fv.type, data))
-                record["series"][path] = {"type": fv.type, "file": rel, "points": len(data.steps)}
-                report.points += len(data.steps)
-            else:
-                record["fields"][path] = {"type": fv.type, "value": _json_value(fv)}
-            for op in field_ops(path, fv.type, fv.value, data):
-                for digest in hashes_of(op):
-                    blobs.setdefault(digest, []).append((info.short_id, path))
-        if values.get("sys/state") and values["sys/state"].value == "running":
-            report.running.append(info.short_id)
-        out.write(f"containers/{info.uuid}.json", _dumps(record))
-        listed.append({"uuid": info.uuid, "short_id": info.short_id, "kind": info.kind})
+        _export_container(store, short_id, out, records, blobs)
+    # the registry moved while containers were read (a stage change, a new version): read its containers
+    # and history again until a read of the history before and after them agree
+    for _attempt in range(5):
+        again = _history(store, proj.name)
+        if again == history:
+            break
+        history = again
+        for short_id in _list(store, proj.name, (MODEL, MODEL_VERSION)):
+            _export_container(store, short_id, out, records, blobs)
+    else:
+        raise IntegrityError(f"the registry of project {proj.name!r} kept changing while it was exported "
+                             "(stage changes, new versions); export it again when it is quieter.")
+    named = {e[k] for e in history["registry_events"] for k in ("model", "version")}
+    named |= {d[k] for d in history["gate_decisions"] for k in ("model", "candidate", "baseline") if d[k]}
+    for short_id in sorted(named - set(records)):  # made after the listing, named by the history since
+        _export_container(store, short_id, out, records, blobs)
+    listed = sorted(records.values(), key=lambda r: r["n"])
+    report.running = [r["short_id"] for r in listed if r.pop("running")]
+    report.fields = sum(r.pop("fields") for r in listed)
+    report.points = sum(r.pop("points") for r in listed)
     report.containers = len(listed)
     for done, (digest, users) in enumerate(sorted(blobs.items())):
         if progress:
             progress("files", done, len(blobs))
         if not store.blobs.exists(digest):
-            report.missing_blobs += [{"hash": digest, "container": c, "path": p} for c, p in dict.fromkeys(users)]
+            report.missing_blobs += [{"hash": digest, "container": c, "path": p} for c, p in users]
             continue
-        owner, path = users[0]
+        owner, path = next(iter(users))
         rel = f"blobs/{digest[:2]}/{digest}"
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         store.blobs.copy_to(digest, root / rel)
@@ -180,9 +194,8 @@ def _export_into(store: Store, project: str, root: Path, progress: Progress | No
                                  f"damaged ({owner} {path}); the export was not written.")
         out.add_file(rel, digest, size)
         report.blobs += 1
-    events = [_event_dict(e) for e in store.registry_events(proj.name)]
-    decisions = [_decision_dict(d) for d in store.gate_decisions(proj.name)]
-    out.write("history.json", _dumps({"registry_events": events, "gate_decisions": decisions}))
+    events, decisions = history["registry_events"], history["gate_decisions"]
+    out.write("history.json", _dumps(history))
     from naiad.version import __version__
 
     manifest = {
@@ -199,6 +212,40 @@ def _export_into(store: Store, project: str, root: Path, progress: Progress | No
     if progress:
         progress("files", len(blobs), len(blobs))
     return report
+
+
+def _export_container(store: Store, short_id: str, out: _Writer, records: dict[str, dict[str, Any]],
+                      blobs: dict[str, dict[tuple[str, str], None]]) -> None:
+    """Write one container's file and its series files (again, over an earlier read, if it was read
+    before: the same names)."""
+    info = store.get_container(short_id=short_id)
+    n = records[short_id]["n"] if short_id in records else len(records)
+    values = store.read_fields(info.uuid)
+    record: dict[str, Any] = {"uuid": info.uuid, "short_id": info.short_id, "kind": info.kind,
+                              "custom_run_id": info.custom_run_id, "created": info.created, "fields": {}, "series": {}}
+    points = 0
+    for m, (path, fv) in enumerate(sorted(values.items())):
+        data: SeriesData | None = None
+        if fv.type in F.SERIES:
+            try:
+                data = store.read_series(info.uuid, path)
+            except NotFoundError:  # deleted since the fields were read: it is not in the export
+                continue
+            rel = f"series/{n}/{m}" + (".npz" if fv.type == F.FLOAT_SERIES else ".json")
+            out.write(rel, _series_bytes(fv.type, data))
+            record["series"][path] = {"type": fv.type, "file": rel, "points": len(data.steps)}
+            points += len(data.steps)
+        else:
+            record["fields"][path] = {"type": fv.type, "value": _json_value(fv)}
+        for op in field_ops(path, fv.type, fv.value, data):
+            for digest in hashes_of(op):
+                blobs.setdefault(digest, {})[(info.short_id, path)] = None
+    rel = f"containers/{n}.json"
+    out.write(rel, _dumps(record))
+    state = values.get("sys/state")
+    records[short_id] = {"n": n, "file": rel, "uuid": info.uuid, "short_id": info.short_id, "kind": info.kind,
+                         "running": bool(state and state.value == "running"), "fields": len(record["fields"]) +
+                         len(record["series"]), "points": points}
 
 
 def _event_dict(e: Any) -> dict[str, Any]:
@@ -262,6 +309,9 @@ def verify_export(folder: str | os.PathLike[str], *, progress: Progress | None =
     if not root.is_dir():
         raise FileError(f"{root} is not a folder; give the folder `naiad export` wrote.")
     sums = dict(_sum_lines(root))
+    linked = next((p for p in root.rglob("*") if p.is_symlink()), None)
+    if linked is not None:
+        raise IntegrityError(f"{linked} is a symbolic link; an export holds plain files only.")
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {SUMS}
     extra = sorted(on_disk - set(sums))
     if extra:
@@ -289,9 +339,10 @@ def verify_export(folder: str | os.PathLike[str], *, progress: Progress | None =
         raise FileError(f"{root} is a naiad export of format version {manifest.get('version')}; this naiad reads "
                         f"version {VERSION}. Import it with the naiad release that wrote it ({manifest.get('naiad')}).")
     for entry in manifest["containers"]:
-        rel = f"containers/{entry['uuid']}.json"
-        if rel not in sums:
-            raise IntegrityError(f"the manifest lists {entry['short_id']}, but {rel} is not in the export.")
+        rel = entry.get("file")
+        if not isinstance(rel, str) or not re.fullmatch(r"containers/\d+\.json", rel) or rel not in sums:
+            raise IntegrityError(f"the manifest lists {entry.get('short_id')!r} in {rel!r}, which is not a "
+                                 "container file of the export.")
     if progress:
         progress("verifying", len(sums), len(sums))
     return manifest

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,10 @@ def import_naiad(store: Store, folder: str | os.PathLike[str], *, project: str |
     foreign = store.project_uuids(target) - exported
     if foreign:
         raise ConfigError(f"project {target.name!r} in {store.location} already holds {len(foreign)} run(s) or "
-                          "model(s) that are not from this export; import into a new project (--project NEW).")
+                          "model(s) that are not from this export; import into a store without it (the export's "
+                          f"ids carry the project key {target.key}).")
     _put_blobs(store, root, report, progress)
-    records = [_load_record(root, c["uuid"]) for c in manifest["containers"]]
+    records = [_load_record(root, c) for c in manifest["containers"]]
     records.sort(key=lambda r: (KINDS.index(r["kind"]) if r["kind"] in KINDS else len(KINDS), r["created"]))
     for done, record in enumerate(records):
         if progress:
@@ -80,6 +82,7 @@ def import_naiad(store: Store, folder: str | os.PathLike[str], *, project: str |
         if progress:
             progress("checking", done, len(records))
         _check(store, root, record, report)
+    _check_history(store, target.name, history)
     if progress:
         progress("checking", len(records), len(records))
     return report
@@ -91,10 +94,17 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_bytes())
 
 
-def _load_record(root: Path, uuid: str) -> dict[str, Any]:
-    record: dict[str, Any] = _read_json(root / "containers" / f"{uuid}.json")
-    if record.get("uuid") != uuid:
-        raise IntegrityError(f"containers/{uuid}.json describes {record.get('uuid')!r}; the export is inconsistent.")
+def _load_record(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = _read_json(root / entry["file"])
+    if record.get("uuid") != entry["uuid"] or record.get("short_id") != entry["short_id"]:
+        raise IntegrityError(f"{entry['file']} describes {record.get('short_id')!r}, the manifest says "
+                             f"{entry['short_id']!r}; the export is inconsistent.")
+    n = entry["file"].split("/")[1].split(".")[0]
+    for path, series in record["series"].items():  # only the export's own series files are read
+        if not re.fullmatch(rf"series/{n}/\d+\.(npz|json)", str(series.get("file"))) \
+                or not (root / series["file"]).is_file():
+            raise IntegrityError(f"{entry['file']}: series '{path}' names {str(series.get('file'))[:120]!r}, "
+                                 "which is not a series file of this container in the export.")
     return record
 
 
@@ -149,19 +159,41 @@ def _check(store: Store, root: Path, record: dict[str, Any], report: NaiadImport
                                  f"container but {'' if path in want else 'not '}in the export.")
         entry, fv = want[path], stored[path]
         if fv.type != entry["type"]:
-            raise IntegrityError(f"{info.short_id} '{path}' was imported as {fv.type}, exported as {entry['type']}.")
+            raise IntegrityError(f"{info.short_id} '{path}' was imported as {fv.type}, exported as {entry['type']}; "
+                                 f"{_AGAIN}")
         report.fields_checked += 1
         if path in record["series"]:
             expected = load_series(root, entry)
             got = store.read_series(info.uuid, path)
             if not (np.array_equal(got.steps, expected.steps) and np.array_equal(got.timestamps, expected.timestamps)
                     and _values_equal(entry["type"], got.values, expected.values)):
-                raise IntegrityError(f"{info.short_id} '{path}': the imported points differ from the export.")
+                raise IntegrityError(f"{info.short_id} '{path}': the imported points differ from the export; {_AGAIN}")
             report.points_checked += len(got.steps)
+        elif fv.value is None and isinstance(entry["value"], float) and math.isnan(entry["value"]):
+            report.problems.append(f"{info.short_id} '{path}': NaN is stored as no value here (SQLite keeps no NaN)")
         elif not _same(fv.value, entry["value"]) and not (path == "sys/state" and entry["value"] == "running"):
             # a run exported while it ran and silent since reads as crashed: its stored state is the export's
             raise IntegrityError(f"{info.short_id} '{path}' was imported as {str(fv.value)[:80]!r}, exported as "
-                                 f"{str(entry['value'])[:80]!r}.")
+                                 f"{str(entry['value'])[:80]!r}; {_AGAIN}")
+
+
+def _check_history(store: Store, project: str, history: dict[str, Any]) -> None:
+    events = {(e.model, e.version, e.kind, e.name, e.before, e.after, e.actor, e.reason, e.at)
+              for e in store.registry_events(project)}
+    decisions = {(d.model, d.candidate, d.baseline, d.verdict, d.actor, d.at) for d in store.gate_decisions(project)}
+    for e in history["registry_events"]:
+        if (e["model"], e["version"], e["kind"], e["name"], e["before"], e["after"], e["actor"], e["reason"],
+                float(e["at"])) not in events:
+            raise IntegrityError(f"the registry event '{e['kind']} {e['version']} {e['before']} → {e['after']}' of the "
+                                 f"export is not in project {project!r} after the import; {_AGAIN}")
+    for d in history["gate_decisions"]:
+        if (d["model"], d["candidate"], d["baseline"], d["verdict"], d["actor"], float(d["at"])) not in decisions:
+            raise IntegrityError(f"the gate decision on {d['candidate']} of the export is not in project {project!r} "
+                                 f"after the import; {_AGAIN}")
+
+
+_AGAIN = ("the target changed during the import, or the store does not keep what it was given: import into a new "
+          "store, and report it if it happens again.")
 
 
 def _values_equal(ftype: str, got: Any, want: Any) -> bool:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from naiad.core import fields as F
 from naiad.core.ops import Batch, Op
 from naiad.errors import ConfigError, StoreError
-from naiad.store.base import MODEL_VERSION, RUN, ProjectInfo
+from naiad.store.base import MODEL, MODEL_VERSION, RUN, ProjectInfo
 
 if TYPE_CHECKING:
     from naiad.store.sql.apply import Writes
@@ -59,10 +59,16 @@ def restore_container(store: Writes, project: ProjectInfo, record: dict[str, Any
     ``ops`` to it and write ``protected`` fields as they are, in one transaction.  False if the
     container was there already (an import run again)."""
     uuid, short_id, kind = record["uuid"], record["short_id"], record["kind"]
+    _check_identity(project, record, protected)
     with store._tx() as conn:
         store._lock(conn, store.LOCK_CREATE, project.id)
         if conn.execute("SELECT 1 FROM containers WHERE uuid=?", (uuid,)).fetchone():
             return False
+        if kind == MODEL_VERSION and not conn.execute(
+                "SELECT 1 FROM containers WHERE short_id=? AND kind=? AND project_id=?",
+                (short_id.rsplit("-", 1)[0], MODEL, project.id)).fetchone():
+            raise StoreError(f"version {short_id} belongs to model {short_id.rsplit('-', 1)[0]}, which the export does "
+                             "not hold; export the project again.")
         clash = conn.execute("SELECT uuid FROM containers WHERE short_id=?", (short_id,)).fetchone()
         if clash is not None:
             raise ConfigError(f"{short_id} already names another container ({clash[0]}) in {store.location}; "
@@ -94,6 +100,31 @@ def restore_container(store: Writes, project: ProjectInfo, record: dict[str, Any
     return True
 
 
+def _check_identity(project: ProjectInfo, record: dict[str, Any], protected: dict[str, tuple[str, Any]]) -> None:
+    """A container's ids must be ids of this project (its key) and agree with each other: an export edited
+    by hand cannot take another project's ids, or a version another model's."""
+    key, short_id, kind = re.escape(project.key), str(record.get("short_id")), record.get("kind")
+    shapes = {"project": rf"{key}", MODEL: rf"{key}-[A-Z0-9]{{1,10}}", RUN: rf"{key}-[1-9]\d*",
+              MODEL_VERSION: rf"{key}-[A-Z0-9]{{1,10}}-[1-9]\d*"}
+    uuid = record.get("uuid")
+    problem = ""
+    if kind not in shapes:
+        problem = f"kind {kind!r} is not one of {', '.join(shapes)}"
+    elif not re.fullmatch(shapes[kind], short_id):
+        problem = f"{short_id!r} is not the id of a {kind} of project {project.name!r} (key {project.key})"
+    elif not isinstance(uuid, str) or not 0 < len(uuid) <= 100:
+        problem = f"uuid {str(uuid)[:120]!r} is not a container's uuid"
+    elif protected.get("sys/id", (None, short_id))[1] != short_id:
+        problem = f"its sys/id {protected['sys/id'][1]!r} is not its id"
+    elif kind == MODEL_VERSION and protected.get("sys/model_id", (None, ""))[1] != short_id.rsplit("-", 1)[0]:
+        problem = f"its sys/model_id {protected.get('sys/model_id', (None, None))[1]!r} is not its model"
+    elif (protected.get("sys/custom_run_id", (None, None))[1] or None) != (record.get("custom_run_id") or None):
+        problem = "its sys/custom_run_id is not its custom run id"
+    if problem:
+        raise StoreError(f"the export's container {short_id[:120]!r} cannot be restored: {problem}; "
+                         "the export was changed by hand or is damaged. Export the project again.")
+
+
 def _keep_numbering(conn: Any, project: ProjectInfo, kind: str, short_id: str) -> None:
     """Runs made after the import go on from the highest number imported (PRJ-7 → the next is PRJ-8)."""
     match = re.fullmatch(r"(.+)-(\d+)", short_id)
@@ -111,13 +142,10 @@ def _keep_numbering(conn: Any, project: ProjectInfo, kind: str, short_id: str) -
 def restore_history(store: Writes, project: ProjectInfo, events: list[dict[str, Any]],
                     decisions: list[dict[str, Any]]) -> tuple[int, int]:
     """Add the registry's events and gate decisions with their original actors and times, in their order,
-    in one transaction; nothing if the project holds history already (an import run again).  Returns the
-    rows written."""
+    in one transaction; one the project holds already (an import run again) is not added twice.  Returns
+    the rows written."""
     with store._tx() as conn:
         store._lock(conn, store.LOCK_PROJECTS, 0)
-        for table in ("registry_events", "gate_decisions"):
-            if conn.execute(f"SELECT 1 FROM {table} WHERE project_id=?", (project.id,)).fetchone():
-                return 0, 0
         cids = dict(conn.execute("SELECT short_id, cid FROM containers WHERE project_id=?", (project.id,)).fetchall())
 
         def cid(short_id: str | None, what: str) -> int | None:
@@ -128,19 +156,33 @@ def restore_history(store: Writes, project: ProjectInfo, events: list[dict[str, 
                                  "export the project again.")
             return int(cids[short_id])
 
+        have_events = {tuple(r) for r in conn.execute(
+            "SELECT model_cid, version_cid, kind, name, from_value, to_value, actor, reason, occurred "
+            "FROM registry_events WHERE project_id=?", (project.id,)).fetchall()}
+        have_decisions = {tuple(r) for r in conn.execute(
+            "SELECT candidate_cid, verdict, actor, recorded FROM gate_decisions WHERE project_id=?",
+            (project.id,)).fetchall()}
+        added = [0, 0]
         for e in events:
+            row = (cid(e["model"], "model"), cid(e["version"], "version"), e["kind"], e["name"], e["before"],
+                   e["after"], e["actor"], e["reason"], float(e["at"]))
+            if row in have_events:
+                continue
             conn.execute(
                 "INSERT INTO registry_events(project_id, model_cid, version_cid, kind, name, from_value, to_value, "
-                "actor, reason, occurred) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (project.id, cid(e["model"], "model"), cid(e["version"], "version"), e["kind"], e["name"],
-                 e["before"], e["after"], e["actor"], e["reason"], float(e["at"])))
+                "actor, reason, occurred) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (project.id, *row))
+            added[0] += 1
         for d in decisions:
+            candidate = cid(d["candidate"], "version")
+            if (candidate, d["verdict"], d["actor"], float(d["at"])) in have_decisions:
+                continue
             conn.execute(
                 "INSERT INTO gate_decisions(project_id, model_cid, candidate_cid, baseline_cid, dataset_hash, n, "
                 "verdict, reason, run, details, actor, actor_role, recorded) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (project.id, cid(d["model"], "model"), cid(d["candidate"], "version"),
-                 cid(d["baseline"], "version"), d["dataset_hash"], int(d["n"]), d["verdict"], d["reason"],
-                 d["run"], json.dumps(d["details"], sort_keys=True, default=str), d["actor"], d["actor_role"],
-                 float(d["at"])))
-    return len(events), len(decisions)
+                (project.id, cid(d["model"], "model"), candidate, cid(d["baseline"], "version"), d["dataset_hash"],
+                 int(d["n"]), d["verdict"], d["reason"], d["run"], json.dumps(d["details"], sort_keys=True,
+                                                                               default=str),
+                 d["actor"], d["actor_role"], float(d["at"])))
+            added[1] += 1
+    return added[0], added[1]
