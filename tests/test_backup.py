@@ -28,6 +28,8 @@ from naiad.store.base import Store
 from registry_kit import controlled, shop_registry, writing_to
 from services import postgres_store_dsn
 
+pytestmark = pytest.mark.trust
+
 
 def _month(n: int, right: float, seed: int, shift: float = 0.0) -> Any:
     frame = controlled(n, right, seed)
