@@ -140,11 +140,16 @@ def token() -> None:
 @click.option("--service", is_flag=True, help="a service account (CI, a training cluster) rather than a person")
 @click.option("--label", default="", help="what the token is for, shown by `naiad token ls`")
 @click.option("--expires-days", type=float, help="the token stops working after this many days")
+@click.option("--neptune", "neptune_url", metavar="URL",
+              help="print it as a NEPTUNE_API_TOKEN value that sends the neptune client to the naiad server at URL")
 @click.option("--store", "store_uri", help=_STORE_HELP)
 @click.option("--blobs", default="", help=_BLOBS_HELP)
 def token_create(user: str, project: str | None, role: str | None, admin: bool, service: bool, label: str,
-                 expires_days: float | None, store_uri: str | None, blobs: str) -> None:
-    """Make a token; it is printed once, keep it secret (NAIAD_API_TOKEN)."""
+                 expires_days: float | None, neptune_url: str | None, store_uri: str | None, blobs: str) -> None:
+    """Make a token; it is printed once, keep it secret (NAIAD_API_TOKEN; with --neptune, NEPTUNE_API_TOKEN)."""
+    if neptune_url is not None and not neptune_url.startswith(("http://", "https://")):
+        raise click.UsageError(f"--neptune takes the server's URL, e.g. https://naiad.example.com "
+                               f"(got {neptune_url!r}).")
     if (project is None) != (role is None):
         raise click.UsageError("--project and --role go together.")
     store, accounts = _accounts(store_uri, blobs)
@@ -157,9 +162,14 @@ def token_create(user: str, project: str | None, role: str | None, admin: bool, 
         accounts.grant(user, project, role)
     secret = accounts.create_token(user, label=label,
                                    expires_in=None if expires_days is None else expires_days * 86400)
+    if neptune_url is not None:
+        from naiad.server.neptune.tokens import neptune_token
+
+        secret = neptune_token(secret, neptune_url)
     click.echo(secret)
     grant = f"; {role} of {project}" if project else ""
-    click.echo(f"token for {user}{' (admin)' if admin else ''}{grant}. It is shown only now.", err=True)
+    kind = "NEPTUNE_API_TOKEN" if neptune_url else "token"
+    click.echo(f"{kind} for {user}{' (admin)' if admin else ''}{grant}. It is shown only now.", err=True)
 
 
 @token.command("ls")

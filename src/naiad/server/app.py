@@ -66,6 +66,9 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     install_handlers(app)
     for group in GROUPS:
         group.register(app, api)
+    from .neptune import routes as neptune_routes
+
+    neptune_routes.register(app, api)
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:

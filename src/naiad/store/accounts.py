@@ -150,6 +150,19 @@ class Accounts:
                 conn.execute("UPDATE tokens SET last_used=? WHERE id=?", (now, token_id))
         return self.account(row[0])
 
+    def token_key(self, token_id: str) -> str:
+        """The key that signs what a token was exchanged for (the neptune wire's access tokens): known to
+        the store only; AuthError once the token is revoked or expired."""
+        row = self.store.conn().execute("SELECT secret_hash, expires, revoked FROM tokens WHERE id=?",
+                                        (str(token_id)[:40],)).fetchone()
+        if row is None:
+            raise AuthError(f"API token {str(token_id)[:40]} is not valid; ask an admin for a new one.")
+        if row[2] is not None:
+            raise AuthError(f"API token {token_id} was revoked; ask an admin for a new one.")
+        if row[1] is not None and row[1] < time.time():
+            raise AuthError(f"API token {token_id} expired; ask an admin for a new one.")
+        return str(row[0])
+
     def list_tokens(self, account: str | None = None) -> list[TokenInfo]:
         sql = "SELECT id, account, label, created, expires, revoked, last_used FROM tokens"
         params: tuple[str, ...] = ()

@@ -1,0 +1,284 @@
+"""The neptune client's HTTP API (backend and leaderboard), over naiad's store.
+
+A slice of what the client calls (see docs/neptune-wire.md): configuration, the token exchange and
+refresh, projects, creating and finding runs, pings, operations on atoms, series and string sets, the
+structure of a run and reads of its atoms and series.  A request the client makes that is not served yet
+answers 404 with a message naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid as uuidlib
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+import numpy as np
+from fastapi import Body, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from naiad import errors as E
+from naiad.core import fields as F
+from naiad.core import ops as O
+from naiad.core.ops import Batch
+from naiad.store.accounts import Accounts
+from naiad.store.base import RUN, ContainerInfo
+
+from ..auth import Principal
+from ..context import Api
+from . import swagger, tokens
+from .operations import translate
+
+_TYPES = {F.FLOAT: "float", F.INTEGER: "int", F.BOOLEAN: "bool", F.STRING: "string", F.DATETIME: "datetime",
+          F.STRING_SET: "stringSet", F.FLOAT_SERIES: "floatSeries", F.STRING_SERIES: "stringSeries",
+          F.FILE_SERIES: "imageSeries", F.FILE: "file", F.FILE_SET: "fileSet", F.ARTIFACT: "artifact"}
+_KINDS = {"run": RUN}
+
+
+def _error(status: int, error_type: str, message: str) -> JSONResponse:
+    return JSONResponse({"errorType": error_type, "title": message, "message": message, "code": status},
+                        status_code=status)
+
+
+def register(app: FastAPI, api: Api) -> None:
+    store = api.store
+    accounts = api.auth.accounts
+
+    def need_accounts() -> Accounts:
+        if accounts is None:
+            raise E.AuthError("this naiad server has no accounts, so the neptune client cannot sign in to it.")
+        return accounts
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise E.AuthError("the neptune client signs in with NEPTUNE_API_TOKEN; no access token came.")
+        claims = tokens.check(need_accounts(), token.strip())
+        found = need_accounts().account(claims["sub"])
+        return Principal(found.name, admin=found.admin, roles=need_accounts().roles(found.name))
+
+    def base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    def experiment(info: ContainerInfo) -> dict[str, Any]:
+        workspace, _, name = info.project.rpartition("/")
+        return {"id": info.uuid, "type": "run" if info.kind == RUN else info.kind, "shortId": info.short_id,
+                "organizationName": workspace, "projectName": name, "projectId": info.project,
+                "organizationId": workspace, "trashed": False}
+
+    def find(p: Principal, experiment_id: str, role: str = "viewer") -> ContainerInfo:
+        try:
+            if experiment_id.count("/") >= 2:  # workspace/project/SHORT-ID
+                project, _, short_id = experiment_id.rpartition("/")
+                info = store.get_container(short_id=short_id, project=project)
+            else:
+                info = store.get_container(uuid=experiment_id)
+        except E.ContainerNotFound:
+            raise E.ContainerNotFound(f"no run {experiment_id!r} here") from None
+        if not p.can_see(info.project):
+            raise E.ContainerNotFound(f"no run {experiment_id!r} here")
+        p.require(info.project, role)
+        return info
+
+    async def guarded(fn: Any, *args: Any) -> Any:
+        try:
+            return await api.call(fn, *args)
+        except E.AuthError as exc:
+            return _error(401 if not isinstance(exc, E.PermissionDeniedError) else 403, "UNAUTHORIZED", str(exc))
+        except (E.ContainerNotFound, E.ProjectNotFound) as exc:
+            kind = "EXPERIMENT_NOT_FOUND" if isinstance(exc, E.ContainerNotFound) else "PROJECT_NOT_FOUND"
+            return _error(404, kind, str(exc))
+        except E.NaiadError as exc:
+            return _error(400, "BAD_REQUEST", str(exc))
+
+    # ------------------------------------------------------------------ documents and sign-in
+    @app.get(f"{swagger.BACKEND}/swagger.json", include_in_schema=False)
+    async def backend_doc() -> dict[str, Any]:
+        return swagger.backend()
+
+    @app.get(f"{swagger.LEADERBOARD}/swagger.json", include_in_schema=False)
+    async def leaderboard_doc() -> dict[str, Any]:
+        return swagger.leaderboard()
+
+    @app.get(f"{swagger.BACKEND}/v1/clients/config", include_in_schema=False)
+    async def client_config(request: Request) -> Any:
+        def answer() -> dict[str, Any]:
+            need_accounts().verify(tokens.api_key_of(request.headers.get("x-neptune-api-token", "")))
+            url = base(request)
+            return {"apiUrl": url, "applicationUrl": url,
+                    "multiPartUpload": {"enabled": False}, "artifacts": {"enabled": False, "apiVersion": 2},
+                    "sysNameSetByBackend": False}
+        return await guarded(answer)
+
+    @app.get(f"{swagger.BACKEND}/v1/authorization/oauth-token", include_in_schema=False)
+    async def exchange(request: Request) -> Any:
+        def answer() -> dict[str, Any]:
+            key = tokens.api_key_of(request.headers.get("x-neptune-api-token", ""))
+            return tokens.issue(need_accounts(), key, base(request))
+        return await guarded(answer)
+
+    @app.post(tokens.AUTH_PATH + tokens.REFRESH_PATH, include_in_schema=False)
+    async def refresh(request: Request) -> Any:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        refresh_token, grant_type = form.get("refresh_token", ""), form.get("grant_type", "")
+
+        def answer() -> Any:
+            if grant_type != "refresh_token":
+                return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+            return tokens.refresh(need_accounts(), refresh_token, base(request))
+        try:
+            return await api.call(answer)
+        except E.AuthError as exc:
+            return JSONResponse({"error": "invalid_grant", "error_description": str(exc)}, status_code=400)
+
+    # ------------------------------------------------------------------ projects
+    def project_answer(name: str, key: str) -> dict[str, Any]:
+        workspace, _, short = name.rpartition("/")
+        return {"id": name, "name": short, "organizationName": workspace, "organizationId": workspace,
+                "projectKey": key, "version": 2}
+
+    @app.get(f"{swagger.BACKEND}/v1/projects/get", include_in_schema=False)
+    async def get_project(request: Request, projectIdentifier: str) -> Any:
+        def answer() -> dict[str, Any]:
+            p = principal(request)
+            if not p.can_see(projectIdentifier):
+                raise E.ProjectNotFound(f"project {projectIdentifier!r} does not exist or you have no role in it")
+            try:
+                found = store.get_project(projectIdentifier)
+            except E.ProjectNotFound:
+                p.require(projectIdentifier, "contributor")  # a contributor's first run makes it, as init_run does
+                found = store.get_or_create_project(projectIdentifier)
+            return project_answer(found.name, found.key)
+        return await guarded(answer)
+
+    @app.get(f"{swagger.BACKEND}/v1/projects", include_in_schema=False)
+    async def list_projects(request: Request, searchTerm: str = "") -> Any:
+        def answer() -> dict[str, Any]:
+            p = principal(request)
+            seen = [project_answer(x.name, x.key) for x in store.list_projects()
+                    if p.can_see(x.name) and searchTerm in x.name]
+            return {"entries": seen, "matchingItemCount": len(seen), "totalItemCount": len(seen)}
+        return await guarded(answer)
+
+    @app.get(f"{swagger.BACKEND}/v1/myOrganizations", include_in_schema=False)
+    async def list_organizations(request: Request) -> Any:
+        def answer() -> list[dict[str, Any]]:
+            p = principal(request)
+            names = sorted({x.name.rpartition("/")[0] for x in store.list_projects() if p.can_see(x.name)})
+            return [{"id": n, "name": n} for n in names]
+        return await guarded(answer)
+
+    # ------------------------------------------------------------------ runs
+    lb = f"{swagger.LEADERBOARD}/v1"
+
+    @app.post(f"{lb}/experiments", include_in_schema=False)
+    async def create(request: Request, params: Annotated[dict[str, Any], Body()]) -> Any:
+        def answer() -> Any:
+            p = principal(request)
+            project = str(params.get("projectIdentifier") or "")
+            kind = _KINDS.get(str(params.get("type")))
+            if kind is None:
+                return _error(400, "BAD_REQUEST", f"this naiad server does not create {params.get('type')!r} "
+                                                   "containers over the neptune API yet")
+            if not p.can_see(project):
+                raise E.ProjectNotFound(f"project {project!r} does not exist or you have no role in it")
+            p.require(project, "contributor")
+            custom = params.get("customId") or None
+            info = store.create_container(project, kind, uuidlib.uuid4().hex, custom_run_id=custom, owner=p.name)
+            return experiment(info)
+        return await guarded(answer)
+
+    @app.get(f"{lb}/experiments", include_in_schema=False)
+    async def get_experiment(request: Request, experimentId: str) -> Any:
+        return await guarded(lambda: experiment(find(principal(request), experimentId)))
+
+    def write(info: ContainerInfo, ops: list[O.Op]) -> list[str]:
+        result = store.apply(Batch(info.uuid, f"neptune-{uuidlib.uuid4().hex}", 1, ops))
+        return result.errors
+
+    @app.post(f"{lb}/experiments/ping", include_in_schema=False)
+    async def ping(request: Request, experimentId: str) -> Any:
+        def answer() -> Any:
+            info = find(principal(request), experimentId, "contributor")
+            now = _dt.datetime.now(_dt.timezone.utc).timestamp()
+            ops: list[O.Op] = [(O.ASSIGN, "sys/ping_time", F.DATETIME, now)]
+            if info.kind == RUN:
+                ops.append((O.ASSIGN, "sys/state", F.STRING, "running"))
+            write(info, ops)
+            return None
+        return await guarded(answer)
+
+    @app.post(f"{lb}/experiments/operations", include_in_schema=False)
+    async def execute(request: Request, experimentId: str, operations: Annotated[list[Any], Body()]) -> Any:
+        def answer() -> Any:
+            info = find(principal(request), experimentId, "contributor")
+            last = store.series_last_steps(info.uuid)
+            ops, problems = translate(operations, store.structure(info.uuid), last.get)
+            ops += [(O.ERROR, "", problem) for problem in problems]
+            refused = write(info, ops) if ops else []
+            return [{"errorDescription": text} for text in problems + refused]
+        return await guarded(answer)
+
+    @app.get(f"{lb}/experiments/attributes", include_in_schema=False)
+    async def attributes(request: Request, experimentId: str) -> Any:
+        def answer() -> dict[str, Any]:
+            info = find(principal(request), experimentId)
+            listed = [{"name": path, "type": "experimentState" if path == "sys/state" else _TYPES.get(t, t)}
+                      for path, t in sorted(store.structure(info.uuid).items())]
+            return {"id": info.uuid, "attributes": listed}
+        return await guarded(answer)
+
+    def atom(request: Request, experiment_id: str, attribute: str) -> Any:
+        info = find(principal(request), experiment_id)
+        values = store.read_fields(info.uuid, [attribute])
+        if attribute not in values:
+            raise E.ContainerNotFound(f"{info.short_id} has no field {attribute!r}")
+        return values[attribute]
+
+    for kind in ("float", "int", "bool", "string", "datetime"):
+        def make(kind: str) -> Any:
+            async def read(request: Request, experimentId: str, attribute: str) -> Any:
+                def answer() -> dict[str, Any]:
+                    fv = atom(request, experimentId, attribute)
+                    value = fv.value
+                    if kind == "datetime" and value is not None:
+                        value = _dt.datetime.fromtimestamp(value, tz=_dt.timezone.utc).isoformat()
+                    return {"attributeName": attribute, "attributeType": kind, "value": value}
+                return await guarded(answer)
+            return read
+        app.get(f"{lb}/attributes/{kind}", include_in_schema=False)(make(kind))
+
+    @app.get(f"{lb}/attributes/stringSet", include_in_schema=False)
+    async def string_set(request: Request, experimentId: str, attribute: str) -> Any:
+        def answer() -> dict[str, Any]:
+            fv = atom(request, experimentId, attribute)
+            return {"attributeName": attribute, "attributeType": "stringSet", "values": sorted(fv.value or [])}
+        return await guarded(answer)
+
+    for kind, label in (("floatSeries", "float"), ("stringSeries", "string")):
+        def make_last(kind: str) -> Any:
+            async def read(request: Request, experimentId: str, attribute: str) -> Any:
+                def answer() -> dict[str, Any]:
+                    fv = atom(request, experimentId, attribute)
+                    return {"attributeName": attribute, "attributeType": kind, "last": fv.value}
+                return await guarded(answer)
+            return read
+
+        def make_values(label: str) -> Any:
+            async def values(request: Request, experimentId: str, attribute: str,
+                             limit: int = 1000, offset: int = 0) -> Any:
+                def answer() -> dict[str, Any]:
+                    info = find(principal(request), experimentId)
+                    data = store.read_series(info.uuid, attribute)
+                    start = max(0, offset)
+                    end = min(len(data.steps), start + max(0, min(limit, 10_000)))
+                    millis = np.rint(np.asarray(data.timestamps[start:end]) * 1000).astype(np.int64).tolist()
+                    points = [{"step": float(data.steps[i]), "timestampMillis": millis[i - start],
+                               "value": (float(data.values[i]) if label == "float" else str(data.values[i]))}
+                              for i in range(start, end)]
+                    return {"totalItemCount": len(data.steps), "values": points}
+                return await guarded(answer)
+            return values
+        app.get(f"{lb}/attributes/{kind}", include_in_schema=False)(make_last(kind))
+        app.get(f"{lb}/attributes/series/{label}", include_in_schema=False)(make_values(label))

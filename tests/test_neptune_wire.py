@@ -1,0 +1,129 @@
+"""The real neptune 1.x client (``neptune==1.14.0.post2``, unmodified) logs into a naiad server: only
+``NEPTUNE_API_TOKEN`` changes.  Each test runs the client in a fresh interpreter against a throw-away
+server and checks what landed through naiad's own store reads (issue 20; docs/neptune-wire.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import run_script
+from naiad.server.neptune.tokens import neptune_token
+from services import TeamServer, team_server
+
+PROJECT = "acme/vision"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    with team_server(tmp_path_factory.mktemp("neptune-wire"),
+                     [("nell", PROJECT, "contributor"), ("vic", PROJECT, "viewer")]) as found:
+        yield found
+
+
+def client_env(server: TeamServer, who: str, tmp: Path) -> dict[str, str]:
+    return {"NEPTUNE_API_TOKEN": neptune_token(server.tokens[who], server.url), "NEPTUNE_PROJECT": PROJECT,
+            # the client's OAuth library refuses plain http unless told this is on purpose (loopback here)
+            "OAUTHLIB_INSECURE_TRANSPORT": "1", "NEPTUNE_DATA_DIRECTORY": str(tmp / ".neptune")}
+
+
+def neptune(code: str, server: TeamServer, who: str, tmp: Path, timeout: float = 120) -> str:
+    result = run_script(code, env=client_env(server, who, tmp), timeout=timeout, cwd=tmp)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result.stdout + result.stderr
+
+
+LOGGING = """
+import neptune
+run = neptune.init_run(name="wire", tags=["a", "b"], capture_hardware_metrics=False, capture_stdout=False,
+                       capture_stderr=False, capture_traceback=False, source_files=[], git_ref=False,
+                       custom_run_id="wire-1")
+run["parameters"] = {"lr": 0.01, "depth": 7, "opt": "adam", "nesterov": True}
+for i in range(250):
+    run["train/loss"].append(1.0 / (i + 1))
+    run["val/acc"].append(i / 250, step=i * 2)
+run["notes"].append("first")
+run["notes"].append("second")
+run["sys/tags"].add("c")
+run["gone"] = 1
+del run["gone"]
+run.sync()
+print("ID", run["sys/id"].fetch())
+print("LR", run["parameters/lr"].fetch())
+print("TAGS", sorted(run["sys/tags"].fetch()))
+values = run["train/loss"].fetch_values()
+print("N", len(values), values["value"].iloc[-1])
+run.stop()
+"""
+
+
+def test_the_real_client_logs_a_run(server: TeamServer, tmp_path: Path) -> None:
+    out = neptune(LOGGING, server, "nell", tmp_path)
+    store = server.store
+    short_id = next(line.split()[1] for line in out.splitlines() if line.startswith("ID "))
+    info = store.get_container(short_id=short_id)
+    assert info.project == PROJECT and info.kind == "run" and info.custom_run_id == "wire-1"
+    fields = store.read_fields(info.uuid)
+    assert fields["sys/owner"].value == "nell"  # the account the token belongs to, not a claim
+    assert fields["parameters/lr"].value == 0.01 and fields["parameters/depth"].value == 7
+    assert fields["parameters/opt"].value == "adam" and fields["parameters/nesterov"].value is True
+    assert fields["sys/name"].value == "wire" and fields["sys/tags"].value == {"a", "b", "c"}
+    assert "gone" not in fields
+    loss = store.read_series(info.uuid, "train/loss")
+    assert loss.steps.tolist() == [float(i) for i in range(250)]  # no step sent: the server numbers them
+    assert loss.values[-1] == pytest.approx(1 / 250)
+    acc = store.read_series(info.uuid, "val/acc")
+    assert acc.steps.tolist() == [float(i * 2) for i in range(250)]
+    assert store.read_series(info.uuid, "notes").values == ["first", "second"]
+    assert "LR 0.01" in out and "TAGS ['a', 'b', 'c']" in out and "N 250 0.004" in out
+    # the same custom run id resumes the same run
+    again = neptune("import neptune\nrun = neptune.init_run(custom_run_id='wire-1', capture_hardware_metrics="
+                    "False, capture_stdout=False, capture_stderr=False, source_files=[], git_ref=False)\n"
+                    "print('ID', run['sys/id'].fetch())\nrun.stop()\n", server, "nell", tmp_path)
+    assert f"ID {short_id}" in again
+
+
+def test_a_viewer_reads_but_cannot_log_and_a_revoked_token_is_refused(server: TeamServer, tmp_path: Path) -> None:
+    before = server.store.count_containers(PROJECT, "run")
+    result = run_script("import neptune\nneptune.init_run(capture_hardware_metrics=False, source_files=[], "
+                        "git_ref=False)\n", env=client_env(server, "vic", tmp_path), timeout=120, cwd=tmp_path)
+    assert result.returncode != 0 and "Forbidden" in result.stderr  # the client's own class for a 403
+    from naiad.store.accounts import Accounts
+
+    accounts = Accounts(server.store)
+    token = accounts.create_token("nell")
+    accounts.revoke_token(token.split("_")[1])
+    env = client_env(server, "nell", tmp_path) | {"NEPTUNE_API_TOKEN": neptune_token(token, server.url)}
+    result = run_script("import neptune\nneptune.init_run(capture_hardware_metrics=False, source_files=[], "
+                        "git_ref=False)\n", env=env, timeout=120, cwd=tmp_path)
+    assert result.returncode != 0 and "Unauthorized" in result.stderr  # its class for a 401
+    assert server.store.count_containers(PROJECT, "run") == before
+
+
+def test_token_create_prints_one_neptune_token_line(server: TeamServer, tmp_path: Path) -> None:
+    """`naiad token create --neptune URL` prints exactly one line, the NEPTUNE_API_TOKEN value; with it the
+    unmodified client logs a run as that account."""
+    import subprocess
+    import sys
+
+    folder = Path(server.store.location) if Path(server.store.location).exists() else None
+    assert folder is not None
+    made = subprocess.run([sys.executable, "-m", "naiad", "token", "create", "--user", "ci-bot", "--service",
+                           "--project", PROJECT, "--role", "contributor", "--neptune", server.url,
+                           "--store", str(folder)], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.splitlines()
+    assert len(lines) == 1 and "NEPTUNE_API_TOKEN for ci-bot" in made.stderr
+    env = client_env(server, "nell", tmp_path) | {"NEPTUNE_API_TOKEN": lines[0]}
+    result = run_script("import neptune\nrun = neptune.init_run(capture_hardware_metrics=False, source_files=[], "
+                        "git_ref=False)\nrun['x'] = 1\nprint('ID', run['sys/id'].fetch())\nrun.stop()\n",
+                        env=env, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    short_id = result.stdout.split("ID ", 1)[1].split()[0]
+    fields = server.store.read_fields(server.store.get_container(short_id=short_id).uuid)
+    assert fields["sys/owner"].value == "ci-bot" and fields["x"].value == 1
+    bad = subprocess.run([sys.executable, "-m", "naiad", "token", "create", "--user", "x", "--neptune", "naiad.local",
+                          "--store", str(folder)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "takes the server's URL" in bad.stderr
