@@ -4,6 +4,7 @@ server and checks what landed through naiad's own store reads (issue 20; docs/ne
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +128,59 @@ def test_token_create_prints_one_neptune_token_line(server: TeamServer, tmp_path
     bad = subprocess.run([sys.executable, "-m", "naiad", "token", "create", "--user", "x", "--neptune", "naiad.local",
                           "--store", str(folder)], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "takes the server's URL" in bad.stderr
+
+
+FILES = """
+import numpy as np
+import neptune
+from neptune.types import File
+run = neptune.init_run(capture_hardware_metrics=False)   # defaults otherwise: source files, stdout captured
+run["model/weights"].upload("weights.bin")
+run["data/one"].upload_files(["a.csv"])
+run["data/two"].upload_files(["a.csv", "b.csv"])
+run["preview"].append(File.as_image(np.full((4, 4, 3), 0.5)))
+run["preview"].append(File.as_image(np.zeros((4, 4, 3))))
+print("hello from the script")
+run.sync()
+print("ID", run["sys/id"].fetch())
+run.stop()
+"""
+
+
+def test_files_file_sets_images_and_source_code(server: TeamServer, tmp_path: Path) -> None:
+    import hashlib
+    import os
+
+    weights = os.urandom(300_000)
+    (tmp_path / "weights.bin").write_bytes(weights)
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.csv").write_text("y\n2\n")
+    (tmp_path / "train.py").write_text(FILES)
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "train.py"], env=os.environ | client_env(server, "nell", tmp_path),
+                            capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "not served" not in result.stderr and "Error" not in result.stderr, result.stderr[-4000:]
+    store = server.store
+    short_id = result.stdout.split("ID ", 1)[1].split()[0]
+    uuid = store.get_container(short_id=short_id).uuid
+    fields = store.read_fields(uuid)
+
+    def content(ref: dict[str, object]) -> bytes:
+        with store.blobs.open(str(ref["hash"])) as fh:
+            data: bytes = fh.read()
+        return data
+
+    weights_ref = fields["model/weights"].value
+    assert weights_ref["hash"] == hashlib.sha256(weights).hexdigest() and weights_ref["ext"] == "bin"
+    assert content(weights_ref) == weights
+    assert sorted(fields["data/one"].value) == ["a.csv"]
+    assert sorted(fields["data/two"].value) == ["a.csv", "b.csv"]
+    assert content(fields["data/two"].value["b.csv"]) == b"y\n2\n"
+    images = store.read_series(uuid, "preview")
+    assert len(images.values) == 2 and all(content(json.loads(v))[:4] == b"\x89PNG" for v in images.values)
+    assert fields["source_code/entrypoint"].value == "train.py"  # the client's source capture, by default
+    assert content(fields["source_code/files"].value["train.py"]) == FILES.encode()
+    assert any(p.startswith("monitoring/") and p.endswith("/stdout") for p in fields)

@@ -7,6 +7,8 @@ naiad cannot apply yet comes back as an error description, which the client logs
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +25,8 @@ IGNORED_PATHS = frozenset({"sys/hostname"})
 """Written by the client, kept by naiad elsewhere: the host is in ``monitoring/<hash>/hostname`` too."""
 
 
-def translate(items: list[dict[str, Any]], structure: dict[str, str],
-              last_step: Callable[[str], float | None]) -> tuple[list[O.Op], list[str]]:
+def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step: Callable[[str], float | None],
+              put: Callable[[bytes], tuple[str, int]]) -> tuple[list[O.Op], list[str]]:
     """naiad ops for the client's operations, and a description of each one that cannot be applied.
     ``structure`` is the container's fields (path → type) before the batch; ``last_step(path)`` the last
     step of a stored series (for points the client sends without a step)."""
@@ -50,8 +52,8 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str],
         elif kind == "assignDatetime":
             ops.append((O.ASSIGN, path, F.DATETIME, float(body.get("valueMilliseconds") or 0) / 1000.0))
             known[path] = F.DATETIME
-        elif kind in SERIES:
-            ftype = SERIES[kind]
+        elif kind in SERIES or kind == "logImages":
+            ftype = SERIES.get(kind, F.FILE_SERIES)
             entries = body.get("entries") or []
             steps, stamps, values = [], [], []
             step = next_step.get(path)
@@ -63,7 +65,7 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str],
                 step = float(given) if given is not None else step
                 steps.append(step)
                 stamps.append(float(entry.get("timestampMilliseconds") or time.time() * 1000) / 1000.0)
-                values.append(entry.get("value"))
+                values.append(_image(entry.get("value"), put) if ftype == F.FILE_SERIES else entry.get("value"))
                 step += 1.0
             next_step[path] = step
             if entries:
@@ -90,3 +92,18 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str],
             errors.append(f"'{path}': the operation {kind!r} is not served by this naiad server yet; "
                           "the value was not stored")
     return ops, errors
+
+
+def _image(value: Any, put: Callable[[bytes], tuple[str, int]]) -> str:
+    """An image point (base64 data, name, description) as a file series point: the bytes stored once."""
+    value = value if isinstance(value, dict) else {}
+    try:
+        data = base64.b64decode(value.get("data") or "", validate=False)
+    except (ValueError, TypeError):
+        data = b""
+    digest, size = put(data)
+    ext = "png" if data[:8] == b"\x89PNG\r\n\x1a\n" else ("jpeg" if data[:2] == b"\xff\xd8" else "bin")
+    ref = {"hash": digest, "size": size, "ext": ext, "name": value.get("name") or None}
+    if value.get("description"):
+        ref["description"] = str(value["description"])
+    return json.dumps(ref, separators=(",", ":"))

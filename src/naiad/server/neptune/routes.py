@@ -26,7 +26,7 @@ from naiad.store.base import RUN, ContainerInfo
 
 from ..auth import Principal
 from ..context import Api
-from . import swagger, tokens
+from . import files, swagger, tokens
 from .operations import translate
 
 _TYPES = {F.FLOAT: "float", F.INTEGER: "int", F.BOOLEAN: "bool", F.STRING: "string", F.DATETIME: "datetime",
@@ -107,7 +107,9 @@ def register(app: FastAPI, api: Api) -> None:
             need_accounts().verify(tokens.api_key_of(request.headers.get("x-neptune-api-token", "")))
             url = base(request)
             return {"apiUrl": url, "applicationUrl": url,
-                    "multiPartUpload": {"enabled": False}, "artifacts": {"enabled": False, "apiVersion": 2},
+                    "multiPartUpload": {"enabled": True, "minChunkSize": 5 << 20, "maxChunkSize": 1 << 30,
+                                        "maxChunkCount": 1000, "maxSinglePartSize": files.MAX_SINGLE_PART},
+                    "artifacts": {"enabled": False, "apiVersion": 2},
                     "sysNameSetByBackend": False}
         return await guarded(answer)
 
@@ -197,6 +199,8 @@ def register(app: FastAPI, api: Api) -> None:
         result = store.apply(Batch(info.uuid, f"neptune-{uuidlib.uuid4().hex}", 1, ops))
         return result.errors
 
+    files.register(app, guarded, find, principal, write, store.blobs)
+
     @app.post(f"{lb}/experiments/ping", include_in_schema=False)
     async def ping(request: Request, experimentId: str) -> Any:
         def answer() -> Any:
@@ -214,7 +218,7 @@ def register(app: FastAPI, api: Api) -> None:
         def answer() -> Any:
             info = find(principal(request), experimentId, "contributor")
             last = store.series_last_steps(info.uuid)
-            ops, problems = translate(operations, store.structure(info.uuid), last.get)
+            ops, problems = translate(operations, store.structure(info.uuid), last.get, store.blobs.put_bytes)
             ops += [(O.ERROR, "", problem) for problem in problems]
             refused = write(info, ops) if ops else []
             return [{"errorDescription": text} for text in problems + refused]

@@ -21,15 +21,15 @@ _I = {"type": "integer", "format": "int64"}
 _N = {"type": "number", "format": "double"}
 
 
-def _ref(name: str) -> dict[str, Any]:
+def ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/definitions/{name}"}
 
 
-def _obj(**props: Any) -> dict[str, Any]:
+def obj(**props: Any) -> dict[str, Any]:
     return {"type": "object", "properties": props}
 
 
-def _param(name: str, where: str = "query", schema: dict[str, Any] | None = None, required: bool = False,
+def param(name: str, where: str = "query", schema: dict[str, Any] | None = None, required: bool = False,
            kind: str = "string", array: bool = False) -> dict[str, Any]:
     if where == "body":
         return {"name": name, "in": "body", "required": True, "schema": schema}
@@ -40,7 +40,7 @@ def _param(name: str, where: str = "query", schema: dict[str, Any] | None = None
     return out
 
 
-def _op(op_id: str, params: list[dict[str, Any]], response: dict[str, Any] | None) -> dict[str, Any]:
+def op(op_id: str, params: list[dict[str, Any]], response: dict[str, Any] | None) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "OK"}
     if response is not None:
         ok["schema"] = response
@@ -54,88 +54,115 @@ def _doc(title: str, paths: dict[str, dict[str, Any]], definitions: dict[str, An
 
 
 def backend() -> dict[str, Any]:
-    token = _param("X-Neptune-Api-Token", "header", required=True)
+    token = param("X-Neptune-Api-Token", "header", required=True)
     v1 = f"{BACKEND}/v1"
     return _doc("naiad: neptune backend API", {
-        f"{v1}/clients/config": {"get": _op("getClientConfig", [token, _param("alpha", kind="boolean")],
-                                            _ref("ClientConfig"))},
-        f"{v1}/authorization/oauth-token": {"get": _op("exchangeApiToken", [token], _ref("NeptuneOauthToken"))},
-        f"{v1}/projects/get": {"get": _op("getProject", [_param("projectIdentifier", required=True)],
-                                          _ref("ProjectWithVersion"))},
-        f"{v1}/projects": {"get": _op("listProjects", [
-            _param("limit", kind="integer"), _param("offset", kind="integer"), _param("organizationIdentifier"),
-            _param("searchTerm"), _param("sortBy", array=True), _param("sortDirection", array=True),
-            _param("userRelation"), _param("viewedUsername")], _ref("ProjectList"))},
-        f"{v1}/myOrganizations": {"get": _op("listOrganizations", [], {"type": "array",
-                                                                       "items": _ref("Organization")})},
+        f"{v1}/clients/config": {"get": op("getClientConfig", [token, param("alpha", kind="boolean")],
+                                            ref("ClientConfig"))},
+        f"{v1}/authorization/oauth-token": {"get": op("exchangeApiToken", [token], ref("NeptuneOauthToken"))},
+        f"{v1}/projects/get": {"get": op("getProject", [param("projectIdentifier", required=True)],
+                                          ref("ProjectWithVersion"))},
+        f"{v1}/projects": {"get": op("listProjects", [
+            param("limit", kind="integer"), param("offset", kind="integer"), param("organizationIdentifier"),
+            param("searchTerm"), param("sortBy", array=True), param("sortDirection", array=True),
+            param("userRelation"), param("viewedUsername")], ref("ProjectList"))},
+        f"{v1}/myOrganizations": {"get": op("listOrganizations", [], {"type": "array",
+                                                                       "items": ref("Organization")})},
     }, {
-        "ClientConfig": _obj(apiUrl=_S, applicationUrl=_S, pyLibVersions=_ref("ClientVersions"),
-                             multiPartUpload=_ref("MultipartUploadConfig"), artifacts=_ref("ArtifactsConfig"),
+        "ClientConfig": obj(apiUrl=_S, applicationUrl=_S, pyLibVersions=ref("ClientVersions"),
+                             multiPartUpload=ref("MultipartUploadConfig"), artifacts=ref("ArtifactsConfig"),
                              sysNameSetByBackend=_B),
-        "ClientVersions": _obj(minRecommendedVersion=_S, minCompatibleVersion=_S, maxCompatibleVersion=_S),
-        "MultipartUploadConfig": _obj(enabled=_B, minChunkSize=_I, maxChunkSize=_I, maxChunkCount=_I,
+        "ClientVersions": obj(minRecommendedVersion=_S, minCompatibleVersion=_S, maxCompatibleVersion=_S),
+        "MultipartUploadConfig": obj(enabled=_B, minChunkSize=_I, maxChunkSize=_I, maxChunkCount=_I,
                                       maxSinglePartSize=_I),
-        "ArtifactsConfig": _obj(enabled=_B, apiVersion=_I),
-        "NeptuneOauthToken": _obj(accessToken=_S, refreshToken=_S, username=_S),
-        "ProjectWithVersion": _obj(id=_S, name=_S, organizationName=_S, organizationId=_S, projectKey=_S,
+        "ArtifactsConfig": obj(enabled=_B, apiVersion=_I),
+        "NeptuneOauthToken": obj(accessToken=_S, refreshToken=_S, username=_S),
+        "ProjectWithVersion": obj(id=_S, name=_S, organizationName=_S, organizationId=_S, projectKey=_S,
                                    version=_I),
-        "ProjectList": _obj(entries={"type": "array", "items": _ref("ProjectListItem")}, matchingItemCount=_I,
+        "ProjectList": obj(entries={"type": "array", "items": ref("ProjectListItem")}, matchingItemCount=_I,
                             totalItemCount=_I),
-        "ProjectListItem": _obj(id=_S, name=_S, organizationName=_S, organizationId=_S, projectKey=_S),
-        "Organization": _obj(id=_S, name=_S),
+        "ProjectListItem": obj(id=_S, name=_S, organizationName=_S, organizationId=_S, projectKey=_S),
+        "Organization": obj(id=_S, name=_S),
     })
+
+
+def upload_paths() -> dict[str, dict[str, Any]]:
+    """The Swagger paths of the upload operations (raw bodies: only their paths matter to the client,
+    the start and finish of a multi-part upload declare their parameters)."""
+    v1 = f"{LEADERBOARD}/v1"
+    q = param
+    raw = {"fileAtomUpload": "attributes/upload", "fileAtomMultipartUploadPart": "attributes/upload/part",
+           "fileSetFileUpload": "attributes/fileset/upload", "fileSetFileMultipartUploadPart":
+           "attributes/fileset/upload/part", "uploadFileSetAttributeTar": "attributes/fileset/tar"}
+    paths = {f"{v1}/{path}": {"post": op(op_id, [], None)} for op_id, path in raw.items()}
+    exp, attribute = q("experimentIdentifier", required=True), q("attribute", required=True)
+    for family, extra in (("fileAtom", q("ext")), ("fileSetFile", q("subPath"))):
+        base = "attributes/upload" if family == "fileAtom" else "attributes/fileset/upload"
+        paths[f"{v1}/{base}/start"] = {"post": op(f"{family}MultipartUploadStart", [
+            exp, attribute, extra, q("totalLength", kind="integer")], ref("UploadStart"))}
+        paths[f"{v1}/{base}/finish"] = {"post": op(f"{family}MultipartUploadFinish", [
+            exp, attribute, extra, q("uploadId")], ref("UploadErrors"))}
+    return paths
+
+
+UPLOAD_DEFINITIONS = {
+    "UploadStart": obj(uploadId={"type": "string"}, errors={"type": "array", "items": ref("Error")}),
+    "UploadErrors": obj(errors={"type": "array", "items": ref("Error")}),
+}
 
 
 def leaderboard() -> dict[str, Any]:
     v1 = f"{LEADERBOARD}/v1"
-    exp = _param("experimentId", required=True)
-    attribute = _param("attribute", required=True)
-    commit = _obj(commitId=_S, message=_S, authorName=_S, authorEmail=_S,
+    exp = param("experimentId", required=True)
+    attribute = param("attribute", required=True)
+    commit = obj(commitId=_S, message=_S, authorName=_S, authorEmail=_S,
                   commitDate={"type": "string", "format": "date-time"})
-    git = _obj(commit=commit, repositoryDirty=_B, currentBranch=_S, remotes={"type": "array", "items": _S})
-    creation = _obj(projectIdentifier=_S, parentId=_S, type=_S, cliVersion=_S, customId=_S, key=_S,
+    git = obj(commit=commit, repositoryDirty=_B, currentBranch=_S, remotes={"type": "array", "items": _S})
+    creation = obj(projectIdentifier=_S, parentId=_S, type=_S, cliVersion=_S, customId=_S, key=_S,
                     notebookId=_S, checkpointId=_S, gitInfo=git)
     atoms = {f"get{kind}Attribute": (kind, schema) for kind, schema in (
         ("Float", _N), ("Int", _I), ("Bool", _B), ("String", _S), ("Datetime", {"type": "string",
                                                                                  "format": "date-time"}))}
     paths: dict[str, dict[str, Any]] = {
         f"{v1}/experiments": {
-            "get": _op("getExperiment", [exp], _ref("Experiment")),
-            "post": _op("createExperiment", [_param("experimentCreationParams", "body", creation),
-                                             _param("X-Neptune-CliVersion", "header")], _ref("Experiment"))},
-        f"{v1}/experiments/ping": {"post": _op("ping", [exp], None)},
-        f"{v1}/experiments/operations": {"post": _op("executeOperations", [
-            exp, _param("operations", "body", {"type": "array", "items": {"type": "object"}})],
-            {"type": "array", "items": _ref("Error")})},
-        f"{v1}/experiments/attributes": {"get": _op("getExperimentAttributes", [exp], _ref("ExperimentAttributes"))},
-        f"{v1}/attributes/stringSet": {"get": _op("getStringSetAttribute", [exp, attribute],
-                                                  _ref("StringSetAttribute"))},
-        f"{v1}/attributes/series/float": {"get": _op("getFloatSeriesValues", [
-            exp, attribute, _param("limit", kind="integer"), _param("offset", kind="integer")],
-            _ref("FloatSeriesValues"))},
-        f"{v1}/attributes/series/string": {"get": _op("getStringSeriesValues", [
-            exp, attribute, _param("limit", kind="integer"), _param("offset", kind="integer")],
-            _ref("StringSeriesValues"))},
-        f"{v1}/attributes/floatSeries": {"get": _op("getFloatSeriesAttribute", [exp, attribute],
-                                                    _ref("FloatSeriesAttribute"))},
-        f"{v1}/attributes/stringSeries": {"get": _op("getStringSeriesAttribute", [exp, attribute],
-                                                     _ref("StringSeriesAttribute"))},
+            "get": op("getExperiment", [exp], ref("Experiment")),
+            "post": op("createExperiment", [param("experimentCreationParams", "body", creation),
+                                             param("X-Neptune-CliVersion", "header")], ref("Experiment"))},
+        f"{v1}/experiments/ping": {"post": op("ping", [exp], None)},
+        f"{v1}/experiments/operations": {"post": op("executeOperations", [
+            exp, param("operations", "body", {"type": "array", "items": {"type": "object"}})],
+            {"type": "array", "items": ref("Error")})},
+        f"{v1}/experiments/attributes": {"get": op("getExperimentAttributes", [exp], ref("ExperimentAttributes"))},
+        f"{v1}/attributes/stringSet": {"get": op("getStringSetAttribute", [exp, attribute],
+                                                  ref("StringSetAttribute"))},
+        f"{v1}/attributes/series/float": {"get": op("getFloatSeriesValues", [
+            exp, attribute, param("limit", kind="integer"), param("offset", kind="integer")],
+            ref("FloatSeriesValues"))},
+        f"{v1}/attributes/series/string": {"get": op("getStringSeriesValues", [
+            exp, attribute, param("limit", kind="integer"), param("offset", kind="integer")],
+            ref("StringSeriesValues"))},
+        f"{v1}/attributes/floatSeries": {"get": op("getFloatSeriesAttribute", [exp, attribute],
+                                                    ref("FloatSeriesAttribute"))},
+        f"{v1}/attributes/stringSeries": {"get": op("getStringSeriesAttribute", [exp, attribute],
+                                                     ref("StringSeriesAttribute"))},
     }
     definitions: dict[str, Any] = {
-        "Experiment": _obj(id=_S, type=_S, shortId=_S, organizationName=_S, projectName=_S, trashed=_B,
+        "Experiment": obj(id=_S, type=_S, shortId=_S, organizationName=_S, projectName=_S, trashed=_B,
                            projectId=_S, organizationId=_S),
-        "Error": _obj(errorDescription=_S),
-        "ExperimentAttributes": _obj(id=_S, attributes={"type": "array", "items": _ref("Attribute")}),
-        "Attribute": _obj(name=_S, type=_S),
-        "StringSetAttribute": _obj(attributeName=_S, attributeType=_S, values={"type": "array", "items": _S}),
-        "FloatSeriesValues": _obj(totalItemCount=_I, values={"type": "array", "items": _ref("FloatPoint")}),
-        "FloatPoint": _obj(step=_N, timestampMillis=_I, value=_N),
-        "StringSeriesValues": _obj(totalItemCount=_I, values={"type": "array", "items": _ref("StringPoint")}),
-        "StringPoint": _obj(step=_N, timestampMillis=_I, value=_S),
-        "FloatSeriesAttribute": _obj(attributeName=_S, attributeType=_S, last=_N),
-        "StringSeriesAttribute": _obj(attributeName=_S, attributeType=_S, last=_S),
+        "Error": obj(errorDescription=_S),
+        "ExperimentAttributes": obj(id=_S, attributes={"type": "array", "items": ref("Attribute")}),
+        "Attribute": obj(name=_S, type=_S),
+        "StringSetAttribute": obj(attributeName=_S, attributeType=_S, values={"type": "array", "items": _S}),
+        "FloatSeriesValues": obj(totalItemCount=_I, values={"type": "array", "items": ref("FloatPoint")}),
+        "FloatPoint": obj(step=_N, timestampMillis=_I, value=_N),
+        "StringSeriesValues": obj(totalItemCount=_I, values={"type": "array", "items": ref("StringPoint")}),
+        "StringPoint": obj(step=_N, timestampMillis=_I, value=_S),
+        "FloatSeriesAttribute": obj(attributeName=_S, attributeType=_S, last=_N),
+        "StringSeriesAttribute": obj(attributeName=_S, attributeType=_S, last=_S),
     }
     for op_id, (kind, schema) in atoms.items():
-        paths[f"{v1}/attributes/{kind.lower()}"] = {"get": _op(op_id, [exp, attribute], _ref(f"{kind}Attribute"))}
-        definitions[f"{kind}Attribute"] = _obj(attributeName=_S, attributeType=_S, value=schema)
+        paths[f"{v1}/attributes/{kind.lower()}"] = {"get": op(op_id, [exp, attribute], ref(f"{kind}Attribute"))}
+        definitions[f"{kind}Attribute"] = obj(attributeName=_S, attributeType=_S, value=schema)
+    paths.update(upload_paths())
+    definitions.update(UPLOAD_DEFINITIONS)
     return _doc("naiad: neptune leaderboard API", paths, definitions)
