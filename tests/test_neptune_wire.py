@@ -184,3 +184,43 @@ def test_files_file_sets_images_and_source_code(server: TeamServer, tmp_path: Pa
     assert fields["source_code/entrypoint"].value == "train.py"  # the client's source capture, by default
     assert content(fields["source_code/files"].value["train.py"]) == FILES.encode()
     assert any(p.startswith("monitoring/") and p.endswith("/stdout") for p in fields)
+
+
+TABLE = """
+import neptune
+for i, lr in enumerate([0.01, 0.02, 0.03]):
+    run = neptune.init_run(project="acme/tables", name=f"r{i}", tags=["sweep"] + (["best"] if i == 2 else []),
+                           capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                           source_files=[], git_ref=False)
+    run["parameters/lr"] = lr
+    for s in range(3):
+        run["val/acc"].append(lr * 10 + s)
+    run.stop()
+project = neptune.init_project(project="acme/tables", mode="read-only")
+every = project.fetch_runs_table().to_pandas()
+print("ALL", len(every), sorted(every["sys/name"]))
+picked = project.fetch_runs_table(query="`parameters/lr`:float > 0.015", columns=["parameters/lr", "val/acc"],
+                                  sort_by="parameters/lr", ascending=True).to_pandas()
+print("PICKED", picked["parameters/lr"].tolist(), picked["val/acc"].tolist())
+tagged = project.fetch_runs_table(tag="best", columns=["sys/name"]).to_pandas()
+print("TAGGED", tagged["sys/name"].tolist())
+limited = project.fetch_runs_table(limit=2, sort_by="parameters/lr", columns=["parameters/lr"]).to_pandas()
+print("LIMITED", limited["parameters/lr"].tolist())
+project.stop()
+project = neptune.init_project(project="acme/tables")
+project["notes"] = "the sweep of december"
+project.stop()
+"""
+
+
+def test_fetch_runs_table_with_queries_columns_sorting_and_limits(server: TeamServer, tmp_path: Path) -> None:
+    from naiad.store.accounts import Accounts
+
+    Accounts(server.store).grant("nell", "acme/tables", "contributor")
+    out = neptune(TABLE, server, "nell", tmp_path, timeout=180)
+    assert "ALL 3 ['r0', 'r1', 'r2']" in out
+    assert "PICKED [0.02, 0.03] [2.2, 2.3]" in out
+    assert "TAGGED ['r2']" in out
+    assert "LIMITED [0.03, 0.02]" in out
+    ids = server.store.query_table("acme/tables", "project", columns=["notes"]).rows
+    assert [row["notes"].value for row in ids] == ["the sweep of december"]  # the project's own fields

@@ -26,12 +26,9 @@ from naiad.store.base import RUN, ContainerInfo
 
 from ..auth import Principal
 from ..context import Api
-from . import files, swagger, tokens
+from . import files, swagger, tables, tokens
 from .operations import translate
 
-_TYPES = {F.FLOAT: "float", F.INTEGER: "int", F.BOOLEAN: "bool", F.STRING: "string", F.DATETIME: "datetime",
-          F.STRING_SET: "stringSet", F.FLOAT_SERIES: "floatSeries", F.STRING_SERIES: "stringSeries",
-          F.FILE_SERIES: "imageSeries", F.FILE: "file", F.FILE_SET: "fileSet", F.ARTIFACT: "artifact"}
 _KINDS = {"run": RUN}
 
 
@@ -67,6 +64,21 @@ def register(app: FastAPI, api: Api) -> None:
                 "organizationName": workspace, "projectName": name, "projectId": info.project,
                 "organizationId": workspace, "trashed": False}
 
+    def project_container(p: Principal, name: str, role: str) -> ContainerInfo | None:
+        """The project's own container (``init_project``: the client names it by the project's id, which
+        is its name here); made on a contributor's first write, None for a reader before that."""
+        if not p.can_see(name):
+            return None
+        project = store.get_project(name).name
+        ids = store.query_table(project, "project", columns=["sys/id"]).ids
+        if ids:
+            return store.get_container(short_id=ids[0])
+        if role == "viewer":
+            return None
+        p.require(project, role)
+        return store.create_container(project, "project", uuidlib.uuid5(uuidlib.NAMESPACE_URL,
+                                                                          f"naiad:project:{project}").hex)
+
     def find(p: Principal, experiment_id: str, role: str = "viewer") -> ContainerInfo:
         try:
             if experiment_id.count("/") >= 2:  # workspace/project/SHORT-ID
@@ -75,7 +87,13 @@ def register(app: FastAPI, api: Api) -> None:
             else:
                 info = store.get_container(uuid=experiment_id)
         except E.ContainerNotFound:
-            raise E.ContainerNotFound(f"no run {experiment_id!r} here") from None
+            try:
+                found = project_container(p, experiment_id, role)
+            except E.ProjectNotFound:
+                found = None
+            if found is None:
+                raise E.ContainerNotFound(f"no run {experiment_id!r} here") from None
+            info = found
         if not p.can_see(info.project):
             raise E.ContainerNotFound(f"no run {experiment_id!r} here")
         p.require(info.project, role)
@@ -200,6 +218,7 @@ def register(app: FastAPI, api: Api) -> None:
         return result.errors
 
     files.register(app, guarded, find, principal, write, store.blobs)
+    tables.register(app, api, guarded, principal)
 
     @app.post(f"{lb}/experiments/ping", include_in_schema=False)
     async def ping(request: Request, experimentId: str) -> Any:
@@ -227,8 +246,14 @@ def register(app: FastAPI, api: Api) -> None:
     @app.get(f"{lb}/experiments/attributes", include_in_schema=False)
     async def attributes(request: Request, experimentId: str) -> Any:
         def answer() -> dict[str, Any]:
-            info = find(principal(request), experimentId)
-            listed = [{"name": path, "type": "experimentState" if path == "sys/state" else _TYPES.get(t, t)}
+            p = principal(request)
+            try:
+                info = find(p, experimentId)
+            except E.ContainerNotFound:
+                if p.can_see(experimentId):  # a project with no fields of its own yet
+                    return {"id": experimentId, "attributes": []}
+                raise
+            listed = [{"name": path, "type": tables.neptune_type(path, t)}
                       for path, t in sorted(store.structure(info.uuid).items())]
             return {"id": info.uuid, "attributes": listed}
         return await guarded(answer)

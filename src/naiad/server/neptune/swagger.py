@@ -165,4 +165,11 @@ def leaderboard() -> dict[str, Any]:
         definitions[f"{kind}Attribute"] = obj(attributeName=_S, attributeType=_S, value=schema)
     paths.update(upload_paths())
     definitions.update(UPLOAD_DEFINITIONS)
+    search = [param("projectIdentifier", required=True), param("type", array=True),
+              param("params", "body", {"type": "object"})]
+    paths[f"{v1}/leaderboard/attributes"] = {"post": op("searchLeaderboardAttributes", [
+        *search[:2], param("search"), search[2]], ref("LeaderboardAttributes"))}
+    paths[f"{v1}/leaderboard/entries"] = {"post": op("searchLeaderboardEntries", search, {"type": "object"})}
+    definitions["LeaderboardAttributes"] = obj(entries={"type": "array", "items": ref("AttributeDefinition")})
+    definitions["AttributeDefinition"] = obj(name=_S, type=_S)
     return _doc("naiad: neptune leaderboard API", paths, definitions)
