@@ -224,3 +224,44 @@ def test_fetch_runs_table_with_queries_columns_sorting_and_limits(server: TeamSe
     assert "LIMITED [0.03, 0.02]" in out
     ids = server.store.query_table("acme/tables", "project", columns=["notes"]).rows
     assert [row["notes"].value for row in ids] == ["the sweep of december"]  # the project's own fields
+
+
+MODELS = """
+import neptune
+model = neptune.init_model(project="acme/vision", key="CLS", name="classifier")
+model["description/text"] = "defect classifier"
+model_id = model["sys/id"].fetch()
+model.stop()
+for i in range(2):
+    version = neptune.init_model_version(model=model_id, project="acme/vision")
+    version["metrics/acc"] = 0.8 + i / 10
+    version.stop()
+version = neptune.init_model_version(with_id=f"{model_id}-2", project="acme/vision")
+version.change_stage("production")
+version.wait()
+print("STAGE", version["sys/stage"].fetch())
+version.stop()
+model = neptune.init_model(with_id=model_id, project="acme/vision", mode="read-only")
+table = model.fetch_model_versions_table(columns=["metrics/acc", "sys/stage"]).to_pandas()
+print("VERSIONS", sorted(zip(table["sys/id"], table["metrics/acc"], table["sys/stage"])))
+model.stop()
+project = neptune.init_project(project="acme/vision", mode="read-only")
+print("MODELS", project.fetch_models_table(columns=["sys/name"]).to_pandas()["sys/id"].tolist())
+try:
+    neptune.init_model(project="acme/vision", key="CLS")
+except neptune.exceptions.NeptuneModelKeyAlreadyExistsError:
+    print("KEY TAKEN")
+"""
+
+
+def test_models_versions_stages_and_their_tables(server: TeamServer, tmp_path: Path) -> None:
+    out = neptune(MODELS, server, "nell", tmp_path, timeout=180)
+    model = "VIS-CLS"
+    assert "STAGE production" in out
+    assert f"VERSIONS [('{model}-1', 0.8, 'none'), ('{model}-2', 0.9, 'production')]" in out
+    assert f"MODELS ['{model}']" in out and "KEY TAKEN" in out
+    store = server.store
+    events = [e for e in store.registry_events(PROJECT, model) if e.kind == "stage"]
+    assert [(e.version, e.after, e.actor) for e in events] == [(f"{model}-2", "production", "nell")]
+    fields = store.read_fields(store.get_container(short_id=f"{model}-1").uuid)
+    assert fields["sys/model_id"].value == model and fields["metrics/acc"].value == 0.8

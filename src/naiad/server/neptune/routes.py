@@ -22,14 +22,15 @@ from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.core.ops import Batch
 from naiad.store.accounts import Accounts
-from naiad.store.base import RUN, ContainerInfo
+from naiad.store.base import MODEL, MODEL_VERSION, RUN, ContainerInfo
 
 from ..auth import Principal
 from ..context import Api
 from . import files, swagger, tables, tokens
 from .operations import translate
 
-_KINDS = {"run": RUN}
+_KINDS = {"run": RUN, "model": MODEL, "modelVersion": MODEL_VERSION}
+_API_KINDS = {RUN: "run", MODEL: "model", MODEL_VERSION: "modelVersion", "project": "project"}
 
 
 def _error(status: int, error_type: str, message: str) -> JSONResponse:
@@ -60,7 +61,7 @@ def register(app: FastAPI, api: Api) -> None:
 
     def experiment(info: ContainerInfo) -> dict[str, Any]:
         workspace, _, name = info.project.rpartition("/")
-        return {"id": info.uuid, "type": "run" if info.kind == RUN else info.kind, "shortId": info.short_id,
+        return {"id": info.uuid, "type": _API_KINDS.get(info.kind, info.kind), "shortId": info.short_id,
                 "organizationName": workspace, "projectName": name, "projectId": info.project,
                 "organizationId": workspace, "trashed": False}
 
@@ -205,7 +206,14 @@ def register(app: FastAPI, api: Api) -> None:
                 raise E.ProjectNotFound(f"project {project!r} does not exist or you have no role in it")
             p.require(project, "contributor")
             custom = params.get("customId") or None
-            info = store.create_container(project, kind, uuidlib.uuid4().hex, custom_run_id=custom, owner=p.name)
+            parent = None
+            if kind == MODEL_VERSION:  # the client names the model by its uuid
+                parent = find(p, str(params.get("parentId") or ""), "contributor").short_id
+            try:
+                info = store.create_container(project, kind, uuidlib.uuid4().hex, custom_run_id=custom, owner=p.name,
+                                              key=params.get("key"), parent=parent)
+            except E.ModelKeyTakenError as exc:
+                return _error(409, "CONFLICT", str(exc))  # the client's NeptuneModelKeyAlreadyExistsError
             return experiment(info)
         return await guarded(answer)
 
@@ -235,9 +243,20 @@ def register(app: FastAPI, api: Api) -> None:
     @app.post(f"{lb}/experiments/operations", include_in_schema=False)
     async def execute(request: Request, experimentId: str, operations: Annotated[list[Any], Body()]) -> Any:
         def answer() -> Any:
-            info = find(principal(request), experimentId, "contributor")
+            p = principal(request)
+            info = find(p, experimentId, "contributor")
+            stages = [item for item in operations if isinstance(item, dict) and item.get("path") == "sys/stage"]
+            rest = [item for item in operations if not (isinstance(item, dict) and item.get("path") == "sys/stage")]
             last = store.series_last_steps(info.uuid)
-            ops, problems = translate(operations, store.structure(info.uuid), last.get, store.blobs.put_bytes)
+            ops, problems = translate(rest, store.structure(info.uuid), last.get, store.blobs.put_bytes)
+            for item in stages:  # change_stage(): the registry moves it, with its history and its policy
+                stage = (item.get("assignString") or {}).get("value")
+                try:
+                    if info.kind != MODEL_VERSION or not isinstance(stage, str):
+                        raise E.ProtectedPathError("'sys/stage' is a model version's stage, moved by change_stage")
+                    store.change_stage(info.short_id, stage, actor=p.name, reason="neptune client change_stage")
+                except E.NaiadError as exc:
+                    problems.append(f"'sys/stage': {exc}")
             ops += [(O.ERROR, "", problem) for problem in problems]
             refused = write(info, ops) if ops else []
             return [{"errorDescription": text} for text in problems + refused]
