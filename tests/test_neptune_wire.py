@@ -143,6 +143,9 @@ run["preview"].append(File.as_image(np.zeros((4, 4, 3))))
 print("hello from the script")
 run.sync()
 print("ID", run["sys/id"].fetch())
+run["model/weights"].download("got.bin")
+run["data/two"].download("two.zip")
+print("EXT", run["model/weights"].fetch_extension())
 run.stop()
 """
 
@@ -184,6 +187,12 @@ def test_files_file_sets_images_and_source_code(server: TeamServer, tmp_path: Pa
     assert fields["source_code/entrypoint"].value == "train.py"  # the client's source capture, by default
     assert content(fields["source_code/files"].value["train.py"]) == FILES.encode()
     assert any(p.startswith("monitoring/") and p.endswith("/stdout") for p in fields)
+    # and back through the client: the file, the file set as a zip
+    import zipfile
+
+    assert (tmp_path / "got.bin").read_bytes() == weights and "EXT bin" in result.stdout
+    with zipfile.ZipFile(tmp_path / "two.zip") as zf:
+        assert sorted(zf.namelist()) == ["a.csv", "b.csv"] and zf.read("b.csv") == b"y\n2\n"
 
 
 TABLE = """

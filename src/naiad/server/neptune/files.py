@@ -9,13 +9,21 @@ client logs, counted in the run's ``sys/errors``.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
+import shutil
 import tarfile
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import iterate_in_threadpool
 
 from naiad import errors as E
 from naiad.core import fields as F
@@ -97,3 +105,75 @@ def register(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any]
         @app.post(f"{v1}/{base}/part", include_in_schema=False)
         async def part(request: Request) -> Any:
             return answer([_NO_PARTS])
+
+
+def register_downloads(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any],
+                       principal: Callable[[Request], Any], store: Any) -> None:
+    """File downloads: a File field, and a file set as a zip (prepared, then fetched from the URL the
+    preparation names; the preparation's id carries what it names, so any server process answers it)."""
+    v1 = f"{swagger.LEADERBOARD}/v1"
+
+    def field(request: Request, experiment_id: str, attribute: str, types: tuple[str, ...]) -> Any:
+        info = find(principal(request), experiment_id)
+        fv = store.read_fields(info.uuid, [attribute]).get(attribute)
+        if fv is None or fv.type not in types:
+            raise E.ContainerNotFound(f"{info.short_id} has no {' or '.join(types)} field {attribute!r}")
+        return fv.value
+
+    def streamed(digest: str, size: int, filename: str, media: str) -> StreamingResponse:
+        pieces = store.blobs.read_range(digest, 0, size) if size else iter([b""])
+        return StreamingResponse(iterate_in_threadpool(iter(pieces)), media_type=media, headers={
+            "content-disposition": f'attachment; filename="{filename}"', "content-length": str(size)})
+
+    @app.get(f"{v1}/attributes/file", include_in_schema=False)
+    async def file_attribute(request: Request, experimentId: str, attribute: str) -> Any:
+        def run() -> dict[str, Any]:
+            ref = field(request, experimentId, attribute, (F.FILE,))
+            return {"name": ref.get("name") or attribute.rsplit("/", 1)[-1], "ext": ref.get("ext") or "",
+                    "size": ref.get("size")}
+        return await guarded(run)
+
+    @app.get(f"{v1}/attributes/download", include_in_schema=False)
+    async def download(request: Request, experimentId: str, attribute: str) -> Any:
+        def run() -> Any:
+            ref = field(request, experimentId, attribute, (F.FILE,))
+            ext = ref.get("ext") or ""
+            name = attribute.rsplit("/", 1)[-1] + (f".{ext}" if F.is_extension(ext) and ext else "")
+            return streamed(ref["hash"], int(ref["size"]), name, "application/octet-stream")
+        return await guarded(run)
+
+    @app.post(f"{v1}/attributes/fileset/zip/prepare", include_in_schema=False)
+    async def prepare_zip(request: Request, experimentId: str, attribute: str) -> Any:
+        def run() -> dict[str, Any]:
+            field(request, experimentId, attribute, (F.FILE_SET,))
+            ref = base64.urlsafe_b64encode(json.dumps([experimentId, attribute]).encode()).decode()
+            return {"id": ref}
+        return await guarded(run)
+
+    @app.get(f"{v1}/attributes/fileset/zip/prepared", include_in_schema=False)
+    async def prepared(request: Request, id: str) -> Any:
+        url = str(request.base_url).rstrip("/") + f"{v1}/attributes/fileset/zip?ref={id}"
+        return {"id": id, "downloadUrl": url}
+
+    @app.get(f"{v1}/attributes/fileset/zip", include_in_schema=False)
+    async def zipped(request: Request, ref: str) -> Any:
+        def run() -> Any:
+            try:
+                experiment_id, attribute = json.loads(base64.urlsafe_b64decode(ref.encode()))
+            except (ValueError, TypeError):
+                raise E.InvalidValueError("this download link is damaged; download the file set again") from None
+            files = field(request, str(experiment_id), str(attribute), (F.FILE_SET,)) or {}
+            out = tempfile.SpooledTemporaryFile(max_size=32 << 20)
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+                for name, item in sorted(files.items()):
+                    if F.relative_name_problem(name):
+                        continue  # never a name a zip must not carry (refused at write time anyway)
+                    with store.blobs.open(item["hash"]) as src, zf.open(name, "w") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+            size = out.tell()
+            out.seek(0)
+            pieces = iter(lambda: out.read(1 << 20), b"")
+            return StreamingResponse(iterate_in_threadpool(pieces), media_type="application/zip", headers={
+                "content-disposition": f'attachment; filename="{str(attribute).rsplit("/", 1)[-1]}.zip"',
+                "content-length": str(size)}, background=BackgroundTask(out.close))
+        return await guarded(run)

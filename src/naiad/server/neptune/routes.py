@@ -226,6 +226,7 @@ def register(app: FastAPI, api: Api) -> None:
         return result.errors
 
     files.register(app, guarded, find, principal, write, store.blobs)
+    files.register_downloads(app, guarded, find, principal, store)
     tables.register(app, api, guarded, principal)
 
     @app.post(f"{lb}/experiments/ping", include_in_schema=False)

@@ -170,6 +170,15 @@ def leaderboard() -> dict[str, Any]:
     paths[f"{v1}/leaderboard/attributes"] = {"post": op("searchLeaderboardAttributes", [
         *search[:2], param("search"), search[2]], ref("LeaderboardAttributes"))}
     paths[f"{v1}/leaderboard/entries"] = {"post": op("searchLeaderboardEntries", search, {"type": "object"})}
+    paths[f"{v1}/attributes/file"] = {"get": op("getFileAttribute", [exp, attribute], ref("FileAttribute"))}
+    paths[f"{v1}/attributes/download"] = {"get": op("downloadAttribute", [], None)}
+    paths[f"{v1}/attributes/fileset/zip/prepare"] = {"post": op("prepareForDownloadFileSetAttributeZip",
+                                                                [exp, attribute], ref("DownloadPrepareRequest"))}
+    paths[f"{v1}/attributes/fileset/zip/prepared"] = {"get": op("getDownloadPrepareRequest",
+                                                                [param("id", required=True)],
+                                                                ref("DownloadPrepareRequest"))}
+    definitions["FileAttribute"] = obj(name=_S, ext=_S, size=_I)
+    definitions["DownloadPrepareRequest"] = obj(id=_S, downloadUrl=_S)
     definitions["LeaderboardAttributes"] = obj(entries={"type": "array", "items": ref("AttributeDefinition")})
     definitions["AttributeDefinition"] = obj(name=_S, type=_S)
     return _doc("naiad: neptune leaderboard API", paths, definitions)
