@@ -274,3 +274,34 @@ def test_models_versions_stages_and_their_tables(server: TeamServer, tmp_path: P
     assert [(e.version, e.after, e.actor) for e in events] == [(f"{model}-2", "production", "nell")]
     fields = store.read_fields(store.get_container(short_id=f"{model}-1").uuid)
     assert fields["sys/model_id"].value == model and fields["metrics/acc"].value == 0.8
+
+
+ARTIFACTS = """
+import neptune
+run = neptune.init_run(capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                       source_files=[], git_ref=False)
+run["datasets/train"].track_files("data")
+run.wait()
+run["datasets/train"].track_files("extra.csv")   # a new version of the same field: the files added
+run.wait()
+print("HASH", run["datasets/train"].fetch_hash())
+print("FILES", sorted(f.file_path for f in run["datasets/train"].fetch_files_list()))
+print("ID", run["sys/id"].fetch())
+run.stop()
+"""
+
+
+def test_track_files_lands_as_a_dataset_version(server: TeamServer, tmp_path: Path) -> None:
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "a.csv").write_text("x\n1\n")
+    (tmp_path / "data" / "sub" / "b.csv").write_text("y\n2\n")
+    (tmp_path / "extra.csv").write_text("z\n3\n")
+    out = neptune(ARTIFACTS, server, "nell", tmp_path, timeout=180)
+    store = server.store
+    short_id = out.split("ID ", 1)[1].split()[0]
+    value = store.read_fields(store.get_container(short_id=short_id).uuid)["datasets/train"].value
+    paths = sorted(e["file_path"] for e in value["files"])
+    assert paths == ["a.csv", "extra.csv", "sub/b.csv"]
+    assert f"HASH {value['hash']}" in out and "FILES ['a.csv', 'extra.csv', 'sub/b.csv']" in out
+    uses = store.dataset_uses(PROJECT, value["hash"])
+    assert [u.container for u in uses] == [short_id]  # naiad's datasets index knows the version

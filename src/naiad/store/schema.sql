@@ -208,6 +208,16 @@ CREATE TABLE IF NOT EXISTS dataset_uses (
 );
 CREATE INDEX IF NOT EXISTS dataset_uses_by_hash ON dataset_uses(hash);
 
+-- manifests a client announced before a field names them: the neptune client sends a dataset version's
+-- files (by its own hash) first and assigns the hash to a field after, in another request
+CREATE TABLE IF NOT EXISTS manifests (
+    project_id  INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    files       TEXT NOT NULL,            -- JSON: the manifest's entries, naiad's shape
+    created     REAL NOT NULL,
+    PRIMARY KEY (project_id, hash)
+);
+
 -- webhooks: registry and monitoring events POSTed to subscribers, HMAC-signed.  An event is queued
 -- (webhook_deliveries, one row per subscriber) in the transaction that makes it, and delivered after:
 -- retried with backoff until it succeeds or runs out of attempts; the rows are the delivery log.

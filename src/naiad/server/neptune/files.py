@@ -117,7 +117,7 @@ def register_downloads(app: FastAPI, guarded: Callable[..., Any], find: Callable
         info = find(principal(request), experiment_id)
         fv = store.read_fields(info.uuid, [attribute]).get(attribute)
         if fv is None or fv.type not in types:
-            raise E.ContainerNotFound(f"{info.short_id} has no {' or '.join(types)} field {attribute!r}")
+            raise E.MissingFieldError(f"{info.short_id} has no {' or '.join(types)} field {attribute!r}")
         return fv.value
 
     def streamed(digest: str, size: int, filename: str, media: str) -> StreamingResponse:

@@ -26,7 +26,8 @@ IGNORED_PATHS = frozenset({"sys/hostname"})
 
 
 def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step: Callable[[str], float | None],
-              put: Callable[[bytes], tuple[str, int]]) -> tuple[list[O.Op], list[str]]:
+              put: Callable[[bytes], tuple[str, int]],
+              manifest: Callable[[str], list[dict[str, Any]] | None]) -> tuple[list[O.Op], list[str]]:
     """naiad ops for the client's operations, and a description of each one that cannot be applied.
     ``structure`` is the container's fields (path → type) before the batch; ``last_step(path)`` the last
     step of a stored series (for points the client sends without a step)."""
@@ -86,6 +87,14 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
                 ops.append((O.DELETE, path))
                 known.pop(path, None)
                 next_step.pop(path, None)
+        elif kind == "assignArtifact":
+            files = manifest(str(body.get("hash") or ""))
+            if files is None:
+                errors.append(f"'{path}': artifact {str(body.get('hash'))[:16]} was never announced to this server; "
+                              "the field was not stored")
+            else:
+                ops.append((O.TRACK, path, files, True))
+                known[path] = F.ARTIFACT
         elif kind == "configFloatSeries":
             continue  # a chart's range and unit: naiad draws from the data (docs/neptune-compat.md)
         else:

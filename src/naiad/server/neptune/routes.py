@@ -23,10 +23,11 @@ from naiad.core import ops as O
 from naiad.core.ops import Batch
 from naiad.store.accounts import Accounts
 from naiad.store.base import MODEL, MODEL_VERSION, RUN, ContainerInfo
+from naiad.store.sql import SqlStore
 
 from ..auth import Principal
 from ..context import Api
-from . import files, swagger, tables, tokens
+from . import artifacts, files, swagger, tables, tokens
 from .operations import translate
 
 _KINDS = {"run": RUN, "model": MODEL, "modelVersion": MODEL_VERSION}
@@ -105,6 +106,8 @@ def register(app: FastAPI, api: Api) -> None:
             return await api.call(fn, *args)
         except E.AuthError as exc:
             return _error(401 if not isinstance(exc, E.PermissionDeniedError) else 403, "UNAUTHORIZED", str(exc))
+        except E.MissingFieldError as exc:  # the field, not its run: the client's plain 404
+            return _error(404, "ATTRIBUTE_NOT_FOUND", str(exc))
         except (E.ContainerNotFound, E.ProjectNotFound) as exc:
             kind = "EXPERIMENT_NOT_FOUND" if isinstance(exc, E.ContainerNotFound) else "PROJECT_NOT_FOUND"
             return _error(404, kind, str(exc))
@@ -128,7 +131,7 @@ def register(app: FastAPI, api: Api) -> None:
             return {"apiUrl": url, "applicationUrl": url,
                     "multiPartUpload": {"enabled": True, "minChunkSize": 5 << 20, "maxChunkSize": 1 << 30,
                                         "maxChunkCount": 1000, "maxSinglePartSize": files.MAX_SINGLE_PART},
-                    "artifacts": {"enabled": False, "apiVersion": 2},
+                    "artifacts": {"enabled": True, "apiVersion": 2},
                     "sysNameSetByBackend": False}
         return await guarded(answer)
 
@@ -228,6 +231,7 @@ def register(app: FastAPI, api: Api) -> None:
     files.register(app, guarded, find, principal, write, store.blobs)
     files.register_downloads(app, guarded, find, principal, store)
     tables.register(app, api, guarded, principal)
+    artifacts.register(app, store, guarded, principal, find)
 
     @app.post(f"{lb}/experiments/ping", include_in_schema=False)
     async def ping(request: Request, experimentId: str) -> Any:
@@ -249,7 +253,9 @@ def register(app: FastAPI, api: Api) -> None:
             stages = [item for item in operations if isinstance(item, dict) and item.get("path") == "sys/stage"]
             rest = [item for item in operations if not (isinstance(item, dict) and item.get("path") == "sys/stage")]
             last = store.series_last_steps(info.uuid)
-            ops, problems = translate(rest, store.structure(info.uuid), last.get, store.blobs.put_bytes)
+            ops, problems = translate(rest, store.structure(info.uuid), last.get, store.blobs.put_bytes,
+                                      lambda digest: store.get_manifest(info.project, digest)
+                                      if isinstance(store, SqlStore) else None)
             for item in stages:  # change_stage(): the registry moves it, with its history and its policy
                 stage = (item.get("assignString") or {}).get("value")
                 try:
@@ -282,7 +288,7 @@ def register(app: FastAPI, api: Api) -> None:
         info = find(principal(request), experiment_id)
         values = store.read_fields(info.uuid, [attribute])
         if attribute not in values:
-            raise E.ContainerNotFound(f"{info.short_id} has no field {attribute!r}")
+            raise E.MissingFieldError(f"{info.short_id} has no field {attribute!r}")
         return values[attribute]
 
     for kind in ("float", "int", "bool", "string", "datetime"):
@@ -297,6 +303,15 @@ def register(app: FastAPI, api: Api) -> None:
                 return await guarded(answer)
             return read
         app.get(f"{lb}/attributes/{kind}", include_in_schema=False)(make(kind))
+
+    @app.get(f"{lb}/attributes/artifact", include_in_schema=False)
+    async def artifact(request: Request, experimentId: str, attribute: str) -> Any:
+        def answer() -> dict[str, Any]:
+            fv = atom(request, experimentId, attribute)
+            if fv.type != F.ARTIFACT:
+                raise E.MissingFieldError(f"'{attribute}' is not an artifact")
+            return {"hash": (fv.value or {}).get("hash")}
+        return await guarded(answer)
 
     @app.get(f"{lb}/attributes/stringSet", include_in_schema=False)
     async def string_set(request: Request, experimentId: str, attribute: str) -> Any:

@@ -48,7 +48,7 @@ def op(op_id: str, params: list[dict[str, Any]], response: dict[str, Any] | None
             "consumes": ["application/json"], "responses": {"200": ok}}
 
 
-def _doc(title: str, paths: dict[str, dict[str, Any]], definitions: dict[str, Any]) -> dict[str, Any]:
+def doc(title: str, paths: dict[str, dict[str, Any]], definitions: dict[str, Any]) -> dict[str, Any]:
     return {"swagger": "2.0", "info": {"title": title, "version": "1.0"}, "basePath": "/",
             "paths": paths, "definitions": definitions}
 
@@ -56,7 +56,7 @@ def _doc(title: str, paths: dict[str, dict[str, Any]], definitions: dict[str, An
 def backend() -> dict[str, Any]:
     token = param("X-Neptune-Api-Token", "header", required=True)
     v1 = f"{BACKEND}/v1"
-    return _doc("naiad: neptune backend API", {
+    return doc("naiad: neptune backend API", {
         f"{v1}/clients/config": {"get": op("getClientConfig", [token, param("alpha", kind="boolean")],
                                             ref("ClientConfig"))},
         f"{v1}/authorization/oauth-token": {"get": op("exchangeApiToken", [token], ref("NeptuneOauthToken"))},
@@ -177,8 +177,11 @@ def leaderboard() -> dict[str, Any]:
     paths[f"{v1}/attributes/fileset/zip/prepared"] = {"get": op("getDownloadPrepareRequest",
                                                                 [param("id", required=True)],
                                                                 ref("DownloadPrepareRequest"))}
+    paths[f"{v1}/attributes/artifact"] = {"get": op("getArtifactAttribute", [exp, attribute],
+                                                    ref("ArtifactAttribute"))}
+    definitions["ArtifactAttribute"] = obj(hash=_S)
     definitions["FileAttribute"] = obj(name=_S, ext=_S, size=_I)
     definitions["DownloadPrepareRequest"] = obj(id=_S, downloadUrl=_S)
     definitions["LeaderboardAttributes"] = obj(entries={"type": "array", "items": ref("AttributeDefinition")})
     definitions["AttributeDefinition"] = obj(name=_S, type=_S)
-    return _doc("naiad: neptune leaderboard API", paths, definitions)
+    return doc("naiad: neptune leaderboard API", paths, definitions)

@@ -121,6 +121,12 @@ class SqlStore(Writes, Table):
     def dataset_manifest(self, project: str, digest: str) -> list[dict[str, Any]]:
         return datasets.dataset_manifest(self, project, digest)
 
+    def put_manifest(self, project: str, digest: str, files: list[dict[str, Any]]) -> None:
+        datasets.put_manifest(self, project, digest, files)
+
+    def get_manifest(self, project: str, digest: str) -> list[dict[str, Any]] | None:
+        return datasets.get_manifest(self, project, digest)
+
     # restoring an export (naiad import naiad): see naiad.store.sql.restore
     def restore_project(self, name: str, key: str, created: float) -> ProjectInfo:
         return restore.restore_project(self, name, key, created)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from naiad.core import fields as F
@@ -70,3 +71,25 @@ def dataset_manifest(store: Catalog, project: str, digest: str) -> list[dict[str
                                 f"`naiad datasets ls --project {proj.name}`.")
     files: list[dict[str, Any]] = json.loads(row[0]).get("files", [])
     return files
+
+
+def put_manifest(store: Catalog, project: str, digest: str, files: list[dict[str, Any]]) -> None:
+    """Keep a manifest announced under ``digest`` (a client's own hash) until a field names it."""
+    proj = store.get_project(project)
+    with store._tx() as conn:
+        conn.execute("INSERT INTO manifests(project_id, hash, files, created) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT(project_id, hash) DO UPDATE SET files=excluded.files",
+                     (proj.id, digest, json.dumps(files, sort_keys=True), time.time()))
+
+
+def get_manifest(store: Catalog, project: str, digest: str) -> list[dict[str, Any]] | None:
+    """A manifest announced under ``digest``, or the one a field of the project holds with that hash."""
+    proj = store.get_project(project)
+    row = store.conn().execute("SELECT files FROM manifests WHERE project_id=? AND hash=?",
+                               (proj.id, digest)).fetchone()
+    if row is not None:
+        return list(json.loads(row[0]))
+    try:
+        return dataset_manifest(store, project, digest)
+    except (NotFoundError, InvalidValueError):
+        return None
