@@ -60,7 +60,20 @@ run.stop()
 """
 
 
-def test_the_real_client_logs_a_run(server: TeamServer, tmp_path: Path) -> None:
+@pytest.fixture(params=["embedded", "postgres"])
+def any_server(request: pytest.FixtureRequest, server: TeamServer,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    """The module's embedded server, or one over PostgreSQL (its own, for this test)."""
+    if request.param == "embedded":
+        yield server
+        return
+    with team_server(tmp_path_factory.mktemp("neptune-wire-pg"), [("nell", PROJECT, "contributor")],
+                     postgres=True) as found:
+        yield found
+
+
+def test_the_real_client_logs_a_run(any_server: TeamServer, tmp_path: Path) -> None:
+    server = any_server
     out = neptune(LOGGING, server, "nell", tmp_path)
     store = server.store
     short_id = next(line.split()[1] for line in out.splitlines() if line.startswith("ID "))
