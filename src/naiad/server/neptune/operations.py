@@ -72,7 +72,14 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
             if entries:
                 vals: Any = np.asarray(values, dtype=np.float64) if ftype == F.FLOAT_SERIES else \
                     [str(v) for v in values]
-                ops.append((O.POINTS, path, ftype, np.asarray(steps), np.asarray(stamps), vals))
+                prev = ops[-1] if ops else None
+                if prev is not None and prev[0] == O.POINTS and prev[1] == path and prev[2] == ftype:
+                    # the client sends one operation a point: consecutive ones of a series become one op
+                    vals = np.concatenate([prev[5], vals]) if ftype == F.FLOAT_SERIES else [*prev[5], *vals]
+                    ops[-1] = (O.POINTS, path, ftype, np.concatenate([prev[3], steps]),
+                               np.concatenate([prev[4], stamps]), vals)
+                else:
+                    ops.append((O.POINTS, path, ftype, np.asarray(steps), np.asarray(stamps), vals))
                 known[path] = ftype
         elif kind in CLEARS:
             if path in known:  # the client clears series it is about to start; nothing there is nothing to clear
