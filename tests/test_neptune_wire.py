@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,7 @@ def test_the_real_client_logs_a_run(any_server: TeamServer, tmp_path: Path) -> N
     assert acc.steps.tolist() == [float(i * 2) for i in range(250)]
     assert store.read_series(info.uuid, "notes").values == ["first", "second"]
     assert "LR 0.01" in out and "TAGS ['a', 'b', 'c']" in out and "N 250 0.004" in out
+    assert _state_soon(store, info.uuid, "finished")  # stop() closed the signals channel cleanly
     # the same custom run id resumes the same run
     again = neptune("import neptune\nrun = neptune.init_run(custom_run_id='wire-1', capture_hardware_metrics="
                     "False, capture_stdout=False, capture_stderr=False, source_files=[], git_ref=False)\n"
@@ -318,3 +320,44 @@ def test_track_files_lands_as_a_dataset_version(server: TeamServer, tmp_path: Pa
     assert f"HASH {value['hash']}" in out and "FILES ['a.csv', 'extra.csv', 'sub/b.csv']" in out
     uses = store.dataset_uses(PROJECT, value["hash"])
     assert [u.container for u in uses] == [short_id]  # naiad's datasets index knows the version
+
+
+def _state_soon(store: Any, uuid: str, state: str, seconds: float = 10.0) -> bool:
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if store.read_fields(uuid, ["sys/state"])["sys/state"].value == state:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+KILLED = """
+import os, signal, time
+import neptune
+run = neptune.init_run(capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                       source_files=[], git_ref=False, custom_run_id="{custom}")
+run["x"] = 1
+run.sync()
+print("ID", run["sys/id"].fetch(), flush=True)
+{ending}
+"""
+
+
+def test_sys_state_tells_finished_failed_and_killed_apart(server: TeamServer, tmp_path: Path) -> None:
+    import time
+
+    store = server.store
+    ids = {}
+    for custom, ending, ok in (("ends-well", "run.stop()", True),
+                               ("raises", "raise RuntimeError('training diverged')", False),
+                               ("killed", "time.sleep(2)\nos.kill(os.getpid(), signal.SIGKILL)", False)):
+        result = run_script(KILLED.format(custom=custom, ending=ending), env=client_env(server, "nell", tmp_path),
+                            timeout=120, cwd=tmp_path)
+        assert (result.returncode == 0) == ok, result.stderr[-3000:]
+        ids[custom] = store.get_container(short_id=result.stdout.split("ID ", 1)[1].split()[0]).uuid
+    assert _state_soon(store, ids["ends-well"], "finished")
+    assert _state_soon(store, ids["raises"], "failed")
+    time.sleep(1)
+    assert store.read_fields(ids["killed"], ["sys/state"])["sys/state"].value == "running"  # until pings are missed

@@ -27,7 +27,7 @@ from naiad.store.sql import SqlStore
 
 from ..auth import Principal
 from ..context import Api
-from . import artifacts, files, swagger, tables, tokens
+from . import artifacts, files, signals, swagger, tables, tokens
 from .operations import translate
 
 _KINDS = {"run": RUN, "model": MODEL, "modelVersion": MODEL_VERSION}
@@ -49,7 +49,9 @@ def register(app: FastAPI, api: Api) -> None:
         return accounts
 
     def principal(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
+        return principal_of(request.headers.get("authorization", ""))
+
+    def principal_of(header: str) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise E.AuthError("the neptune client signs in with NEPTUNE_API_TOKEN; no access token came.")
@@ -232,6 +234,7 @@ def register(app: FastAPI, api: Api) -> None:
     files.register_downloads(app, guarded, find, principal, store)
     tables.register(app, api, guarded, principal)
     artifacts.register(app, store, guarded, principal, find)
+    signals.register(app, store, principal_of, find, write, lambda: api.released(lambda: None))
 
     @app.post(f"{lb}/experiments/ping", include_in_schema=False)
     async def ping(request: Request, experimentId: str) -> Any:
@@ -265,6 +268,10 @@ def register(app: FastAPI, api: Api) -> None:
                 except E.NaiadError as exc:
                     problems.append(f"'sys/stage': {exc}")
             ops += [(O.ERROR, "", problem) for problem in problems]
+            if any(op[0] == O.ASSIGN and op[1] == "sys/failed" and op[3] for op in ops) and info.kind == RUN:
+                state = store.read_fields(info.uuid, ["sys/state"]).get("sys/state")
+                if state is not None and state.value == "finished":  # the failure came after the close
+                    ops.append((O.ASSIGN, "sys/state", F.STRING, "failed"))
             refused = write(info, ops) if ops else []
             return [{"errorDescription": text} for text in problems + refused]
         return await guarded(answer)
