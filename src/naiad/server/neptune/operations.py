@@ -31,7 +31,7 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
     """naiad ops for the client's operations, and a description of each one that cannot be applied.
     ``structure`` is the container's fields (path → type) before the batch; ``last_step(path)`` the last
     step of a stored series (for points the client sends without a step)."""
-    ops: list[O.Op] = []
+    ops: list[Any] = []  # naiad ops, and _Points gathered into one op at the end
     errors: list[str] = []
     next_step: dict[str, float] = {}
     known = dict(structure)
@@ -55,32 +55,36 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
             known[path] = F.DATETIME
         elif kind in SERIES or kind == "logImages":
             ftype = SERIES.get(kind, F.FILE_SERIES)
-            entries = body.get("entries") or []
-            steps, stamps, values = [], [], []
+            entries = body.get("entries")
+            entries = entries if isinstance(entries, list) else []
             step = next_step.get(path)
             if step is None:
                 last = last_step(path) if known.get(path) == ftype else None
                 step = 0.0 if last is None else last + 1.0
+            prev = ops[-1] if ops else None
+            if isinstance(prev, _Points) and prev.path == path and prev.ftype == ftype:
+                run = prev  # the client sends one operation a point: consecutive ones of a series are one op
+            else:
+                run = _Points(path, ftype)
+                ops.append(run)
             for entry in entries:
-                given = entry.get("step")
-                step = float(given) if given is not None else step
-                steps.append(step)
-                stamps.append(float(entry.get("timestampMilliseconds") or time.time() * 1000) / 1000.0)
-                values.append(_image(entry.get("value"), put) if ftype == F.FILE_SERIES else entry.get("value"))
-                step += 1.0
+                try:
+                    given = entry.get("step")
+                    point_step = float(given) if given is not None else step
+                    stamp = float(entry.get("timestampMilliseconds") or time.time() * 1000) / 1000.0
+                    raw = entry.get("value")
+                    value: Any = (_image(raw, put) if ftype == F.FILE_SERIES else
+                                  float(raw) if ftype == F.FLOAT_SERIES else str(raw))
+                except (AttributeError, TypeError, ValueError):
+                    errors.append(f"'{path}': a point {str(entry)[:120]} is not "
+                                  "{value, step, timestampMilliseconds}; it was not stored")
+                    continue
+                run.steps.append(point_step)
+                run.stamps.append(stamp)
+                run.values.append(value)
+                step = point_step + 1.0
             next_step[path] = step
-            if entries:
-                vals: Any = np.asarray(values, dtype=np.float64) if ftype == F.FLOAT_SERIES else \
-                    [str(v) for v in values]
-                prev = ops[-1] if ops else None
-                if prev is not None and prev[0] == O.POINTS and prev[1] == path and prev[2] == ftype:
-                    # the client sends one operation a point: consecutive ones of a series become one op
-                    vals = np.concatenate([prev[5], vals]) if ftype == F.FLOAT_SERIES else [*prev[5], *vals]
-                    ops[-1] = (O.POINTS, path, ftype, np.concatenate([prev[3], steps]),
-                               np.concatenate([prev[4], stamps]), vals)
-                else:
-                    ops.append((O.POINTS, path, ftype, np.asarray(steps), np.asarray(stamps), vals))
-                known[path] = ftype
+            known[path] = ftype
         elif kind in CLEARS:
             if path in known:  # the client clears series it is about to start; nothing there is nothing to clear
                 ops.append((O.CLEAR, path))
@@ -107,7 +111,28 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
         else:
             errors.append(f"'{path}': the operation {kind!r} is not served by this naiad server yet; "
                           "the value was not stored")
-    return ops, errors
+    out: list[O.Op] = []
+    for op in ops:
+        if isinstance(op, _Points):
+            if op.steps:
+                values: Any = np.asarray(op.values, dtype=np.float64) if op.ftype == F.FLOAT_SERIES else op.values
+                out.append((O.POINTS, op.path, op.ftype, np.asarray(op.steps, dtype=np.float64),
+                            np.asarray(op.stamps, dtype=np.float64), values))
+        else:
+            out.append(op)
+    return out, errors
+
+
+class _Points:
+    """Points of one series gathered from consecutive operations, made one POINTS op at the end."""
+
+    __slots__ = ("ftype", "path", "stamps", "steps", "values")
+
+    def __init__(self, path: str, ftype: str) -> None:
+        self.path, self.ftype = path, ftype
+        self.steps: list[float] = []
+        self.stamps: list[float] = []
+        self.values: list[Any] = []
 
 
 def _image(value: Any, put: Callable[[bytes], tuple[str, int]]) -> str:
