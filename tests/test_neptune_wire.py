@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from conftest import run_script
@@ -150,7 +152,7 @@ import numpy as np
 import neptune
 from neptune.types import File
 run = neptune.init_run(capture_hardware_metrics=False)   # defaults otherwise: source files, stdout captured
-run["model/weights"].upload("weights.bin")
+run["model/weights"].upload("w-src.bin")
 run["data/one"].upload_files(["a.csv"])
 run["data/two"].upload_files(["a.csv", "b.csv"])
 run["preview"].append(File.as_image(np.full((4, 4, 3), 0.5)))
@@ -159,6 +161,7 @@ print("hello from the script")
 run.sync()
 print("ID", run["sys/id"].fetch())
 run["model/weights"].download("got.bin")
+run["model/weights"].download()   # into the working folder, under the name the server gives
 run["data/two"].download("two.zip")
 print("EXT", run["model/weights"].fetch_extension())
 run.stop()
@@ -170,7 +173,7 @@ def test_files_file_sets_images_and_source_code(server: TeamServer, tmp_path: Pa
     import os
 
     weights = os.urandom(300_000)
-    (tmp_path / "weights.bin").write_bytes(weights)
+    (tmp_path / "w-src.bin").write_bytes(weights)
     (tmp_path / "a.csv").write_text("x\n1\n")
     (tmp_path / "b.csv").write_text("y\n2\n")
     (tmp_path / "train.py").write_text(FILES)
@@ -206,6 +209,7 @@ def test_files_file_sets_images_and_source_code(server: TeamServer, tmp_path: Pa
     import zipfile
 
     assert (tmp_path / "got.bin").read_bytes() == weights and "EXT bin" in result.stdout
+    assert (tmp_path / "weights.bin").read_bytes() == weights  # named by the field: weights + .bin
     with zipfile.ZipFile(tmp_path / "two.zip") as zf:
         assert sorted(zf.namelist()) == ["a.csv", "b.csv"] and zf.read("b.csv") == b"y\n2\n"
 
@@ -361,3 +365,110 @@ def test_sys_state_tells_finished_failed_and_killed_apart(server: TeamServer, tm
     assert _state_soon(store, ids["raises"], "failed")
     time.sleep(1)
     assert store.read_fields(ids["killed"], ["sys/state"])["sys/state"].value == "running"  # until pings are missed
+
+
+def _access(server: TeamServer, who: str) -> httpx.Client:
+    """An HTTP client holding ``who``'s access token, exchanged as the neptune client does."""
+    http = httpx.Client(base_url=server.url, timeout=60)
+    answer = http.get("/api/backend/v1/authorization/oauth-token",
+                      headers={"X-Neptune-Api-Token": neptune_token(server.tokens[who], server.url)})
+    assert answer.status_code == 200, answer.text
+    http.headers["authorization"] = f"Bearer {answer.json()['accessToken']}"
+    return http
+
+
+@pytest.fixture(scope="module")
+def two_projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    with team_server(tmp_path_factory.mktemp("neptune-wire-attack"),
+                     [("nell", PROJECT, "contributor"), ("eve", "evil/proj", "contributor")]) as found:
+        yield found
+
+
+def test_an_access_token_cannot_be_forged_for_another_account(two_projects: TeamServer) -> None:
+    """The signing key is the server's: eve's own secret does not let her sign one for the admin."""
+    import hashlib
+
+    import jwt
+
+    server = two_projects
+    with closing(_access(server, "eve")) as http:
+        token = http.headers["authorization"].split(" ", 1)[1]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        secret = server.tokens["eve"].split("_", 2)[2]
+        for key in (hashlib.sha256(secret.encode()).hexdigest(), secret):  # what she could compute
+            forged = jwt.encode({**claims, "sub": "nell"}, key, algorithm="HS256")
+            answer = http.get("/api/backend/v1/projects/get", params={"projectIdentifier": PROJECT},
+                              headers={"authorization": f"Bearer {forged}"})
+            assert answer.status_code == 401, answer.text
+        assert http.get("/api/backend/v1/myOrganizations").status_code == 200  # her own token works
+
+
+def test_naming_a_hash_is_no_way_into_another_projects_files(two_projects: TeamServer, tmp_path: Path) -> None:
+    """nell's file in acme/vision: eve (only in evil/proj) names its hash in an artifact's metadata over the
+    neptune API and in a File field over /api/v1; neither gives her the bytes."""
+    import hashlib
+    import os
+    import uuid as uuidlib
+
+    from naiad.core import ops as O
+    from naiad.core.ops import Batch, encode_batch
+    from naiad.store import wire
+
+    server = two_projects
+    secret = b"acme secret " + os.urandom(16)
+    digest = hashlib.sha256(secret).hexdigest()
+    with closing(_access(server, "nell")) as nell:
+        run = nell.post("/api/leaderboard/v1/experiments", json={"projectIdentifier": PROJECT, "type": "run"}).json()
+        assert nell.post("/api/leaderboard/v1/attributes/upload", params={
+            "experimentIdentifier": run["id"], "attribute": "model", "ext": "bin"}, content=secret).status_code == 200
+    eve = _access(server, "eve")
+    mine = eve.post("/api/leaderboard/v1/experiments", json={"projectIdentifier": "evil/proj", "type": "run"}).json()
+    eve.post("/api/artifacts/v2/artifacts/metadata", params={"projectIdentifier": "evil/proj", "hash": "h" * 40},
+             json={"files": [{"filePath": "x", "fileHash": digest, "type": "Local", "size": 1,
+                              "metadata": [{"key": "blob", "value": digest}]}]})
+    eve.post("/api/leaderboard/v1/experiments/operations", params={"experimentId": mine["id"]},
+             json=[{"path": "data", "assignArtifact": {"hash": "h" * 40}}])
+    eve.close()
+    v1 = {"authorization": f"Bearer {server.tokens['eve']}"}
+    assert httpx.get(f"{server.url}/api/v1/blobs/{digest}", headers=v1).status_code == 404
+    batch = Batch(uuidlib.uuid4().hex, "eve-w", 1, [(O.CREATE, "", {"project": "evil/proj", "kind": "run"}),
+                                                   (O.ASSIGN, "f", "File", {"hash": digest, "size": len(secret),
+                                                                            "ext": "bin", "name": None})])
+    answer = httpx.post(f"{server.url}/api/v1/batches", content=encode_batch(batch),
+                        headers={**v1, "content-type": wire.BATCH_MEDIA_TYPE})
+    assert answer.status_code == 404 and "upload the file first" in answer.text
+    assert httpx.get(f"{server.url}/api/v1/blobs/{digest}", headers=v1).status_code == 404
+    # sending the bytes herself is what lets her refer to them (she holds the content)
+    assert httpx.put(f"{server.url}/api/v1/blobs/{digest}", content=secret, headers=v1).status_code == 200
+    answer = httpx.post(f"{server.url}/api/v1/batches", content=encode_batch(batch),
+                        headers={**v1, "content-type": wire.BATCH_MEDIA_TYPE})
+    assert answer.status_code == 200, answer.text
+
+
+def test_malformed_operations_are_said_and_the_run_stays_readable(two_projects: TeamServer) -> None:
+    server = two_projects
+    nell = _access(server, "nell")
+    run = nell.post("/api/leaderboard/v1/experiments", json={"projectIdentifier": PROJECT, "type": "run"}).json()
+    bad = [{"path": "i", "assignInt": {"value": "abc"}}, {"path": "b", "assignBool": {"value": "yes"}},
+           {"path": "d", "assignDatetime": {"valueMilliseconds": "x"}}, {"path": "s", "logFloats": {"entries": 5}},
+           {"path": "s", "logFloats": {"entries": [7, {"value": "nan?", "step": "x"}]}},
+           {"path": "t", "insertStrings": {"values": 3}}, {"path": "big", "assignInt": {"value": 2**70}},
+           {"path": "a/../../b", "assignString": {"value": "x"}}, {"path": "ok", "assignFloat": {"value": 1.5}},
+           {"path": "sys/stage", "assignString": "prod"}, "not an operation"]
+    answer = nell.post("/api/leaderboard/v1/experiments/operations", params={"experimentId": run["id"]}, json=bad)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()) >= 8  # each refusal said
+    fields = server.store.read_fields(run["id"])
+    assert fields["ok"].value == 1.5 and "i" not in fields and "b" not in fields
+    table = nell.post("/api/leaderboard/v1/leaderboard/entries", params={"projectIdentifier": PROJECT, "type": "run"},
+                      json={"pagination": {"limit": 50, "offset": 0}})
+    assert table.status_code == 200
+    for params in ({"pagination": {"limit": "x"}}, {"query": "plain"}, {"pagination": {"offset": 1e20, "limit": 1}}):
+        answer = nell.post("/api/leaderboard/v1/leaderboard/entries",
+                           params={"projectIdentifier": PROJECT, "type": "run"}, json=params)
+        assert answer.status_code in (200, 400), (params, answer.text)
+    for kind in ("datetime", "stringSet"):
+        answer = nell.get(f"/api/leaderboard/v1/attributes/{kind}", params={"experimentId": run["id"],
+                                                                             "attribute": "ok"})
+        assert answer.status_code == 404, answer.text
+    nell.close()

@@ -242,6 +242,8 @@ def _validate_op(op: Op, normalize_path: Any) -> None:
               "Boolean": isinstance(value, bool), "String": isinstance(value, str)}.get(ftype, isinstance(value, dict))
         if not ok:
             raise ValueError(f"{type(value).__name__} is not a {ftype} value")
+        if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+            raise ValueError(f"{value} does not fit in 64 bits")
     elif kind == POINTS:
         ftype, steps, ts, values = op[2], op[3], op[4], op[5]
         if ftype not in _SERIES:

@@ -164,6 +164,24 @@ class Api:
         return {d for d, projects in self.store.blob_projects(digests).items()
                 if any(principal.can_see(name) for name in projects)}
 
+    def require_referable(self, principal: Principal, ops: list[Any]) -> None:
+        """A write may refer to a blob only if the writer may read it, or sent its bytes, or no one refers to
+        it yet (just uploaded): naming a hash is not a way into another project's files."""
+        if principal.admin or not isinstance(self.store, SqlStore):
+            return
+        from naiad.store.sql.blobrefs import hashes_of
+
+        wanted = sorted({h for op in ops for h in hashes_of(op)})
+        if not wanted:
+            return
+        held = self.store.blob_projects(wanted)
+        foreign = [h for h in wanted if held[h] and not any(principal.can_see(name) for name in held[h])]
+        if foreign:
+            mine = self.store.claimed(foreign, principal.name)
+            missing = [h for h in foreign if h not in mine]
+            if missing:
+                raise E.NotFoundError(f"blob {missing[0]} is not stored on this server; upload the file first.")
+
     def require_blob(self, principal: Principal, digest: str) -> None:
         if digest not in self.visible_blobs(principal, [digest]):
             raise E.NotFoundError(f"blob {digest} is not stored on this server.")

@@ -150,10 +150,11 @@ class Accounts:
                 conn.execute("UPDATE tokens SET last_used=? WHERE id=?", (now, token_id))
         return self.account(row[0])
 
-    def token_key(self, token_id: str) -> str:
-        """The key that signs what a token was exchanged for (the neptune wire's access tokens): known to
-        the store only; AuthError once the token is revoked or expired."""
-        row = self.store.conn().execute("SELECT secret_hash, expires, revoked FROM tokens WHERE id=?",
+    def token_key(self, token_id: str) -> tuple[str, str]:
+        """The account of a token and the key that signs what it was exchanged for (the neptune wire's
+        access tokens): HMAC of the server's own secret (kept in the store, never sent) and the token's
+        id, so no client can make one; AuthError once the token is revoked or expired."""
+        row = self.store.conn().execute("SELECT account, expires, revoked FROM tokens WHERE id=?",
                                         (str(token_id)[:40],)).fetchone()
         if row is None:
             raise AuthError(f"API token {str(token_id)[:40]} is not valid; ask an admin for a new one.")
@@ -161,6 +162,17 @@ class Accounts:
             raise AuthError(f"API token {token_id} was revoked; ask an admin for a new one.")
         if row[1] is not None and row[1] < time.time():
             raise AuthError(f"API token {token_id} expired; ask an admin for a new one.")
+        key = hmac.new(self._server_secret().encode(), str(token_id).encode(), hashlib.sha256).hexdigest()
+        return str(row[0]), key
+
+    def _server_secret(self) -> str:
+        conn = self.store.conn()
+        row = conn.execute("SELECT value FROM server_secrets WHERE name='token-signing'").fetchone()
+        if row is None:
+            with self.store._tx() as tx:  # the first process to need it makes it; every other one reads it
+                tx.execute("INSERT INTO server_secrets(name, value) VALUES ('token-signing', ?) "
+                           "ON CONFLICT DO NOTHING", (secrets.token_hex(32),))
+            row = self.store.conn().execute("SELECT value FROM server_secrets WHERE name='token-signing'").fetchone()
         return str(row[0])
 
     def list_tokens(self, account: str | None = None) -> list[TokenInfo]:

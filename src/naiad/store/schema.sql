@@ -218,6 +218,22 @@ CREATE TABLE IF NOT EXISTS manifests (
     PRIMARY KEY (project_id, hash)
 );
 
+-- which account sent a blob's bytes to a server: a field may refer to a blob that a project the writer
+-- cannot see holds only when the writer sent those bytes itself (holding the content, not just its hash)
+CREATE TABLE IF NOT EXISTS blob_claims (
+    hash     TEXT NOT NULL,
+    account  TEXT NOT NULL,
+    claimed  REAL NOT NULL,
+    PRIMARY KEY (hash, account)
+);
+
+-- the server's own secrets (the key that signs the neptune client's access tokens), shared by every server
+-- process of a team; never sent to a client
+CREATE TABLE IF NOT EXISTS server_secrets (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+
 -- webhooks: registry and monitoring events POSTed to subscribers, HMAC-signed.  An event is queued
 -- (webhook_deliveries, one row per subscriber) in the transaction that makes it, and delivered after:
 -- retried with backoff until it succeeds or runs out of attempts; the rows are the delivery log.

@@ -17,10 +17,23 @@ from naiad.store.sql.apply import artifact_hash
 ARTIFACTS = "/api/artifacts"
 
 
-def to_naiad(dto: dict[str, Any]) -> dict[str, Any]:
-    meta = {str(m.get("key")): m.get("value") for m in dto.get("metadata") or [] if isinstance(m, dict)}
-    return {"file_path": str(dto.get("filePath") or ""), "file_hash": str(dto.get("fileHash") or ""),
-            "type": str(dto.get("type") or "Local"), "size": dto.get("size"), "metadata": meta}
+def to_naiad(dto: Any) -> dict[str, Any]:
+    """A manifest entry as the client sends it, in naiad's shape; refused (ValueError) when malformed.  A
+    ``blob`` key in its metadata is dropped: only naiad says where a file's bytes are stored."""
+    if not isinstance(dto, dict):
+        raise ValueError("a manifest entry is an object {filePath, fileHash, type, size, metadata}")
+    raw = dto.get("metadata") or []
+    meta = {str(m.get("key")): m.get("value") for m in (raw if isinstance(raw, list) else []) if isinstance(m, dict)}
+    meta.pop("blob", None)
+    size = dto.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ValueError(f"a manifest entry's size is a whole number of bytes (got {str(size)[:40]})")
+    path = str(dto.get("filePath") or "")
+    problem = F.relative_name_problem(path)
+    if problem:
+        raise ValueError(f"file name {path[:200]!r} cannot be stored: {problem}")
+    return {"file_path": path, "file_hash": str(dto.get("fileHash") or ""),
+            "type": str(dto.get("type") or "Local"), "size": size, "metadata": meta}
 
 
 def to_neptune(entry: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +99,7 @@ def register(app: FastAPI, store: Any, guarded: Callable[..., Any], principal: C
                        artifactFilesDTO: Annotated[dict[str, Any], Body()]) -> Any:
         def run() -> dict[str, Any]:
             project = project_of(request, projectIdentifier, "contributor")
-            files = [to_naiad(f) for f in artifactFilesDTO.get("files") or [] if isinstance(f, dict)]
-            for entry in files:
-                problem = F.relative_name_problem(entry["file_path"])
-                if problem:
-                    raise E.InvalidValueError(f"file name {entry['file_path'][:200]!r} cannot be stored: {problem}")
+            files = [to_naiad(f) for f in artifactFilesDTO.get("files") or []]
             store.put_manifest(project, hash, files)
             return answer(hash, files)
         return await guarded(run)

@@ -19,6 +19,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
@@ -123,7 +124,7 @@ def register_downloads(app: FastAPI, guarded: Callable[..., Any], find: Callable
     def streamed(digest: str, size: int, filename: str, media: str) -> StreamingResponse:
         pieces = store.blobs.read_range(digest, 0, size) if size else iter([b""])
         return StreamingResponse(iterate_in_threadpool(iter(pieces)), media_type=media, headers={
-            "content-disposition": f'attachment; filename="{filename}"', "content-length": str(size)})
+            "content-disposition": disposition(filename), "content-length": str(size)})
 
     @app.get(f"{v1}/attributes/file", include_in_schema=False)
     async def file_attribute(request: Request, experimentId: str, attribute: str) -> Any:
@@ -158,6 +159,7 @@ def register_downloads(app: FastAPI, guarded: Callable[..., Any], find: Callable
     @app.get(f"{v1}/attributes/fileset/zip", include_in_schema=False)
     async def zipped(request: Request, ref: str) -> Any:
         def run() -> Any:
+            principal(request)
             try:
                 experiment_id, attribute = json.loads(base64.urlsafe_b64decode(ref.encode()))
             except (ValueError, TypeError):
@@ -174,6 +176,13 @@ def register_downloads(app: FastAPI, guarded: Callable[..., Any], find: Callable
             out.seek(0)
             pieces = iter(lambda: out.read(1 << 20), b"")
             return StreamingResponse(iterate_in_threadpool(pieces), media_type="application/zip", headers={
-                "content-disposition": f'attachment; filename="{str(attribute).rsplit("/", 1)[-1]}.zip"',
+                "content-disposition": disposition(f'{str(attribute).rsplit("/", 1)[-1]}.zip'),
                 "content-length": str(size)}, background=BackgroundTask(out.close))
         return await guarded(run)
+
+
+def disposition(filename: str) -> str:
+    """A Content-Disposition any client reads: an ASCII fallback name and the UTF-8 one (RFC 6266)."""
+    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename) or "file"
+    # the UTF-8 name first: the neptune client reads what follows the last "filename="
+    return f"attachment; filename*=UTF-8''{quote(filename, safe='')}; filename=\"{plain}\""

@@ -36,81 +36,86 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
     next_step: dict[str, float] = {}
     known = dict(structure)
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-            errors.append(f"an operation is not {{'path': ..., '<kind>': {{...}}}}: {str(item)[:120]}")
-            continue
-        path = item["path"]
-        kinds = [k for k in item if k != "path"]
-        if len(kinds) != 1 or not isinstance(item[kinds[0]], dict):
-            errors.append(f"'{path}': an operation names one kind with its payload (got {kinds[:3]})")
-            continue
-        kind, body = kinds[0], item[kinds[0]]
-        if path in IGNORED_PATHS:
-            continue
-        if kind in ATOMS:
-            ops.append((O.ASSIGN, path, ATOMS[kind], body.get("value")))
-            known[path] = ATOMS[kind]
-        elif kind == "assignDatetime":
-            ops.append((O.ASSIGN, path, F.DATETIME, float(body.get("valueMilliseconds") or 0) / 1000.0))
-            known[path] = F.DATETIME
-        elif kind in SERIES or kind == "logImages":
-            ftype = SERIES.get(kind, F.FILE_SERIES)
-            entries = body.get("entries")
-            entries = entries if isinstance(entries, list) else []
-            step = next_step.get(path)
-            if step is None:
-                last = last_step(path) if known.get(path) == ftype else None
-                step = 0.0 if last is None else last + 1.0
-            prev = ops[-1] if ops else None
-            if isinstance(prev, _Points) and prev.path == path and prev.ftype == ftype:
-                run = prev  # the client sends one operation a point: consecutive ones of a series are one op
+        try:
+            if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+                errors.append(f"an operation is not {{'path': ..., '<kind>': {{...}}}}: {str(item)[:120]}")
+                continue
+            path = item["path"]
+            kinds = [k for k in item if k != "path"]
+            if len(kinds) != 1 or not isinstance(item[kinds[0]], dict):
+                errors.append(f"'{path}': an operation names one kind with its payload (got {kinds[:3]})")
+                continue
+            kind, body = kinds[0], item[kinds[0]]
+            if path in IGNORED_PATHS:
+                continue
+            if kind in ATOMS:
+                ops.append((O.ASSIGN, path, ATOMS[kind], body.get("value")))
+                known[path] = ATOMS[kind]
+            elif kind == "assignDatetime":
+                ops.append((O.ASSIGN, path, F.DATETIME, float(body.get("valueMilliseconds") or 0) / 1000.0))
+                known[path] = F.DATETIME
+            elif kind in SERIES or kind == "logImages":
+                ftype = SERIES.get(kind, F.FILE_SERIES)
+                entries = body.get("entries")
+                entries = entries if isinstance(entries, list) else []
+                step = next_step.get(path)
+                if step is None:
+                    last = last_step(path) if known.get(path) == ftype else None
+                    step = 0.0 if last is None else last + 1.0
+                prev = ops[-1] if ops else None
+                if isinstance(prev, _Points) and prev.path == path and prev.ftype == ftype:
+                    run = prev  # the client sends one operation a point: consecutive ones of a series are one op
+                else:
+                    run = _Points(path, ftype)
+                    ops.append(run)
+                for entry in entries:
+                    try:
+                        given = entry.get("step")
+                        point_step = float(given) if given is not None else step
+                        stamp = float(entry.get("timestampMilliseconds") or time.time() * 1000) / 1000.0
+                        raw = entry.get("value")
+                        value: Any = (_image(raw, put) if ftype == F.FILE_SERIES else
+                                      float(raw) if ftype == F.FLOAT_SERIES else str(raw))
+                    except (AttributeError, TypeError, ValueError):
+                        errors.append(f"'{path}': a point {str(entry)[:120]} is not "
+                                      "{value, step, timestampMilliseconds}; it was not stored")
+                        continue
+                    run.steps.append(point_step)
+                    run.stamps.append(stamp)
+                    run.values.append(value)
+                    step = point_step + 1.0
+                next_step[path] = step
+                known[path] = ftype
+            elif kind in CLEARS:
+                if path in known:  # the client clears series it is about to start; nothing there is nothing to clear
+                    ops.append((O.CLEAR, path))
+            elif kind == "insertStrings":
+                ops.append((O.ADD, path, [str(v) for v in body.get("values") or []]))
+                known[path] = F.STRING_SET
+            elif kind == "removeStrings":
+                ops.append((O.REMOVE, path, [str(v) for v in body.get("values") or []]))
+            elif kind == "deleteAttribute":
+                if path in known:
+                    ops.append((O.DELETE, path))
+                    known.pop(path, None)
+                    next_step.pop(path, None)
+            elif kind == "assignArtifact":
+                files = manifest(str(body.get("hash") or ""))
+                if files is None:
+                    errors.append(f"'{path}': artifact {str(body.get('hash'))[:16]} was never announced to this "
+                                  "server; the field was not stored")
+                else:
+                    ops.append((O.TRACK, path, files, True))
+                    known[path] = F.ARTIFACT
+            elif kind == "configFloatSeries":
+                continue  # a chart's range and unit: naiad draws from the data (docs/neptune-compat.md)
             else:
-                run = _Points(path, ftype)
-                ops.append(run)
-            for entry in entries:
-                try:
-                    given = entry.get("step")
-                    point_step = float(given) if given is not None else step
-                    stamp = float(entry.get("timestampMilliseconds") or time.time() * 1000) / 1000.0
-                    raw = entry.get("value")
-                    value: Any = (_image(raw, put) if ftype == F.FILE_SERIES else
-                                  float(raw) if ftype == F.FLOAT_SERIES else str(raw))
-                except (AttributeError, TypeError, ValueError):
-                    errors.append(f"'{path}': a point {str(entry)[:120]} is not "
-                                  "{value, step, timestampMilliseconds}; it was not stored")
-                    continue
-                run.steps.append(point_step)
-                run.stamps.append(stamp)
-                run.values.append(value)
-                step = point_step + 1.0
-            next_step[path] = step
-            known[path] = ftype
-        elif kind in CLEARS:
-            if path in known:  # the client clears series it is about to start; nothing there is nothing to clear
-                ops.append((O.CLEAR, path))
-        elif kind == "insertStrings":
-            ops.append((O.ADD, path, [str(v) for v in body.get("values") or []]))
-            known[path] = F.STRING_SET
-        elif kind == "removeStrings":
-            ops.append((O.REMOVE, path, [str(v) for v in body.get("values") or []]))
-        elif kind == "deleteAttribute":
-            if path in known:
-                ops.append((O.DELETE, path))
-                known.pop(path, None)
-                next_step.pop(path, None)
-        elif kind == "assignArtifact":
-            files = manifest(str(body.get("hash") or ""))
-            if files is None:
-                errors.append(f"'{path}': artifact {str(body.get('hash'))[:16]} was never announced to this server; "
-                              "the field was not stored")
-            else:
-                ops.append((O.TRACK, path, files, True))
-                known[path] = F.ARTIFACT
-        elif kind == "configFloatSeries":
-            continue  # a chart's range and unit: naiad draws from the data (docs/neptune-compat.md)
-        else:
-            errors.append(f"'{path}': the operation {kind!r} is not served by this naiad server yet; "
-                          "the value was not stored")
+                errors.append(f"'{path}': the operation {kind!r} is not served by this naiad server yet; "
+                              "the value was not stored")
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:  # a malformed payload
+            errors.append(f"'{str(item.get('path') if isinstance(item, dict) else item)[:200]}': a malformed "
+                          f"operation ({str(exc)[:200]}); it was not stored")
+
     out: list[O.Op] = []
     for op in ops:
         if isinstance(op, _Points):

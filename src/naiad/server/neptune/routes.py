@@ -115,6 +115,8 @@ def register(app: FastAPI, api: Api) -> None:
             return _error(404, kind, str(exc))
         except E.NaiadError as exc:
             return _error(400, "BAD_REQUEST", str(exc))
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:  # a malformed request
+            return _error(400, "BAD_REQUEST", f"malformed request: {str(exc)[:300]}")
 
     # ------------------------------------------------------------------ documents and sign-in
     @app.get(f"{swagger.BACKEND}/swagger.json", include_in_schema=False)
@@ -211,6 +213,8 @@ def register(app: FastAPI, api: Api) -> None:
                 raise E.ProjectNotFound(f"project {project!r} does not exist or you have no role in it")
             p.require(project, "contributor")
             custom = params.get("customId") or None
+            if (custom is not None and not isinstance(custom, str)) or not isinstance(params.get("key") or "", str):
+                raise E.InvalidValueError("customId and key are strings")
             parent = None
             if kind == MODEL_VERSION:  # the client names the model by its uuid
                 parent = find(p, str(params.get("parentId") or ""), "contributor").short_id
@@ -227,8 +231,19 @@ def register(app: FastAPI, api: Api) -> None:
         return await guarded(lambda: experiment(find(principal(request), experimentId)))
 
     def write(info: ContainerInfo, ops: list[O.Op]) -> list[str]:
-        result = store.apply(Batch(info.uuid, f"neptune-{uuidlib.uuid4().hex}", 1, ops))
-        return result.errors
+        """Apply ops the client's requests became; an op the shape checks refuse is said, the rest stored."""
+        kept: list[O.Op] = []
+        refused: list[str] = []
+        for op in ops:
+            try:
+                O.validate_batch(Batch(info.uuid, "neptune", 1, [op]))
+            except ValueError as exc:
+                refused.append(f"'{op[1]}': {str(exc)[:300]}; it was not stored")
+                kept.append((O.ERROR, "", refused[-1]))
+            else:
+                kept.append(op)
+        result = store.apply(Batch(info.uuid, f"neptune-{uuidlib.uuid4().hex}", 1, kept))
+        return refused + result.errors
 
     files.register(app, guarded, find, principal, write, store.blobs)
     files.register_downloads(app, guarded, find, principal, store)
@@ -260,7 +275,8 @@ def register(app: FastAPI, api: Api) -> None:
                                       lambda digest: store.get_manifest(info.project, digest)
                                       if isinstance(store, SqlStore) else None)
             for item in stages:  # change_stage(): the registry moves it, with its history and its policy
-                stage = (item.get("assignString") or {}).get("value")
+                payload = item.get("assignString")
+                stage = payload.get("value") if isinstance(payload, dict) else None
                 try:
                     if info.kind != MODEL_VERSION or not isinstance(stage, str):
                         raise E.ProtectedPathError("'sys/stage' is a model version's stage, moved by change_stage")
@@ -303,6 +319,8 @@ def register(app: FastAPI, api: Api) -> None:
             async def read(request: Request, experimentId: str, attribute: str) -> Any:
                 def answer() -> dict[str, Any]:
                     fv = atom(request, experimentId, attribute)
+                    if tables.neptune_type(attribute, fv.type) != kind:
+                        raise E.MissingFieldError(f"'{attribute}' is not a {kind} field")
                     value = fv.value
                     if kind == "datetime" and value is not None:
                         value = _dt.datetime.fromtimestamp(value, tz=_dt.timezone.utc).isoformat()
@@ -324,6 +342,8 @@ def register(app: FastAPI, api: Api) -> None:
     async def string_set(request: Request, experimentId: str, attribute: str) -> Any:
         def answer() -> dict[str, Any]:
             fv = atom(request, experimentId, attribute)
+            if fv.type != F.STRING_SET:
+                raise E.MissingFieldError(f"'{attribute}' is not a string set")
             return {"attributeName": attribute, "attributeType": "stringSet", "values": sorted(fv.value or [])}
         return await guarded(answer)
 
@@ -332,6 +352,8 @@ def register(app: FastAPI, api: Api) -> None:
             async def read(request: Request, experimentId: str, attribute: str) -> Any:
                 def answer() -> dict[str, Any]:
                     fv = atom(request, experimentId, attribute)
+                    if tables.neptune_type(attribute, fv.type) != kind:
+                        raise E.MissingFieldError(f"'{attribute}' is not a {kind} field")
                     return {"attributeName": attribute, "attributeType": kind, "last": fv.value}
                 return await guarded(answer)
             return read
@@ -341,6 +363,9 @@ def register(app: FastAPI, api: Api) -> None:
                              limit: int = 1000, offset: int = 0) -> Any:
                 def answer() -> dict[str, Any]:
                     info = find(principal(request), experimentId)
+                    fv = store.read_fields(info.uuid, [attribute]).get(attribute)
+                    if fv is None or fv.type != (F.FLOAT_SERIES if label == "float" else F.STRING_SERIES):
+                        raise E.MissingFieldError(f"'{attribute}' is not a {label} series")
                     data = store.read_series(info.uuid, attribute)
                     start = max(0, offset)
                     end = min(len(data.steps), start + max(0, min(limit, 10_000)))

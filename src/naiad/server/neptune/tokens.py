@@ -4,9 +4,9 @@
 ``api_key`` (a naiad API token, ``naiad_<id>_<secret>``: the same account, roles and revocation as
 ``/api/v1``).  The client exchanges it for an access token and a refresh token, both JWTs; it reads their
 ``exp``, ``azp`` and ``iss`` claims without checking them, and refreshes at ``{iss}/protocol/openid-
-connect/token``.  naiad signs them (HS256) with a key only the store knows (the SHA-256 of the API
-token's secret, kept in the tokens table), so any server process of a team checks them, and a revoked or
-expired API token ends its access tokens with it.
+connect/token``.  naiad signs them (HS256) with a key per API token derived from a secret only the store
+holds (``server_secrets``), so any server process of a team checks them, no client can make one, and a
+revoked or expired API token ends its access tokens with it.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def issue(accounts: Accounts, api_key: str, base_url: str) -> dict[str, Any]:
     """Exchange an API token for an access and a refresh token (AuthError if it does not pass)."""
     account = accounts.verify(api_key)
     token_id = api_key.split("_")[1]
-    key = accounts.token_key(token_id)
+    _, key = accounts.token_key(token_id)
     return {"accessToken": _sign(key, account.name, token_id, "access", ACCESS_SECONDS, base_url),
             "refreshToken": _sign(key, account.name, token_id, "refresh", REFRESH_SECONDS, base_url)}
 
@@ -61,7 +61,7 @@ def issue(accounts: Accounts, api_key: str, base_url: str) -> dict[str, Any]:
 def refresh(accounts: Accounts, refresh_token: str, base_url: str) -> dict[str, Any]:
     """The OAuth refresh answer for a refresh token naiad issued."""
     claims = check(accounts, refresh_token, "refresh")
-    key = accounts.token_key(claims["tid"])
+    _, key = accounts.token_key(claims["tid"])
     return {"access_token": _sign(key, claims["sub"], claims["tid"], "access", ACCESS_SECONDS, base_url),
             "token_type": "Bearer", "expires_in": int(ACCESS_SECONDS), "refresh_token": refresh_token}
 
@@ -71,9 +71,11 @@ def check(accounts: Accounts, token: str, kind: str = "access") -> dict[str, Any
     (revoked or expired: refused)."""
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
-        key = accounts.token_key(str(unverified["tid"]))
+        owner, key = accounts.token_key(str(unverified["tid"]))
         claims: dict[str, Any] = jwt.decode(token, key, algorithms=["HS256"], audience=None,
                                             options={"require": ["exp", "sub", "tid", "typ"]})
+        if claims["sub"] != owner:  # signed for another account than the token's own: never ours
+            raise jwt.InvalidTokenError("subject is not the token's account")
     except jwt.ExpiredSignatureError:
         raise AuthError("the access token expired; the neptune client refreshes it by itself.") from None
     except (jwt.InvalidTokenError, KeyError):

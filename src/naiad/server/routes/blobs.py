@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from naiad import errors as E
 from naiad.store.base import MAX_PARTS, PART_SIZE
+from naiad.store.sql import SqlStore
 
 from ..context import API, Api
 from ..errors import envelope
@@ -99,6 +100,8 @@ def register(app: FastAPI, api: Api) -> None:
             raise E.IntegrityError("the body's SHA-256 differs from the blob hash in the URL; the upload "
                                    "was damaged on the way. Send it again.")
         got, size = await call(store.blobs.put_bytes, data)
+        if isinstance(store, SqlStore):
+            await call(store.note_claim, got, p.name)  # it sent the bytes: it may refer to them
         return {"digest": got, "size": size}
 
     @app.post(f"{API}/blobs/uploads", tags=["blobs"], responses=errors(403, 413))
@@ -139,6 +142,8 @@ def register(app: FastAPI, api: Api) -> None:
         await call(api.require_upload, p, upload_id)
         # the record stays (asking again, after a lost answer, answers the same) until the upload expires
         digest, size = await call(not_here, p, no_upload(upload_id), store.blobs.complete_upload, upload_id)
+        if isinstance(store, SqlStore):
+            await call(store.note_claim, digest, p.name)
         return {"digest": digest, "size": size}
 
     @app.delete(f"{API}/blobs/uploads/{{upload_id}}", tags=["blobs"], responses=errors(403, 404))

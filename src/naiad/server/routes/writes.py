@@ -45,6 +45,7 @@ def register(app: FastAPI, api: Api) -> None:
                 require_existing(p, batch.container, "contributor")
             else:
                 require_container(p, batch.container, "contributor")
+            api.require_referable(p, batch.ops)
             return store.apply(batch)
 
         result = await call(work)

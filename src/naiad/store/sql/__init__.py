@@ -81,6 +81,12 @@ class SqlStore(Writes, Table):
         """For each blob hash, the projects with a container that refers to it."""
         return blobrefs.blob_projects(self, digests)
 
+    def note_claim(self, digest: str, account: str) -> None:
+        blobrefs.note_claim(self, digest, account)
+
+    def claimed(self, digests: list[str], account: str) -> set[str]:
+        return blobrefs.claimed(self, digests, account)
+
     def note_upload(self, upload_id: str, account: str) -> None:
         blobrefs.note_upload(self, upload_id, account)
 

@@ -87,6 +87,21 @@ def blob_projects(store: Catalog, digests: list[str]) -> dict[str, set[str]]:
     return out
 
 
+def note_claim(store: Catalog, digest: str, account: str) -> None:
+    """``account`` sent the bytes of ``digest`` (so it may refer to them wherever else they are stored)."""
+    with store._tx() as conn:
+        conn.execute("INSERT INTO blob_claims(hash, account, claimed) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                     (digest, account, time.time()))
+
+
+def claimed(store: Catalog, digests: list[str], account: str) -> set[str]:
+    if not digests:
+        return set()
+    in_sql, params = store._in("hash", sorted(set(digests)))
+    return {str(r[0]) for r in store.conn().execute(
+        f"SELECT hash FROM blob_claims WHERE account = ? AND {in_sql}", [account, *params]).fetchall()}
+
+
 # ------------------------------------------------------------------------------------------ uploads
 def note_upload(store: Catalog, upload_id: str, account: str) -> None:
     with store._tx() as conn:
