@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from naiad.cli.common import _console, _store
+from naiad.cli.common import _console, _size, _store
 
 _URI = click.option("--uri", help="store location (default NAIAD_URI or ./.naiad)")
 
@@ -37,14 +37,6 @@ class _Bar:
         if stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=total)
         self.progress.update(self.tasks[stage], completed=done, total=total)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 @click.command("export")

@@ -36,6 +36,15 @@ def _project_name(store: Any, project: str | None) -> str:
     raise click.UsageError(f"which project? Pass --project or set NAIAD_PROJECT (projects: {names}).")
 
 
+def _size(n: float) -> str:
+    """Bytes for a person: 812 B, 3.4 MiB, 1.2 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
 def _show_value(fv: Any, compact: bool = False) -> str:
     v = fv.value
     if compact and fv.type == F.FLOAT_SERIES:

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from naiad.cli.common import _console, _json_value, _project_name, _store
+from naiad.cli.common import _console, _json_value, _project_name, _size, _store
 from naiad.config import SETTINGS
 from naiad.store.base import MODEL, MODEL_VERSION, RegistryEvent
 from naiad.tracking.container import default_owner
@@ -30,14 +30,6 @@ _PROJECT = click.option("--project", "-p", help="project name (default: NAIAD_PR
 
 def _when(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def _versions(store: Any, project: str, model: str | None = None) -> list[tuple[str, dict[str, Any]]]:

@@ -307,21 +307,21 @@ def register(app: FastAPI, api: Api) -> None:
             return {"id": info.uuid, "attributes": listed}
         return await guarded(answer)
 
-    def atom(request: Request, experiment_id: str, attribute: str) -> Any:
+    def atom(request: Request, experiment_id: str, attribute: str, kind: str) -> Any:
+        """The field ``attribute`` of the run, which must be of the client's type ``kind``."""
         info = find(principal(request), experiment_id)
-        values = store.read_fields(info.uuid, [attribute])
-        if attribute not in values:
+        fv = store.read_fields(info.uuid, [attribute]).get(attribute)
+        if fv is None:
             raise E.MissingFieldError(f"{info.short_id} has no field {attribute!r}")
-        return values[attribute]
+        if tables.neptune_type(attribute, fv.type) != kind:
+            raise E.MissingFieldError(f"'{attribute}' of {info.short_id} is not a {kind} field")
+        return fv
 
     for kind in ("float", "int", "bool", "string", "datetime"):
         def make(kind: str) -> Any:
             async def read(request: Request, experimentId: str, attribute: str) -> Any:
                 def answer() -> dict[str, Any]:
-                    fv = atom(request, experimentId, attribute)
-                    if tables.neptune_type(attribute, fv.type) != kind:
-                        raise E.MissingFieldError(f"'{attribute}' is not a {kind} field")
-                    value = fv.value
+                    value = atom(request, experimentId, attribute, kind).value
                     if kind == "datetime" and value is not None:
                         value = _dt.datetime.fromtimestamp(value, tz=_dt.timezone.utc).isoformat()
                     return {"attributeName": attribute, "attributeType": kind, "value": value}
@@ -332,29 +332,22 @@ def register(app: FastAPI, api: Api) -> None:
     @app.get(f"{lb}/attributes/artifact", include_in_schema=False)
     async def artifact(request: Request, experimentId: str, attribute: str) -> Any:
         def answer() -> dict[str, Any]:
-            fv = atom(request, experimentId, attribute)
-            if fv.type != F.ARTIFACT:
-                raise E.MissingFieldError(f"'{attribute}' is not an artifact")
-            return {"hash": (fv.value or {}).get("hash")}
+            return {"hash": (atom(request, experimentId, attribute, "artifact").value or {}).get("hash")}
         return await guarded(answer)
 
     @app.get(f"{lb}/attributes/stringSet", include_in_schema=False)
     async def string_set(request: Request, experimentId: str, attribute: str) -> Any:
         def answer() -> dict[str, Any]:
-            fv = atom(request, experimentId, attribute)
-            if fv.type != F.STRING_SET:
-                raise E.MissingFieldError(f"'{attribute}' is not a string set")
-            return {"attributeName": attribute, "attributeType": "stringSet", "values": sorted(fv.value or [])}
+            values = atom(request, experimentId, attribute, "stringSet").value
+            return {"attributeName": attribute, "attributeType": "stringSet", "values": sorted(values or [])}
         return await guarded(answer)
 
     for kind, label in (("floatSeries", "float"), ("stringSeries", "string")):
         def make_last(kind: str) -> Any:
             async def read(request: Request, experimentId: str, attribute: str) -> Any:
                 def answer() -> dict[str, Any]:
-                    fv = atom(request, experimentId, attribute)
-                    if tables.neptune_type(attribute, fv.type) != kind:
-                        raise E.MissingFieldError(f"'{attribute}' is not a {kind} field")
-                    return {"attributeName": attribute, "attributeType": kind, "last": fv.value}
+                    last = atom(request, experimentId, attribute, kind).value
+                    return {"attributeName": attribute, "attributeType": kind, "last": last}
                 return await guarded(answer)
             return read
 
@@ -362,10 +355,8 @@ def register(app: FastAPI, api: Api) -> None:
             async def values(request: Request, experimentId: str, attribute: str,
                              limit: int = 1000, offset: int = 0) -> Any:
                 def answer() -> dict[str, Any]:
+                    atom(request, experimentId, attribute, f"{label}Series")
                     info = find(principal(request), experimentId)
-                    fv = store.read_fields(info.uuid, [attribute]).get(attribute)
-                    if fv is None or fv.type != (F.FLOAT_SERIES if label == "float" else F.STRING_SERIES):
-                        raise E.MissingFieldError(f"'{attribute}' is not a {label} series")
                     data = store.read_series(info.uuid, attribute)
                     start = max(0, offset)
                     end = min(len(data.steps), start + max(0, min(limit, 10_000)))
