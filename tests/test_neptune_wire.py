@@ -15,9 +15,8 @@ import pytest
 
 from conftest import run_script
 from naiad.server.neptune.tokens import neptune_token
+from neptune_client import PROJECT, client_env, neptune
 from services import TeamServer, team_server
-
-PROJECT = "acme/vision"
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +24,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
     with team_server(tmp_path_factory.mktemp("neptune-wire"),
                      [("nell", PROJECT, "contributor"), ("vic", PROJECT, "viewer")]) as found:
         yield found
-
-
-def client_env(server: TeamServer, who: str, tmp: Path) -> dict[str, str]:
-    return {"NEPTUNE_API_TOKEN": neptune_token(server.tokens[who], server.url), "NEPTUNE_PROJECT": PROJECT,
-            # the client's OAuth library refuses plain http unless told this is on purpose (loopback here)
-            "OAUTHLIB_INSECURE_TRANSPORT": "1", "NEPTUNE_DATA_DIRECTORY": str(tmp / ".neptune")}
-
-
-def neptune(code: str, server: TeamServer, who: str, tmp: Path, timeout: float = 120) -> str:
-    result = run_script(code, env=client_env(server, who, tmp), timeout=timeout, cwd=tmp)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return result.stdout + result.stderr
 
 
 LOGGING = """

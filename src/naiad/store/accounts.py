@@ -114,6 +114,11 @@ class Accounts:
         return dict(self.store.conn().execute(
             "SELECT project, role FROM project_roles WHERE account=?", (account,)).fetchall())
 
+    def members(self, project: str) -> list[tuple[str, str]]:
+        """(account, role) of every account with a role in ``project``, by name."""
+        return [(str(a), str(r)) for a, r in self.store.conn().execute(
+            "SELECT account, role FROM project_roles WHERE project=? ORDER BY account", (project,)).fetchall()]
+
     # ------------------------------------------------------------------ tokens
     def create_token(self, account: str, *, label: str = "", expires_in: float | None = None) -> str:
         """A new token for ``account``; the returned string is the only copy of its secret."""

@@ -21,8 +21,8 @@ from naiad.core import ops as O
 ATOMS = {"assignFloat": F.FLOAT, "assignInt": F.INTEGER, "assignBool": F.BOOLEAN, "assignString": F.STRING}
 SERIES = {"logFloats": F.FLOAT_SERIES, "logStrings": F.STRING_SERIES}
 CLEARS = ("clearFloatSeries", "clearStringSeries", "clearStringSet", "clearImageSeries", "clearArtifact")
-IGNORED_PATHS = frozenset({"sys/hostname"})
-"""Written by the client, kept by naiad elsewhere: the host is in ``monitoring/<hash>/hostname`` too."""
+RENAMED = {"sys/hostname": "environment/hostname"}
+"""Paths the client writes that are naiad's own (read-only) under ``sys/``: kept where naiad records the same."""
 
 
 def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step: Callable[[str], float | None],
@@ -46,10 +46,12 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
                 errors.append(f"'{path}': an operation names one kind with its payload (got {kinds[:3]})")
                 continue
             kind, body = kinds[0], item[kinds[0]]
-            if path in IGNORED_PATHS:
-                continue
+            path = str(RENAMED.get(path, path))
             if kind in ATOMS:
-                ops.append((O.ASSIGN, path, ATOMS[kind], body.get("value")))
+                atom = body.get("value")
+                if kind == "assignFloat" and isinstance(atom, str):  # neptune.legacy sends parameters as text
+                    atom = float(atom)
+                ops.append((O.ASSIGN, path, ATOMS[kind], atom))
                 known[path] = ATOMS[kind]
             elif kind == "assignDatetime":
                 ops.append((O.ASSIGN, path, F.DATETIME, float(body.get("valueMilliseconds") or 0) / 1000.0))

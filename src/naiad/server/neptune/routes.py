@@ -27,7 +27,7 @@ from naiad.store.sql import SqlStore
 
 from ..auth import Principal
 from ..context import Api
-from . import artifacts, files, signals, swagger, tables, tokens
+from . import artifacts, files, legacy, signals, swagger, tables, tokens
 from .operations import translate
 
 _KINDS = {"run": RUN, "model": MODEL, "modelVersion": MODEL_VERSION}
@@ -205,7 +205,7 @@ def register(app: FastAPI, api: Api) -> None:
         def answer() -> Any:
             p = principal(request)
             project = str(params.get("projectIdentifier") or "")
-            kind = _KINDS.get(str(params.get("type")))
+            kind = _KINDS.get(str(params.get("type") or "run"))  # neptune.legacy sends no type: a run
             if kind is None:
                 return _error(400, "BAD_REQUEST", f"this naiad server does not create {params.get('type')!r} "
                                                    "containers over the neptune API yet")
@@ -223,6 +223,9 @@ def register(app: FastAPI, api: Api) -> None:
                                               key=params.get("key"), parent=parent)
             except E.ModelKeyTakenError as exc:
                 return _error(409, "CONFLICT", str(exc))  # the client's NeptuneModelKeyAlreadyExistsError
+            git = legacy.git_ops(params.get("gitInfo"))
+            if git and info.is_new:
+                write(info, git)
             return experiment(info)
         return await guarded(answer)
 
@@ -250,6 +253,7 @@ def register(app: FastAPI, api: Api) -> None:
     tables.register(app, api, guarded, principal)
     artifacts.register(app, store, guarded, principal, find)
     signals.register(app, store, principal_of, find, write, lambda: api.released(lambda: None))
+    legacy.register(app, api, guarded, principal, find)
 
     @app.post(f"{lb}/experiments/ping", include_in_schema=False)
     async def ping(request: Request, experimentId: str) -> Any:
@@ -290,21 +294,6 @@ def register(app: FastAPI, api: Api) -> None:
                     ops.append((O.ASSIGN, "sys/state", F.STRING, "failed"))
             refused = write(info, ops) if ops else []
             return [{"errorDescription": text} for text in problems + refused]
-        return await guarded(answer)
-
-    @app.get(f"{lb}/experiments/attributes", include_in_schema=False)
-    async def attributes(request: Request, experimentId: str) -> Any:
-        def answer() -> dict[str, Any]:
-            p = principal(request)
-            try:
-                info = find(p, experimentId)
-            except E.ContainerNotFound:
-                if p.can_see(experimentId):  # a project with no fields of its own yet
-                    return {"id": experimentId, "attributes": []}
-                raise
-            listed = [{"name": path, "type": tables.neptune_type(path, t)}
-                      for path, t in sorted(store.structure(info.uuid).items())]
-            return {"id": info.uuid, "attributes": listed}
         return await guarded(answer)
 
     def atom(request: Request, experiment_id: str, attribute: str, kind: str) -> Any:

@@ -19,6 +19,7 @@ _S = {"type": "string"}
 _B = {"type": "boolean"}
 _I = {"type": "integer", "format": "int64"}
 _N = {"type": "number", "format": "double"}
+_ERROR = {"description": "an error: errorType, title, message, code", "schema": {"type": "object"}}
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def op(op_id: str, params: list[dict[str, Any]], response: dict[str, Any] | None
     if response is not None:
         ok["schema"] = response
     return {"operationId": op_id, "tags": ["api"], "parameters": params, "produces": ["application/json"],
-            "consumes": ["application/json"], "responses": {"200": ok}}
+            "consumes": ["application/json"], "responses": {"200": ok, "default": _ERROR}}
 
 
 def doc(title: str, paths: dict[str, dict[str, Any]], definitions: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +69,11 @@ def backend() -> dict[str, Any]:
             param("userRelation"), param("viewedUsername")], ref("ProjectList"))},
         f"{v1}/myOrganizations": {"get": op("listOrganizations", [], {"type": "array",
                                                                        "items": ref("Organization")})},
+        f"{v1}/projects/members": {"get": op("listProjectMembers", [param("projectIdentifier", required=True)],
+                                              {"type": "array", "items": ref("ProjectMember")})},
     }, {
+        "ProjectMember": obj(role=_S, registeredMemberInfo=ref("RegisteredMember")),
+        "RegisteredMember": obj(username=_S),
         "ClientConfig": obj(apiUrl=_S, applicationUrl=_S, pyLibVersions=ref("ClientVersions"),
                              multiPartUpload=ref("MultipartUploadConfig"), artifacts=ref("ArtifactsConfig"),
                              sysNameSetByBackend=_B),
@@ -105,6 +110,29 @@ def upload_paths() -> dict[str, dict[str, Any]]:
     return paths
 
 
+_ANY: dict[str, Any] = {}  # a value of the field's own type
+_PROPS = obj(attributeName=_S, attributeType=_S, value=_ANY, last=_ANY, lastStep=_N,
+             values={"type": "array", "items": _S}, hash=_S)
+_SYSTEM = obj(**{name: ref("SystemValue") for name in ("id", "shortId", "name", "runningTime", "owner", "size",
+                                                       "description", "hostname", "state")},
+              creationTime=ref("SystemTime"), tags=ref("SystemValues"))
+ATTRIBUTE_DEFINITIONS: dict[str, Any] = {
+    "ExperimentAttributes": obj(id=_S, organizationName=_S, projectName=_S, type=_S,
+                                attributes={"type": "array", "items": ref("Attribute")},
+                                systemAttributes=ref("SystemAttributes")),
+    "Attribute": obj(name=_S, type=_S, **{f"{kind}Properties": ref("AttributeProperties") for kind in (
+        "float", "int", "bool", "string", "datetime", "stringSet", "floatSeries", "stringSeries", "imageSeries",
+        "file", "fileSet", "artifact", "experimentState", "notebookRef", "gitRef")}),
+    "AttributeProperties": _PROPS,
+    "SystemAttributes": _SYSTEM,
+    "SystemValue": obj(value=_ANY),
+    "SystemTime": obj(value={"type": "string", "format": "date-time"}),
+    "SystemValues": obj(values={"type": "array", "items": _S}),
+    "LeaderboardEntries": obj(entries={"type": "array", "items": ref("ExperimentAttributes")},
+                              matchingItemCount=_I, totalItemCount=_I),
+}
+"""A run's fields with their typed properties, and its system attributes (what ``neptune.legacy`` reads)."""
+
 UPLOAD_DEFINITIONS = {
     "UploadStart": obj(uploadId={"type": "string"}, errors={"type": "array", "items": ref("Error")}),
     "UploadErrors": obj(errors={"type": "array", "items": ref("Error")}),
@@ -138,6 +166,12 @@ def leaderboard() -> dict[str, Any]:
         f"{v1}/attributes/series/float": {"get": op("getFloatSeriesValues", [
             exp, attribute, param("limit", kind="integer"), param("offset", kind="integer")],
             ref("FloatSeriesValues"))},
+        f"{v1}/attributes/series/float/csv": {"get": op("getFloatSeriesValuesCSV", [exp, attribute], None)},
+        f"{v1}/leaderboard": {"get": op("getLeaderboard", [
+            param("projectIdentifier", required=True), *(param(name, array=True) for name in (
+                "shortId", "state", "owner", "tags", "sortBy", "sortFieldType", "sortDirection")),
+            param("tagsMode"), param("minRunningTimeSeconds", kind="number"), param("limit", kind="integer"),
+            param("offset", kind="integer")], ref("LeaderboardEntries"))},
         f"{v1}/attributes/series/string": {"get": op("getStringSeriesValues", [
             exp, attribute, param("limit", kind="integer"), param("offset", kind="integer")],
             ref("StringSeriesValues"))},
@@ -150,8 +184,7 @@ def leaderboard() -> dict[str, Any]:
         "Experiment": obj(id=_S, type=_S, shortId=_S, organizationName=_S, projectName=_S, trashed=_B,
                            projectId=_S, organizationId=_S),
         "Error": obj(errorDescription=_S),
-        "ExperimentAttributes": obj(id=_S, attributes={"type": "array", "items": ref("Attribute")}),
-        "Attribute": obj(name=_S, type=_S),
+        **ATTRIBUTE_DEFINITIONS,
         "StringSetAttribute": obj(attributeName=_S, attributeType=_S, values={"type": "array", "items": _S}),
         "FloatSeriesValues": obj(totalItemCount=_I, values={"type": "array", "items": ref("FloatPoint")}),
         "FloatPoint": obj(step=_N, timestampMillis=_I, value=_N),

@@ -27,7 +27,7 @@ def neptune_type(path: str, ftype: str) -> str:
     return "experimentState" if path == "sys/state" else TYPES.get(ftype, ftype)
 
 
-def _properties(path: str, fv: FieldValue) -> dict[str, Any]:
+def properties(path: str, fv: FieldValue) -> dict[str, Any]:
     value = fv.value
     if path == "sys/state":
         return {"value": "running" if value == "running" else "idle"}
@@ -99,7 +99,7 @@ def register(app: FastAPI, api: Any, guarded: Callable[..., Any], principal: Cal
                     uuid = store.get_container(short_id=short_id).uuid
                     out.append({"experimentId": uuid, "attributes": [
                         {"name": path, "type": neptune_type(path, fv.type),
-                         f"{neptune_type(path, fv.type)}Properties": _properties(path, fv)}
+                         f"{neptune_type(path, fv.type)}Properties": properties(path, fv)}
                         for path, fv in sorted(row.items())]})
             return {"matchingItemCount": matching, "totalItemCount": matching, "entries": out}
         return await guarded(answer)
