@@ -16,7 +16,28 @@ from naiad.errors import NaiadError
 from naiad.gate.report import fetch_gate_decisions
 from naiad.monitoring.evaluation import Evaluation, evaluate
 from naiad.monitoring.monitor import fetch_drift, fetch_evaluations, get_degradation_rule, set_degradation_rule
-from naiad.neptune_compat import exceptions, types, utils
+from naiad.neptune_compat import exceptions, legacy, types, utils
+from naiad.neptune_compat.legacy import (
+    append_tag,
+    append_tags,
+    create_experiment,
+    delete_artifacts,
+    get_experiment,
+    init,
+    log_artifact,
+    log_image,
+    log_metric,
+    log_text,
+    remove_property,
+    remove_tag,
+    send_artifact,
+    send_image,
+    send_metric,
+    send_text,
+    set_project,
+    set_property,
+    stop,
+)
 from naiad.registry.model import Model, ModelVersion, init_model, init_model_version, register_model_version
 from naiad.registry.skew import code_skew, distribution_skew, feature_skew, log_profile, read_profile
 from naiad.tracking.files import File
@@ -26,11 +47,18 @@ from naiad.tracking.run import Run, init_run
 from naiad.version import __version__
 
 # neptune's module names: ``from naiad.types import File`` as ``from neptune.types import File``
-for _compat in (exceptions, types, utils):
+for _compat in (exceptions, legacy, types, utils):
     _sys.modules[f"{__name__}.{_compat.__name__.rsplit('.', 1)[1]}"] = _compat
 del _compat
 
 ANONYMOUS_API_TOKEN = "ANONYMOUS"
+
+
+def __getattr__(name: str) -> object:
+    if name == "project":  # neptune 0.x's ``neptune.project``: the project ``init()`` chose, or None
+        return legacy.project
+    raise AttributeError(f"module 'naiad' has no attribute {name!r}")
+
 
 __all__ = [
     "ANONYMOUS_API_TOKEN",
@@ -44,8 +72,12 @@ __all__ = [
     "Run",
     "Table",
     "__version__",
+    "append_tag",
+    "append_tags",
     "code_skew",
     "config",
+    "create_experiment",
+    "delete_artifacts",
     "distribution_skew",
     "evaluate",
     "exceptions",
@@ -54,14 +86,30 @@ __all__ = [
     "fetch_evaluations",
     "fetch_gate_decisions",
     "get_degradation_rule",
+    "get_experiment",
+    "init",
     "init_model",
     "init_model_version",
     "init_project",
     "init_run",
+    "legacy",
+    "log_artifact",
+    "log_image",
+    "log_metric",
     "log_profile",
+    "log_text",
     "read_profile",
     "register_model_version",
+    "remove_property",
+    "remove_tag",
+    "send_artifact",
+    "send_image",
+    "send_metric",
+    "send_text",
     "set_degradation_rule",
+    "set_project",
+    "set_property",
+    "stop",
     "types",
     "utils",
 ]

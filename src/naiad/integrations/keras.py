@@ -115,4 +115,33 @@ class NaiadCallback(keras.callbacks.Callback):
         self._safely(record)
 
 
-__all__ = ["NaiadCallback"]
+class NeptuneMonitor(keras.callbacks.Callback):
+    """neptune-contrib's 0.x Keras callback (``neptunecontrib.monitoring.keras``), for 0.x scripts that
+    ``import naiad as neptune``: each training batch's metrics as the channel ``<prefix>batch_<metric>``,
+    each epoch's (validation ones included) as ``<prefix>epoch_<metric>``, sent with ``log_metric`` to
+    ``experiment`` — by default the 0.x experiment running when the callback logs.  In the run they are
+    ``logs/batch_loss``, ``logs/epoch_val_accuracy`` …  A logging problem never stops ``fit``."""
+
+    def __init__(self, experiment: Any = None, prefix: str = "") -> None:
+        super().__init__()
+        self._experiment = experiment
+        self._prefix = prefix
+        self._safely = Guard("NeptuneMonitor")
+
+    def _log(self, trigger: str, logs: dict[str, Any] | None) -> None:
+        from naiad.neptune_compat import legacy
+
+        experiment = self._experiment if self._experiment is not None else legacy.get_experiment()
+        for metric, value in (logs or {}).items():
+            number = _number(value)
+            if metric not in ("batch", "size") and number is not None:
+                experiment.log_metric(f"{self._prefix}{trigger}_{metric}", number)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._safely(lambda: self._log("batch", logs))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._safely(lambda: self._log("epoch", logs))
+
+
+__all__ = ["NaiadCallback", "NeptuneMonitor"]

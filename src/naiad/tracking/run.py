@@ -254,10 +254,18 @@ class Run(Container):
             return
         lines = ["An uncaught exception occurred; the run is marked failed.", "Traceback:"]
         lines += [ln.rstrip("\n") for ln in traceback.format_exception(exc_type, exc, tb)]
-        self[f"{self.monitoring_namespace}/traceback"].extend(lines)
         if self._fail_on_exception:
-            self._failed = True
-            self._submit((O.ASSIGN, "sys/failed", F.BOOLEAN, True))
+            self._mark_failed(lines)
+        else:
+            self[f"{self.monitoring_namespace}/traceback"].extend(lines)
+
+    def _mark_failed(self, lines: list[str]) -> None:
+        """Record ``lines`` (a traceback) and end the run failed (``sys/failed``; ``sys/state`` at stop)."""
+        if self._writer is None:
+            return
+        self[f"{self.monitoring_namespace}/traceback"].extend(lines)
+        self._failed = True
+        self._submit((O.ASSIGN, "sys/failed", F.BOOLEAN, True))
 
 
 def _now() -> float:
