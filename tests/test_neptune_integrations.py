@@ -112,3 +112,36 @@ def test_transformers_trainer_reports_to_neptune(server: TeamServer, tmp_path: P
     assert fields["finetuning/trainer_parameters/max_steps"].value == 4
     assert fields["finetuning/trainer_parameters/learning_rate"].value == pytest.approx(1e-3)
     assert fields["source_code/integrations/transformers"].type == "String"
+
+
+TF_KERAS = """
+import os
+os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import neptune, numpy as np
+import tensorflow as tf
+from neptune.integrations.tensorflow_keras import NeptuneCallback   # neptune-tensorflow-keras
+tf.keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+X = rng.normal(size=(64, 4)).astype("float32"); y = (X[:, 0] > 0).astype("float32")
+model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(4, activation="relu"),
+                             tf.keras.layers.Dense(1, activation="sigmoid")])
+model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+run = neptune.init_run(capture_hardware_metrics=False, source_files=[], git_ref=False)
+history = model.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
+                    callbacks=[NeptuneCallback(run=run, base_namespace="metrics")])
+print("ID", run["sys/id"].fetch())
+print("LOSS", history.history["loss"][-1])
+run.stop()
+"""
+
+
+def test_neptune_tensorflow_keras_logs_a_fit(server: TeamServer, tmp_path: Path) -> None:
+    out = neptune(TF_KERAS, server, "nell", tmp_path, timeout=300)
+    uuid, fields = landed(server, out)
+    loss = server.store.read_series(uuid, "metrics/train/epoch/loss")
+    assert loss.steps.tolist() == [0.0, 1.0, 2.0]
+    assert loss.values[-1] == pytest.approx(float(out.split("LOSS ", 1)[1].split()[0]), rel=1e-6)
+    assert len(server.store.read_series(uuid, "metrics/validation/epoch/accuracy").values) == 3
+    assert fields["metrics/fit_params/epochs"].value == 3 and fields["metrics/model/summary"].type == "File"
+    assert fields["metrics/model/optimizer_config/name"].value == "adam"
