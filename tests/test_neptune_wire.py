@@ -459,3 +459,24 @@ def test_malformed_operations_are_said_and_the_run_stays_readable(two_projects: 
                                                                              "attribute": "ok"})
         assert answer.status_code == 404, answer.text
     nell.close()
+
+
+PAGED = """
+import neptune
+run = neptune.init_run(capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                       source_files=[], git_ref=False)
+run["long"].extend([i * 0.001 for i in range(25_000)])
+run["words"].extend([f"w{i}" for i in range(12_000)])
+run.sync()
+values = run["long"].fetch_values()
+words = run["words"].fetch_values()
+print("LONG", len(values), values["step"].iloc[0], values["step"].iloc[-1], values["value"].iloc[-1])
+print("WORDS", len(words), words["value"].iloc[10_001])
+run.stop()
+"""
+
+
+def test_fetch_values_pages_through_a_long_series(server: TeamServer, tmp_path: Path) -> None:
+    """The client reads 10,000 points a request; each page is read from the chunks it touches."""
+    out = neptune(PAGED, server, "nell", tmp_path)
+    assert "LONG 25000 0.0 24999.0 24.999" in out and "WORDS 12000 w10001" in out

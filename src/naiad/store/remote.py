@@ -185,6 +185,11 @@ class RemoteStore:
         response = self.request("GET", f"/containers/{_seg(uuid)}/series", params={"path": path})
         return wire.series_from_bytes(response.content)
 
+    def read_series_window(self, uuid: str, path: str, offset: int, limit: int) -> tuple[SeriesData, int]:
+        data = self.read_series(uuid, path)  # the server sends a series whole; the window is cut here
+        lo, hi = max(0, offset), max(0, offset) + max(0, limit)
+        return SeriesData(data.steps[lo:hi], data.timestamps[lo:hi], data.values[lo:hi]), len(data.steps)
+
     def series_buckets(self, uuid: str, path: str, n: int = 1000, *, step_min: float | None = None,
                        step_max: float | None = None) -> Buckets:
         params: dict[str, Any] = {"path": path, "n": n}

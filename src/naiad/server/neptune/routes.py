@@ -346,14 +346,14 @@ def register(app: FastAPI, api: Api) -> None:
                 def answer() -> dict[str, Any]:
                     atom(request, experimentId, attribute, f"{label}Series")
                     info = find(principal(request), experimentId)
-                    data = store.read_series(info.uuid, attribute)
-                    start = max(0, offset)
-                    end = min(len(data.steps), start + max(0, min(limit, 10_000)))
-                    millis = np.rint(np.asarray(data.timestamps[start:end]) * 1000).astype(np.int64).tolist()
-                    points = [{"step": float(data.steps[i]), "timestampMillis": millis[i - start],
-                               "value": (float(data.values[i]) if label == "float" else str(data.values[i]))}
-                              for i in range(start, end)]
-                    return {"totalItemCount": len(data.steps), "values": points}
+                    data, total = store.read_series_window(info.uuid, attribute, offset, min(limit, 10_000))
+                    millis = np.rint(np.asarray(data.timestamps) * 1000).astype(np.int64).tolist()
+                    steps = np.asarray(data.steps, dtype=float).tolist()
+                    values = (np.asarray(data.values, dtype=float).tolist() if label == "float"
+                              else [str(v) for v in data.values])
+                    points = [{"step": step, "timestampMillis": stamp, "value": value}
+                              for step, stamp, value in zip(steps, millis, values, strict=True)]
+                    return {"totalItemCount": total, "values": points}
                 return await guarded(answer)
             return values
         app.get(f"{lb}/attributes/{kind}", include_in_schema=False)(make_last(kind))

@@ -201,6 +201,36 @@ class Series(Fields):
             values = [v for p in parts for v in p[2]]
         return SeriesData(steps, ts, values)
 
+    def read_series_window(self, uuid: str, path: str, offset: int, limit: int) -> tuple[SeriesData, int]:
+        """Points ``offset … offset + limit`` and the series' length: only the chunks the window touches
+        are read and decoded (paging through a long series costs each page its own points)."""
+        conn = self.conn()
+        sid, ftype = self._series_sid(conn, uuid, path)
+        sizes = conn.execute("SELECT seq, n FROM chunks WHERE sid=? ORDER BY seq", (sid,)).fetchall()
+        ends = np.cumsum([int(n) for _, n in sizes]) if sizes else np.zeros(0, dtype=np.int64)
+        total = int(ends[-1]) if len(ends) else 0
+        start, stop = max(0, offset), min(total, max(0, offset) + max(0, limit))
+        steps_parts, ts_parts, value_parts = [], [], []
+        if start < stop:
+            first = int(np.searchsorted(ends, start, side="right"))
+            last = int(np.searchsorted(ends, stop - 1, side="right"))
+            base = int(ends[first - 1]) if first else 0
+            for i in range(first, last + 1):
+                s, t, v = decode_chunk(self._chunk_blob(conn, sid, int(sizes[i][0])))
+                steps_parts.append(s)
+                ts_parts.append(t)
+                value_parts.append(v)
+            steps = np.concatenate(steps_parts)[start - base:stop - base]
+            ts = np.concatenate(ts_parts)[start - base:stop - base]
+            if ftype == F.FLOAT_SERIES:
+                values: np.ndarray | list[str] = np.concatenate(
+                    [np.asarray(v) for v in value_parts])[start - base:stop - base]
+            else:
+                values = [x for v in value_parts for x in v][start - base:stop - base]
+            return SeriesData(steps, ts, values), total
+        empty = np.zeros(0)
+        return SeriesData(empty, empty.copy(), [] if ftype != F.FLOAT_SERIES else empty.copy()), total
+
     def series_buckets(self, uuid: str, path: str, n: int = 1000, *, step_min: float | None = None,
                        step_max: float | None = None) -> Buckets:
         """Downsample a float series to at most ``n`` buckets of min/max/first/last/count.
