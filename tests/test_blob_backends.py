@@ -188,6 +188,24 @@ def test_an_upload_in_three_parts_publishes_the_blob(blobs: BlobStore, three_par
         blobs.uploaded_parts(upload)
 
 
+def test_an_upload_announced_without_a_hash_is_named_by_what_arrived(blobs: BlobStore,
+                                                                     three_parts: bytes) -> None:
+    """The neptune client announces a size, not a hash: the blob is named when the parts are joined."""
+    data = three_parts
+    upload = blobs.begin_upload(None, len(data))
+    for number in (1, 0, 2):
+        blobs.upload_part(upload, number, pieces(part(data, number)))
+    assert blobs.complete_upload(upload) == (sha(data), len(data))
+    assert blobs.size(sha(data)) == len(data) and leftovers(blobs) == []
+    short = blobs.begin_upload(None, len(data))  # the size is still checked
+    blobs.upload_part(short, 0, pieces(part(data, 0)))
+    blobs.upload_part(short, 1, pieces(part(data, 1)))
+    blobs.upload_part(short, 2, pieces(part(data, 2)[:-1]))
+    with pytest.raises(IntegrityError, match="announced as"):
+        blobs.complete_upload(short)
+    assert leftovers(blobs) == []
+
+
 def test_parts_may_arrive_in_any_order(blobs: BlobStore, three_parts: bytes) -> None:
     data = three_parts
     upload = blobs.begin_upload(sha(data), len(data))

@@ -480,3 +480,36 @@ def test_fetch_values_pages_through_a_long_series(server: TeamServer, tmp_path: 
     """The client reads 10,000 points a request; each page is read from the chunks it touches."""
     out = neptune(PAGED, server, "nell", tmp_path)
     assert "LONG 25000 0.0 24999.0 24.999" in out and "WORDS 12000 w10001" in out
+
+
+BIG = """
+import hashlib, os
+import neptune
+data = os.urandom(2 * (8 << 20) + 4321)    # three parts of the blob store's size, the last ragged
+open("big.bin", "wb").write(data)
+print("SHA", hashlib.sha256(data).hexdigest())
+run = neptune.init_run(capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                       source_files=[], git_ref=False)
+run["model/weights"].upload("big.bin")
+run["data/set"].upload_files(["big.bin"])
+run.sync()
+print("ID", run["sys/id"].fetch())
+run["model/weights"].download("back.bin")
+print("BACK", hashlib.sha256(open("back.bin", "rb").read()).hexdigest())
+run.stop()
+"""
+
+
+def test_a_file_over_the_single_part_size_is_sent_in_parts(server: TeamServer, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``NAIAD_NEPTUNE_SINGLE_PART`` (256 MiB; 1 MiB here) the client sends a file in 8 MiB parts;
+    the blob is named by its SHA-256 when they are joined, and is the same blob a single upload makes."""
+    monkeypatch.setenv("NAIAD_NEPTUNE_SINGLE_PART", str(1 << 20))
+    out = neptune(BIG, server, "nell", tmp_path, timeout=180)
+    digest = out.split("SHA ", 1)[1].split()[0]
+    assert f"BACK {digest}" in out
+    short_id = out.split("ID ", 1)[1].split()[0]
+    fields = server.store.read_fields(server.store.get_container(short_id=short_id).uuid)
+    assert fields["model/weights"].value["hash"] == digest and fields["model/weights"].value["ext"] == "bin"
+    assert fields["data/set"].value["big.bin"]["hash"] == digest
+    assert server.store.blobs.size(digest) == 2 * (8 << 20) + 4321

@@ -92,6 +92,11 @@ class Settings:
     heartbeat_period = Setting(
         "NAIAD_HEARTBEAT_PERIOD", float, 5.0, "seconds between updates of sys/ping_time",
     )
+    neptune_single_part = Setting(
+        "NAIAD_NEPTUNE_SINGLE_PART", int, 256 << 20,
+        "bytes of the largest file the neptune client sends to naiad server in one request; bigger ones "
+        "come in parts of 8 MiB",
+    )
     crash_after = Setting(
         "NAIAD_CRASH_AFTER", float, 60.0,
         "a running run whose sys/ping_time is older than this many seconds is shown as crashed",

@@ -92,8 +92,9 @@ def check_digest(digest: object) -> str:
 
 
 def check_new_upload(digest: object, size: object) -> None:
-    """The arguments of ``begin_upload``: a SHA-256 hex digest and a size in bytes."""
-    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+    """The arguments of ``begin_upload``: a SHA-256 hex digest (None: the hash is learnt at completion)
+    and a size in bytes."""
+    if digest is not None and (not isinstance(digest, str) or not _HEX64.fullmatch(digest)):
         raise RequestError(f"cannot begin an upload for {digest!r}: announce the SHA-256 of the whole file as "
                            "64 lowercase hex digits.")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
@@ -281,7 +282,7 @@ class LocalBlobs:
         return NotFoundError(f"upload {upload_id} does not exist in {self.root}: it was completed or aborted, or "
                              "began in another store. Begin a new upload.")
 
-    def _meta(self, upload_id: str, folder: Path | None = None) -> tuple[str, int]:
+    def _meta(self, upload_id: str, folder: Path | None = None) -> tuple[str | None, int]:
         folder = folder or self._upload_dir(upload_id)
         try:
             meta: Any = json.loads((folder / "upload.json").read_text())
@@ -291,10 +292,11 @@ class LocalBlobs:
         except (ValueError, KeyError, TypeError, OSError) as exc:
             raise NotFoundError(f"upload {upload_id} in {self.root} is damaged ({exc}); abort it and begin a "
                                 "new upload.") from None
-        return check_digest(digest), int(size)
+        return (None if digest is None else check_digest(digest)), int(size)
 
-    def begin_upload(self, digest: str, size: int) -> str:
-        """Start an upload of ``size`` bytes whose SHA-256 is ``digest``; returns its id (32 hex digits)."""
+    def begin_upload(self, digest: str | None, size: int) -> str:
+        """Start an upload of ``size`` bytes whose SHA-256 is ``digest`` (None: learnt when it completes);
+        returns its id (32 hex digits)."""
         check_new_upload(digest, size)
         self._uploads.mkdir(parents=True, exist_ok=True)
         upload_id = secrets.token_hex(16)
@@ -367,7 +369,7 @@ class LocalBlobs:
             raise self._unknown_upload(upload_id) from None
         try:
             parts = self._parts(upload_id, claimed)  # as they are now that nobody can replace them
-            error = part_layout_error(upload_id, digest, size, parts)
+            error = part_layout_error(upload_id, digest or "(hash unannounced)", size, parts)
             if error is not None:
                 raise error
             fd, tmp = self._tmp()
@@ -379,8 +381,9 @@ class LocalBlobs:
                             while block := src.read(_BUF):
                                 hasher.update(block)
                                 out.write(block)
-                if hasher.hexdigest() != digest:
+                if digest is not None and hasher.hexdigest() != digest:
                     raise hash_mismatch(upload_id, digest, hasher.hexdigest())
+                digest = hasher.hexdigest()
                 self._place(tmp, digest)
             except BaseException:
                 _remove(tmp)

@@ -389,7 +389,10 @@ class RemoteBlobs:
         except OSError:
             pass
 
-    def begin_upload(self, digest: str, size: int) -> str:
+    def begin_upload(self, digest: str | None, size: int) -> str:
+        if digest is None:
+            raise E.RequestError("a naiad server takes uploads whose SHA-256 is announced first; hash the file "
+                                 "(naiad.store.blobs.hash_file) and begin again with it")
         began = self.store.json("POST", "/blobs/uploads", json={"digest": digest, "size": size})
         if began.get("exists"):
             raise E.RequestError(f"blob {digest} is already stored; there is nothing to upload.")

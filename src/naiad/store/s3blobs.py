@@ -93,7 +93,7 @@ def _import_boto3() -> Any:
 class _Upload:
     key: str  # the staging object; also how messages name the upload (the id itself is long and opaque)
     s3_id: str
-    digest: str
+    digest: str | None  # None: announced without a hash, named by what arrives
     size: int
 
 
@@ -314,11 +314,11 @@ class S3Blobs:
             self._fail(exc, f"cannot delete {key} from {self.uri}")
 
     # ------------------------------------------------------------------ resumable uploads
-    def _staging_key(self, digest: str, random: str) -> str:
-        return f"{self._base}uploads/{digest}-{random}"
+    def _staging_key(self, digest: str | None, random: str) -> str:
+        return f"{self._base}uploads/{digest or 'unhashed'}-{random}"
 
     @staticmethod
-    def _encode(digest: str, size: int, random: str, s3_id: str) -> str:
+    def _encode(digest: str | None, size: int, random: str, s3_id: str) -> str:
         text = json.dumps({"v": 1, "d": digest, "s": size, "r": random, "u": s3_id}, separators=(",", ":"))
         return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode("ascii")
 
@@ -335,7 +335,7 @@ class S3Blobs:
         if not isinstance(meta, dict) or meta.get("v") != 1:
             raise bad
         digest, size, random, s3_id = meta.get("d"), meta.get("s"), meta.get("r"), meta.get("u")
-        if not (isinstance(digest, str) and _HEX64.fullmatch(digest) and isinstance(random, str)
+        if not ((digest is None or (isinstance(digest, str) and _HEX64.fullmatch(digest))) and isinstance(random, str)
                 and _RANDOM.fullmatch(random) and isinstance(s3_id, str) and s3_id and s3_id.isprintable()
                 and isinstance(size, int) and not isinstance(size, bool) and size >= 0):
             raise bad
@@ -345,7 +345,7 @@ class S3Blobs:
         return NotFoundError(f"upload {up.key} does not exist in {self.uri}: it was completed or aborted, or S3 "
                              "expired it. Begin a new upload.")
 
-    def begin_upload(self, digest: str, size: int) -> str:
+    def begin_upload(self, digest: str | None, size: int) -> str:
         """Start a multipart upload on a staging key; returns the upload id (see the module docstring)."""
         check_new_upload(digest, size)
         if size > _MAX_PARTS * PART_SIZE:
@@ -432,7 +432,7 @@ class S3Blobs:
             return self._finish_after_join(up)
         sizes = {n: size for n, (size, _) in parts.items()}
         check_parts_complete(up.key, up.size, sizes)
-        error = part_layout_error(up.key, up.digest, up.size, sizes)
+        error = part_layout_error(up.key, up.digest or "(hash unannounced)", up.size, sizes)
         if error is not None:
             self._abort_quietly(up)
             raise error
@@ -456,6 +456,8 @@ class S3Blobs:
         blob if it exists (the upload was completed), else the upload is unknown."""
         if self._head(up.key) is not None:
             return self._verify_and_publish(up)
+        if up.digest is None:  # announced without a hash: which blob it became is not known any more
+            raise self._unknown_upload(up)
         head = self._head(self.key_of(up.digest))
         if head is not None and int(head["ContentLength"]) == up.size:
             return up.digest, up.size
@@ -474,21 +476,22 @@ class S3Blobs:
         for block in self._pieces(body, up.size + 1, what):  # one byte more than announced reveals a longer object
             hasher.update(block)
             total += len(block)
-        if total != up.size or hasher.hexdigest() != up.digest:
+        if total != up.size or (up.digest is not None and hasher.hexdigest() != up.digest):
             self._delete(up.key)
             if total != up.size:
                 raise IntegrityError(f"upload {up.key} of blob {up.digest} was announced as {up.size} bytes "
                                      f"but its parts hold {'more' if total > up.size else total}; the upload is "
                                      "discarded. Begin a new upload with the file's real size.")
-            raise hash_mismatch(up.key, up.digest, hasher.hexdigest())
-        final = self.key_of(up.digest)
+            raise hash_mismatch(up.key, str(up.digest), hasher.hexdigest())
+        digest = hasher.hexdigest()
+        final = self.key_of(digest)
         if self._head(final) is None:
             try:
                 self._client.copy({"Bucket": self.bucket, "Key": up.key}, self.bucket, final, Config=self._transfer)
             except self._boto_errors as exc:
-                self._fail(exc, f"cannot publish blob {up.digest} in {self.uri}")
+                self._fail(exc, f"cannot publish blob {digest} in {self.uri}")
         self._delete(up.key)
-        return up.digest, up.size
+        return digest, up.size
 
     def abort_upload(self, upload_id: str) -> None:
         """Drop an upload: its parts, and its staging object if it was already joined."""

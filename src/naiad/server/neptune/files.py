@@ -2,9 +2,12 @@
 stored once in naiad's blob store by content hash and written as the same File / FileSet fields the naiad
 SDK writes.
 
-The client sends a file up to ``MAX_SINGLE_PART`` bytes in one request (the configuration says so);
-bigger files it would send in parts, which this server does not take yet: it answers with an error the
-client logs, counted in the run's ``sys/errors``.
+The client sends a file up to ``NAIAD_NEPTUNE_SINGLE_PART`` bytes (256 MiB) in one request, as the
+configuration tells it; a bigger one in parts of ``PART_SIZE`` (8 MiB, the blob store's own part size):
+``start`` begins a resumable upload in the blob store without a hash (the client announces none),
+each ``part`` lands in it as it comes, and ``finish`` joins them, names the blob by its SHA-256 and
+writes the field.  Any server process can take any request of an upload (the blob store's upload ids
+carry their state).
 """
 
 from __future__ import annotations
@@ -27,16 +30,21 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import iterate_in_threadpool
 
 from naiad import errors as E
+from naiad.config import SETTINGS
 from naiad.core import fields as F
 from naiad.core import ops as O
+from naiad.store.base import PART_SIZE
 
 from . import swagger
 
-MAX_SINGLE_PART = 256 << 20
-"""Bytes of the largest file the client sends in one request (the server's request limit)."""
+MAX_CHUNKS = 10_000
+"""Parts of one upload at most (S3's own limit): a file sent in parts holds up to 78 GiB."""
 
-_NO_PARTS = ("files over 256 MiB are sent in parts, which this naiad server does not take yet; "
-             "the file was not stored")
+
+def multipart_config() -> dict[str, Any]:
+    """The client's ``multiPartUpload`` configuration: parts of exactly the blob store's part size."""
+    return {"enabled": True, "minChunkSize": PART_SIZE, "maxChunkSize": PART_SIZE, "maxChunkCount": MAX_CHUNKS,
+            "maxSinglePartSize": max(1, SETTINGS.neptune_single_part.get())}
 
 
 def register(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any],
@@ -91,21 +99,69 @@ def register(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any]
             return answer(write(info, [(O.FILES, attribute, files, reset.lower() == "true")]))
         return await guarded(run)
 
-    for base in ("attributes/upload", "attributes/fileset/upload"):
-        @app.post(f"{v1}/{base}/start", include_in_schema=False)
-        async def start(request: Request, experimentIdentifier: str) -> Any:
-            def run() -> Any:
-                find(principal(request), experimentIdentifier, "contributor")
-                return {"uploadId": "", "errors": [{"errorDescription": _NO_PARTS}]}
-            return await guarded(run)
+    def file_ref(kind: str, digest: str, size: int, extra: str) -> tuple[O.Op, ...]:
+        if kind == "file":
+            return ((O.ASSIGN, "", F.FILE, {"hash": digest, "size": size, "ext": extra, "name": None}),)
+        return ((O.FILES, "", {extra.strip("/"): {"hash": digest, "size": size, "mtime": time.time()}}, False),)
 
-        @app.post(f"{v1}/{base}/finish", include_in_schema=False)
-        async def finish(request: Request, experimentIdentifier: str) -> Any:
-            return await guarded(lambda: answer([_NO_PARTS]))
+    for base, kind, extra_name in (("attributes/upload", "file", "ext"), ("attributes/fileset/upload", "fileSet",
+                                                                             "subPath")):
+        def make(base: str, kind: str, extra_name: str) -> None:
+            @app.post(f"{v1}/{base}/start", include_in_schema=False)
+            async def start(request: Request, experimentIdentifier: str, attribute: str, totalLength: int) -> Any:
+                def run() -> Any:
+                    find(principal(request), experimentIdentifier, "contributor")
+                    if totalLength > PART_SIZE * MAX_CHUNKS:
+                        raise E.InvalidValueError(f"'{attribute}': {totalLength} bytes is more than a file may "
+                                                  f"hold ({PART_SIZE * MAX_CHUNKS} bytes); it was not stored")
+                    # the client sends `ext` to start only: the id carries it to finish
+                    extra = str(request.query_params.get(extra_name) or "")
+                    return {"uploadId": _upload_id(blobs.begin_upload(None, totalLength), extra), "errors": []}
+                return await guarded(run)
 
-        @app.post(f"{v1}/{base}/part", include_in_schema=False)
-        async def part(request: Request) -> Any:
-            return answer([_NO_PARTS])
+            @app.post(f"{v1}/{base}/part", include_in_schema=False)
+            async def part(request: Request, experimentIdentifier: str, uploadId: str, uploadPartIdx: int) -> Any:
+                def allowed() -> None:
+                    find(principal(request), experimentIdentifier, "contributor")
+
+                refused = await guarded(allowed)  # the account first, then the body
+                if refused is not None:
+                    return refused
+                body = await request.body()
+
+                def run() -> Any:
+                    if len(body) > PART_SIZE:
+                        raise E.InvalidValueError(f"a part of {len(body)} bytes is larger than the {PART_SIZE} "
+                                                  "bytes the configuration names; it was not stored")
+                    blobs.upload_part(_blob_upload(uploadId)[0], uploadPartIdx, [body])
+                    return answer([])
+                return await guarded(run)
+
+            @app.post(f"{v1}/{base}/finish", include_in_schema=False)
+            async def finish(request: Request, experimentIdentifier: str, attribute: str, uploadId: str) -> Any:
+                def run() -> Any:
+                    info = find(principal(request), experimentIdentifier, "contributor")
+                    blob_upload, extra = _blob_upload(uploadId)
+                    digest, size = blobs.complete_upload(blob_upload)
+                    ops = [(op[0], attribute, *op[2:]) for op in file_ref(kind, digest, size, extra)]
+                    return answer(write(info, ops))
+                return await guarded(run)
+        make(base, kind, extra_name)
+
+
+def _upload_id(blob_upload: str, extra: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([blob_upload, extra]).encode()).decode().rstrip("=")
+
+
+def _blob_upload(upload_id: str) -> tuple[str, str]:
+    """The blob store's upload id and the extension / sub-path an upload id given to the client carries."""
+    try:
+        blob_upload, extra = json.loads(base64.urlsafe_b64decode(upload_id + "=" * (-len(upload_id) % 4)))
+    except (ValueError, TypeError):
+        raise E.NotFoundError(f"{upload_id[:80]!r} is not an upload this server began; upload the file again") from None
+    if not isinstance(blob_upload, str) or not isinstance(extra, str):
+        raise E.NotFoundError(f"{upload_id[:80]!r} is not an upload this server began; upload the file again")
+    return blob_upload, extra
 
 
 def register_downloads(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any],

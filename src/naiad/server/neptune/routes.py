@@ -133,8 +133,7 @@ def register(app: FastAPI, api: Api) -> None:
             need_accounts().verify(tokens.api_key_of(request.headers.get("x-neptune-api-token", "")))
             url = base(request)
             return {"apiUrl": url, "applicationUrl": url,
-                    "multiPartUpload": {"enabled": True, "minChunkSize": 5 << 20, "maxChunkSize": 1 << 30,
-                                        "maxChunkCount": 1000, "maxSinglePartSize": files.MAX_SINGLE_PART},
+                    "multiPartUpload": files.multipart_config(),
                     "artifacts": {"enabled": True, "apiVersion": 2},
                     "sysNameSetByBackend": False}
         return await guarded(answer)
