@@ -513,3 +513,41 @@ def test_a_file_over_the_single_part_size_is_sent_in_parts(server: TeamServer, t
     assert fields["model/weights"].value["hash"] == digest and fields["model/weights"].value["ext"] == "bin"
     assert fields["data/set"].value["big.bin"]["hash"] == digest
     assert server.store.blobs.size(digest) == 2 * (8 << 20) + 4321
+
+
+READS = """
+import os
+import numpy as np
+import neptune
+from neptune.types import File
+os.makedirs("data/sub", exist_ok=True)
+open("data/a.csv", "w").write("a,b\\n1,2\\n")
+open("data/sub/b.csv", "w").write("x\\n" * 100)
+run = neptune.init_run(capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False,
+                       source_files=[], git_ref=False)
+run["params/lr"] = 0.25
+run["params/name"] = "resnet"
+run["copy/lr"] = run["params/lr"]          # copies: the client reads the source and assigns it
+run["copy/name"] = run["params/name"]
+run["data"].upload_files("data")
+for value in (0.0, 0.5, 1.0):
+    run["preview"].append(File.as_image(np.full((4, 4, 3), value)))
+run.sync()
+print("COPY", run["copy/lr"].fetch(), run["copy/name"].fetch())
+print("TOP", sorted((e.name, e.file_type, e.size) for e in run["data"].list_fileset_files()))
+print("SUB", [(e.name, e.size) for e in run["data"].list_fileset_files(path="data/sub")])
+run["preview"].download("images")
+print("IMAGES", sorted(os.listdir("images")))
+run["preview"].download_last("last")
+print("LAST", sorted(os.listdir("last")))
+run.stop()
+"""
+
+
+def test_copies_file_set_listings_and_image_series_downloads(server: TeamServer, tmp_path: Path) -> None:
+    out = neptune(READS, server, "nell", tmp_path)
+    assert "COPY 0.25 resnet" in out
+    assert "TOP [('data', 'directory', 208)]" in out  # the client uploads the folder under its own name
+    assert "SUB [('b.csv', 200)]" in out
+    assert "IMAGES ['0.png', '1.png', '2.png']" in out and "LAST ['2.png']" in out
+    assert (tmp_path / "images" / "1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

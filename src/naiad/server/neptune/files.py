@@ -13,6 +13,7 @@ carry their state).
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import io
 import json
 import shutil
@@ -197,6 +198,49 @@ def register_downloads(app: FastAPI, guarded: Callable[..., Any], find: Callable
             ext = ref.get("ext") or ""
             name = attribute.rsplit("/", 1)[-1] + (f".{ext}" if F.is_extension(ext) and ext else "")
             return streamed(ref["hash"], int(ref["size"]), name, "application/octet-stream")
+        return await guarded(run)
+
+    @app.get(f"{v1}/attributes/fileset/ls", include_in_schema=False)
+    async def list_file_set(request: Request, experimentId: str, attribute: str, path: str = "") -> Any:
+        """The entries of a file set directly under ``path``: files, and folders with their total size."""
+        def run() -> list[dict[str, Any]]:
+            files = field(request, experimentId, attribute, (F.FILE_SET,)) or {}
+            prefix = path.strip("/") + "/" if path.strip("/") else ""
+            entries: dict[str, dict[str, Any]] = {}
+            for name, item in files.items():
+                if not name.startswith(prefix):
+                    continue
+                head, sep, _ = name[len(prefix):].partition("/")
+                stamp = _dt.datetime.fromtimestamp(float(item.get("mtime") or 0), tz=_dt.timezone.utc)
+                entry = entries.setdefault(head, {"name": head, "size": 0, "mtime": stamp.isoformat(),
+                                                  "fileType": "directory" if sep else "file"})
+                entry["size"] += int(item.get("size") or 0)
+                entry["mtime"] = max(entry["mtime"], stamp.isoformat())
+            if not entries and prefix and prefix.rstrip("/") not in files:
+                raise E.MissingFieldError(f"'{attribute}' holds nothing under {path!r}")
+            return [entries[k] for k in sorted(entries)]
+        return await guarded(run)
+
+    def image(request: Request, experiment_id: str, attribute: str, index: int) -> tuple[Any, int]:
+        info = find(principal(request), experiment_id)
+        if store.structure(info.uuid).get(attribute) != F.FILE_SERIES:
+            raise E.MissingFieldError(f"{info.short_id} has no image series {attribute!r}")
+        return store.read_series_window(info.uuid, attribute, index, 1)
+
+    @app.get(f"{v1}/attributes/series/image", include_in_schema=False)
+    async def image_series(request: Request, experimentId: str, attribute: str) -> Any:
+        return await guarded(lambda: {"totalItemCount": image(request, experimentId, attribute, 0)[1]})
+
+    @app.get(f"{v1}/attributes/series/image/download", include_in_schema=False)
+    async def image_value(request: Request, experimentId: str, attribute: str, index: int) -> Any:
+        def run() -> Any:
+            data, total = image(request, experimentId, attribute, index)
+            if index < 0 or not len(data.steps):
+                raise E.MissingFieldError(f"'{attribute}' has {total} images; there is none at index {index}")
+            ref = json.loads(data.values[0])
+            ext = str(ref.get("ext") or "bin")
+            media = f"image/{ext}" if ext in ("png", "jpeg", "gif", "webp") else "application/octet-stream"
+            return streamed(ref["hash"], int(ref["size"]), f"{index}.{ext}", media)
         return await guarded(run)
 
     @app.post(f"{v1}/attributes/fileset/zip/prepare", include_in_schema=False)

@@ -210,6 +210,13 @@ def leaderboard() -> dict[str, Any]:
     paths[f"{v1}/attributes/fileset/zip/prepared"] = {"get": op("getDownloadPrepareRequest",
                                                                 [param("id", required=True)],
                                                                 ref("DownloadPrepareRequest"))}
+    paths[f"{v1}/attributes/fileset/ls"] = {"get": op("lsFileSetAttribute", [exp, attribute, param("path")],
+                                                      {"type": "array", "items": ref("FileEntry")})}
+    paths[f"{v1}/attributes/series/image"] = {"get": op("getImageSeriesValues", [
+        exp, attribute, param("limit", kind="integer"), param("offset", kind="integer")], ref("ImageSeriesValues"))}
+    paths[f"{v1}/attributes/series/image/download"] = {"get": op("getImageSeriesValue", [], None)}
+    definitions["FileEntry"] = obj(name=_S, size=_I, mtime={"type": "string", "format": "date-time"}, fileType=_S)
+    definitions["ImageSeriesValues"] = obj(totalItemCount=_I)
     paths[f"{v1}/attributes/artifact"] = {"get": op("getArtifactAttribute", [exp, attribute],
                                                     ref("ArtifactAttribute"))}
     definitions["ArtifactAttribute"] = obj(hash=_S)
