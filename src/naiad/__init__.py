@@ -54,9 +54,21 @@ del _compat
 ANONYMOUS_API_TOKEN = "ANONYMOUS"
 
 
+def install_as_neptune() -> object:
+    """Make ``import neptune`` mean naiad in this process, so that code and integration packages that
+    import the neptune client themselves (neptune-optuna, neptune-sklearn, Lightning's NeptuneLogger …)
+    log into naiad unchanged.  Call it before they are imported; returns naiad.  See
+    :mod:`naiad.neptune_compat.alias` for the module names it maps."""
+    from naiad.neptune_compat import alias
+
+    return alias.install(_sys.modules[__name__])
+
+
 def __getattr__(name: str) -> object:
     if name == "project":  # neptune 0.x's ``neptune.project``: the project ``init()`` chose, or None
         return legacy.project
+    if _sys.modules.get("neptune") is _sys.modules[__name__] and f"neptune.{name}" in _sys.modules:
+        return _sys.modules[f"neptune.{name}"]  # install_as_neptune(): ``neptune.handler`` and the rest
     raise AttributeError(f"module 'naiad' has no attribute {name!r}")
 
 
@@ -92,6 +104,7 @@ __all__ = [
     "init_model_version",
     "init_project",
     "init_run",
+    "install_as_neptune",
     "legacy",
     "log_artifact",
     "log_image",

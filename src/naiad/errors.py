@@ -115,7 +115,7 @@ class InvalidPathError(FieldError, ValueError):
     code = "invalid_path"
 
 
-class FieldTypeError(FieldError, TypeError, AttributeError):
+class FieldTypeError(FieldError, TypeError, AttributeError, ValueError):
     code = "field_type"
 
 
