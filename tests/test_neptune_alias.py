@@ -64,3 +64,19 @@ def test_a_wrong_type_overwrite_is_also_a_value_error() -> None:
     with pytest.raises(ValueError, match="'x'"):
         run["x"] = "text"
     run.stop()
+
+
+def test_a_namespace_value_is_assigned_as_its_dict() -> None:
+    import pytest
+
+    from naiad.types import Namespace
+
+    run = naiad.init_run(project="acme/embedded")
+    run["cfg"] = Namespace({"lr": 0.1, "opt": {"name": "adam"}})
+    assert run["cfg/lr"].fetch() == 0.1 and run["cfg/opt/name"].fetch() == "adam"
+    with pytest.warns(UserWarning, match="cannot name fields"):
+        run["more"] = Namespace({"": 1, "kept": 2})
+    assert run["more"].fetch() == {"kept": 2}
+    with pytest.raises(naiad.exceptions.NeptuneUserApiInputException, match="dict"):
+        Namespace([1, 2])
+    run.stop()

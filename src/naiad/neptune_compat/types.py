@@ -11,6 +11,7 @@ from naiad.tracking.values import (
     FloatSeries,
     GitRef,
     Integer,
+    Namespace,
     String,
     StringifyValue,
     StringSeries,
@@ -19,4 +20,4 @@ from naiad.tracking.values import (
 )
 
 __all__ = ["Artifact", "Boolean", "Datetime", "File", "FileSeries", "FileSet", "Float", "FloatSeries", "GitRef",
-           "Integer", "String", "StringSeries", "StringSet", "StringifyValue", "Value"]
+           "Integer", "Namespace", "String", "StringSeries", "StringSet", "StringifyValue", "Value"]

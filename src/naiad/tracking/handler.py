@@ -150,6 +150,8 @@ class Handler:
         c._check_writable()
         if isinstance(value, argparse.Namespace):
             value = vars(value)
+        elif isinstance(value, T.Namespace):
+            value = value.value
         if isinstance(value, Mapping):
             for path, leaf in F.flatten(value, self._path):
                 c._assign(path, leaf.fetch() if isinstance(leaf, Handler) else leaf)

@@ -61,6 +61,28 @@ class StringSet(Value):
         self.values = [str(v) for v in values]
 
 
+class Namespace(Value):
+    """A dict assigned as a namespace of fields (``run["cfg"] = Namespace({"lr": 0.1})``, as a plain dict
+    does); empty keys cannot name a field and are dropped with a warning."""
+
+    type_name = "Namespace"
+
+    def __init__(self, value: Any) -> None:
+        from collections.abc import Mapping
+
+        if not isinstance(value, Mapping):
+            from naiad.errors import InvalidValueError
+
+            raise InvalidValueError(f"Namespace takes a dict of values, not {type(value).__name__}")
+        empty = [k for k in value if not str(k).strip("/")]
+        if empty:
+            from naiad.core.fields import warn_once
+
+            warn_once(f"Namespace keys {', '.join(repr(k) for k in empty)} cannot name fields; those values "
+                      "were dropped.")
+        self.value = {k: v for k, v in value.items() if str(k).strip("/")}
+
+
 class _Series(Value):
     def __init__(self, values: Iterable[Any], *, steps: Iterable[float] | None = None,
                  timestamps: Iterable[float] | None = None, **_display: Any) -> None:
