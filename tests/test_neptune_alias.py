@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import naiad
 from conftest import run_script
+from naiad.neptune_compat.types import Namespace
 
 EMBEDDED = """
 import naiad
@@ -57,8 +60,6 @@ def test_unchanged_integrations_log_into_the_embedded_store(store_uri: str, tmp_
 
 def test_a_wrong_type_overwrite_is_also_a_value_error() -> None:
     """neptune raises ValueError there; naiad's FieldTypeError is one too (and still a TypeError)."""
-    import pytest
-
     run = naiad.init_run(project="acme/embedded")
     run["x"] = 1.5
     with pytest.raises(ValueError, match="'x'"):
@@ -67,10 +68,6 @@ def test_a_wrong_type_overwrite_is_also_a_value_error() -> None:
 
 
 def test_a_namespace_value_is_assigned_as_its_dict() -> None:
-    import pytest
-
-    from naiad.types import Namespace
-
     run = naiad.init_run(project="acme/embedded")
     run["cfg"] = Namespace({"lr": 0.1, "opt": {"name": "adam"}})
     assert run["cfg/lr"].fetch() == 0.1 and run["cfg/opt/name"].fetch() == "adam"
