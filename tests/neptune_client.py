@@ -3,11 +3,14 @@ script in a fresh interpreter, with only the client's environment variables poin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from conftest import run_script
 from naiad.server.neptune.tokens import neptune_token
-from services import TeamServer
+from services import TeamServer, team_server
 
 PROJECT = "acme/vision"
 
@@ -23,3 +26,9 @@ def neptune(code: str, server: TeamServer, who: str, tmp: Path, timeout: float =
     result = run_script(code, env=client_env(server, who, tmp), timeout=timeout, cwd=tmp)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return result.stdout + result.stderr
+
+
+def contributor_server(factory: pytest.TempPathFactory, name: str) -> Iterator[TeamServer]:
+    """A throw-away embedded server where ``nell`` is a contributor of PROJECT (a module fixture's body)."""
+    with team_server(factory.mktemp(name), [("nell", PROJECT, "contributor")]) as found:
+        yield found

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from neptune_client import PROJECT, neptune
-from services import TeamServer, team_server
+from neptune_client import contributor_server, neptune
+from services import TeamServer
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
-    with team_server(tmp_path_factory.mktemp("neptune-integrations"), [("nell", PROJECT, "contributor")]) as found:
-        yield found
+    yield from contributor_server(tmp_path_factory, "neptune-integrations")
 
 
 def landed(server: TeamServer, out: str) -> tuple[str, dict]:

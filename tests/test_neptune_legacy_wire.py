@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from neptune_client import PROJECT, client_env, neptune
-from services import TeamServer, team_server
+from neptune_client import PROJECT, client_env, contributor_server, neptune
+from services import TeamServer
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
-    with team_server(tmp_path_factory.mktemp("neptune-legacy"), [("nell", PROJECT, "contributor")]) as found:
-        yield found
+    yield from contributor_server(tmp_path_factory, "neptune-legacy")
 
 
 LEGACY = """

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run_script
-from neptune_client import PROJECT, client_env
-from services import TeamServer, team_server
+from neptune_client import client_env, contributor_server
+from services import TeamServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,8 +32,7 @@ def lightning_2_5(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
-    with team_server(tmp_path_factory.mktemp("neptune-lightning"), [("nell", PROJECT, "contributor")]) as found:
-        yield found
+    yield from contributor_server(tmp_path_factory, "neptune-lightning")
 
 
 TRAIN = """

@@ -291,10 +291,8 @@ class Project:
             _current.append(experiment)
         return experiment
 
-    def get_experiments(self, id: str | list[str] | None = None, state: str | list[str] | None = None,
-                        owner: str | list[str] | None = None, tag: str | list[str] | None = None,
-                        min_running_time: float | None = None) -> list[Experiment]:
-        """Experiments matching every criterion given (``state``: ``running`` or ``succeeded``)."""
+    def _matching(self, id: Any, state: Any, owner: Any, tag: Any, min_running_time: float | None) -> list[str]:
+        """Ids of the runs matching every criterion given, oldest first."""
         states = None if state is None else [
             "running" if s == "running" else "inactive" for s in ([state] if isinstance(state, str) else state)]
         table = init_project(self.full_id, mode="read-only").fetch_runs_table(
@@ -306,18 +304,24 @@ class Project:
                 started, last = entry["sys/creation_time"].get(), entry["sys/modification_time"].get()
                 if started is None or last is None or (last - started).total_seconds() < min_running_time:
                     continue
-            found.append(Experiment(Run(with_id=entry["sys/id"].get(), project=self.full_id, mode="read-only"),
-                                    self.full_id))
+            found.append(str(entry["sys/id"].get()))
         return found
+
+    def get_experiments(self, id: str | list[str] | None = None, state: str | list[str] | None = None,
+                        owner: str | list[str] | None = None, tag: str | list[str] | None = None,
+                        min_running_time: float | None = None) -> list[Experiment]:
+        """Experiments matching every criterion given (``state``: ``running`` or ``succeeded``)."""
+        return [Experiment(Run(with_id=short_id, project=self.full_id, mode="read-only"), self.full_id)
+                for short_id in self._matching(id, state, owner, tag, min_running_time)]
 
     def get_leaderboard(self, id: str | list[str] | None = None, state: str | list[str] | None = None,
                         owner: str | list[str] | None = None, tag: str | list[str] | None = None,
                         min_running_time: float | None = None) -> pd.DataFrame:
         """0.x's leaderboard: ``id``, ``name``, ``created``, ``owner``, ``notes``, ``tags`` and a column
         per ``channel_…`` (last value), ``parameter_…`` and ``property_…``."""
-        wanted = {e.id for e in self.get_experiments(id, state, owner, tag, min_running_time)}
+        wanted = self._matching(id, state, owner, tag, min_running_time)  # no run opened for its ids
         frame = init_project(self.full_id, mode="read-only").fetch_runs_table(
-            id=sorted(wanted) or ["-"], sort_by="sys/creation_time", ascending=True).to_pandas()
+            id=wanted or ["-"], sort_by="sys/creation_time", ascending=True).to_pandas()
         names = {"sys/id": "id", "sys/name": "name", "sys/creation_time": "created", "sys/owner": "owner",
                  "sys/description": "notes", "sys/tags": "tags"}
         renamed = {}

@@ -52,6 +52,13 @@ def register(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any]
              principal: Callable[[Request], Any], write: Callable[..., list[str]], blobs: Any) -> None:
     v1 = f"{swagger.LEADERBOARD}/v1"
 
+    def file_op(kind: str, attribute: str, digest: str, size: int, extra: str) -> O.Op:
+        """The op a stored file becomes: a File field (``extra``: its extension), or one file of a file
+        set (``extra``: its name in the set)."""
+        if kind == "file":
+            return (O.ASSIGN, attribute, F.FILE, {"hash": digest, "size": size, "ext": extra, "name": None})
+        return (O.FILES, attribute, {extra.strip("/"): {"hash": digest, "size": size, "mtime": time.time()}}, False)
+
     def stored(data: bytes) -> dict[str, Any]:
         digest, size = blobs.put_bytes(data)
         return {"hash": digest, "size": size}
@@ -65,8 +72,8 @@ def register(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any]
 
         def run() -> Any:
             info = find(principal(request), experimentIdentifier, "contributor")
-            ref = {**stored(body), "ext": ext, "name": None}
-            return answer(write(info, [(O.ASSIGN, attribute, F.FILE, ref)]))
+            digest, size = blobs.put_bytes(body)
+            return answer(write(info, [file_op("file", attribute, digest, size, ext)]))
         return await guarded(run)
 
     @app.post(f"{v1}/attributes/fileset/upload", include_in_schema=False)
@@ -76,8 +83,8 @@ def register(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any]
 
         def run() -> Any:
             info = find(principal(request), experimentIdentifier, "contributor")
-            ref = {**stored(body), "mtime": time.time()}
-            return answer(write(info, [(O.FILES, attribute, {subPath.strip("/"): ref}, False)]))
+            digest, size = blobs.put_bytes(body)
+            return answer(write(info, [file_op("fileSet", attribute, digest, size, subPath)]))
         return await guarded(run)
 
     @app.post(f"{v1}/attributes/fileset/tar", include_in_schema=False)
@@ -99,11 +106,6 @@ def register(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any]
                 raise E.InvalidValueError(f"'{attribute}': the file set's archive cannot be read ({exc})") from None
             return answer(write(info, [(O.FILES, attribute, files, reset.lower() == "true")]))
         return await guarded(run)
-
-    def file_ref(kind: str, digest: str, size: int, extra: str) -> tuple[O.Op, ...]:
-        if kind == "file":
-            return ((O.ASSIGN, "", F.FILE, {"hash": digest, "size": size, "ext": extra, "name": None}),)
-        return ((O.FILES, "", {extra.strip("/"): {"hash": digest, "size": size, "mtime": time.time()}}, False),)
 
     for base, kind, extra_name in (("attributes/upload", "file", "ext"), ("attributes/fileset/upload", "fileSet",
                                                                              "subPath")):
@@ -144,8 +146,7 @@ def register(app: FastAPI, guarded: Callable[..., Any], find: Callable[..., Any]
                     info = find(principal(request), experimentIdentifier, "contributor")
                     blob_upload, extra = _blob_upload(uploadId)
                     digest, size = blobs.complete_upload(blob_upload)
-                    ops = [(op[0], attribute, *op[2:]) for op in file_ref(kind, digest, size, extra)]
-                    return answer(write(info, ops))
+                    return answer(write(info, [file_op(kind, attribute, digest, size, extra)]))
                 return await guarded(run)
         make(base, kind, extra_name)
 
