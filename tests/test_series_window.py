@@ -63,3 +63,48 @@ def test_an_empty_series_has_an_empty_window(tmp_path: Path) -> None:
     assert total == 0 and len(window.steps) == 0
     with pytest.raises(naiad.exceptions.MissingFieldException):
         store.read_series_window(store.get_container(short_id=short_id).uuid, "absent", 0, 10)
+
+
+def test_small_appends_end_in_full_chunks_and_a_few_open_ones(any_store: str) -> None:
+    """Appends of any size (one point, a hundred — the neptune client's requests —, more than a chunk)
+    keep every point in order, and the series stays full chunks followed by at most OPEN_PIECES open
+    ones: the pieces are merged as they would reach a chunk (or grow too many)."""
+    import uuid as uuidlib
+
+    from naiad.core import fields as F
+    from naiad.core import ops as O
+    from naiad.core.ops import Batch
+    from naiad.store.chunks import OPEN_PIECES
+
+    store = open_store(any_store)
+    info = store.create_container("acme/window", "run", uuidlib.uuid4().hex)
+    rng = np.random.default_rng(7)
+    sizes = [1] * 40 + [100] * 90 + list(rng.integers(1, 3000, 12)) + [CHUNK_POINTS * 2 + 3] + [7] * 30
+    start, expected = 0, []
+    for seq, size in enumerate(sizes, start=1):
+        steps = np.arange(start, start + size, dtype=np.float64)
+        values = np.sin(steps)
+        texts = [f"t{int(s)}" for s in steps]
+        store.apply(Batch(info.uuid, "w", seq, [(O.POINTS, "loss", F.FLOAT_SERIES, steps, 1.7e9 + steps, values),
+                                                (O.POINTS, "note", F.STRING_SERIES, steps, 1.7e9 + steps, texts)]))
+        expected.extend(values.tolist())
+        start += size
+        if seq % 25 == 0 or seq == len(sizes):
+            for path in ("loss", "note"):
+                whole = store.read_series(info.uuid, path)
+                assert whole.steps.tolist() == list(range(start))
+                sizes_now = [int(n) for (n,) in store.conn().execute(
+                    "SELECT c.n FROM chunks c JOIN series s ON s.sid = c.sid JOIN paths p ON p.pid = s.pid "
+                    "WHERE s.cid = (SELECT cid FROM containers WHERE uuid = ?) AND p.path = ? ORDER BY c.seq",
+                    (info.uuid, path)).fetchall()]
+                open_ = [n for n in sizes_now if n < CHUNK_POINTS]
+                assert len(open_) <= OPEN_PIECES and sizes_now[:len(sizes_now) - len(open_)] == \
+                    [CHUNK_POINTS] * (len(sizes_now) - len(open_)), sizes_now
+            assert store.read_series(info.uuid, "loss").values.tolist() == expected
+            assert list(store.read_series(info.uuid, "note").values) == [f"t{i}" for i in range(start)]
+    window, total = store.read_series_window(info.uuid, "loss", start - 150, 100)
+    assert total == start and window.values.tolist() == expected[start - 150:start - 50]
+    buckets = store.series_buckets(info.uuid, "loss", 50)
+    assert int(buckets.count.sum()) == start
+    assert float(buckets.min.min()) == min(expected) and float(buckets.max.max()) == max(expected)
+    store.close()

@@ -159,6 +159,12 @@ class Accounts:
         """The account of a token and the key that signs what it was exchanged for (the neptune wire's
         access tokens): HMAC of the server's own secret (kept in the store, never sent) and the token's
         id, so no client can make one; AuthError once the token is revoked or expired."""
+        owner = self.token_owner(token_id)
+        key = hmac.new(self._server_secret().encode(), str(token_id).encode(), hashlib.sha256).hexdigest()
+        return owner, key
+
+    def token_owner(self, token_id: str) -> str:
+        """The account of a token that is still valid; AuthError once it is revoked or expired."""
         row = self.store.conn().execute("SELECT account, expires, revoked FROM tokens WHERE id=?",
                                         (str(token_id)[:40],)).fetchone()
         if row is None:
@@ -167,8 +173,7 @@ class Accounts:
             raise AuthError(f"API token {token_id} was revoked; ask an admin for a new one.")
         if row[1] is not None and row[1] < time.time():
             raise AuthError(f"API token {token_id} expired; ask an admin for a new one.")
-        key = hmac.new(self._server_secret().encode(), str(token_id).encode(), hashlib.sha256).hexdigest()
-        return str(row[0]), key
+        return str(row[0])
 
     def _server_secret(self) -> str:
         conn = self.store.conn()

@@ -18,6 +18,7 @@ import zlib
 import numpy as np
 
 CHUNK_POINTS = 8192
+OPEN_PIECES = 16  # a series' last, not yet full chunks: merged into full ones when they would be more
 BLOCK_POINTS = 512  # resolution of the stored per-block summaries (16 blocks per full chunk)
 _VERSION = 1
 _FLAG_STRINGS = 1

@@ -70,6 +70,10 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
                 else:
                     run = _Points(path, ftype)
                     ops.append(run)
+                if ftype == F.FLOAT_SERIES and _take_floats(entries, run):
+                    next_step[path] = run.last_step + 1.0
+                    known[path] = ftype
+                    continue
                 for entry in entries:
                     try:
                         given = entry.get("step")
@@ -121,25 +125,72 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
     out: list[O.Op] = []
     for op in ops:
         if isinstance(op, _Points):
-            if op.steps:
-                values: Any = np.asarray(op.values, dtype=np.float64) if op.ftype == F.FLOAT_SERIES else op.values
-                out.append((O.POINTS, op.path, op.ftype, np.asarray(op.steps, dtype=np.float64),
-                            np.asarray(op.stamps, dtype=np.float64), values))
+            if op.count:
+                out.append(op.op())
         else:
             out.append(op)
     return out, errors
 
 
+def _take_floats(entries: list[Any], run: _Points) -> bool:
+    """The common case at C speed: every entry a ``{value, step, timestampMilliseconds}`` of numbers (a
+    time given).  False (nothing taken) when any entry is not, so the careful loop handles them."""
+    if len(entries) < 8:
+        return False  # a few points: the careful loop costs less than making arrays
+    try:
+        columns = [np.array([e[key] for e in entries]) for key in ("value", "step", "timestampMilliseconds")]
+    except (KeyError, TypeError, ValueError):
+        return False
+    if any(c.dtype.kind not in "fi" or c.ndim != 1 for c in columns) or not columns[2].all():
+        return False  # a missing step or time, a text or bool value: said point by point, or defaulted
+    values, steps, stamps = (c.astype(np.float64, copy=False) for c in columns)
+    run.add_arrays(steps, stamps / 1000.0, values)
+    return True
+
+
 class _Points:
     """Points of one series gathered from consecutive operations, made one POINTS op at the end."""
 
-    __slots__ = ("ftype", "path", "stamps", "steps", "values")
+    __slots__ = ("ftype", "last_step", "parts", "path", "stamps", "steps", "taken", "values")
 
     def __init__(self, path: str, ftype: str) -> None:
         self.path, self.ftype = path, ftype
-        self.steps: list[float] = []
+        self.parts: list[tuple[np.ndarray, np.ndarray, Any]] = []  # arrays taken whole (values: list for text)
+        self.steps: list[float] = []  # points added one by one (after the parts)
         self.stamps: list[float] = []
         self.values: list[Any] = []
+        self.taken = 0  # points in the parts
+        self.last_step = 0.0  # of the parts
+
+    @property
+    def count(self) -> int:
+        return self.taken + len(self.steps)
+
+    def _flush(self) -> None:
+        if self.steps:
+            values = np.asarray(self.values, dtype=np.float64) if self.ftype == F.FLOAT_SERIES else self.values
+            self.parts.append((np.asarray(self.steps, dtype=np.float64), np.asarray(self.stamps, dtype=np.float64),
+                               values))
+            self.taken += len(self.steps)
+            self.steps, self.stamps, self.values = [], [], []
+
+    def add_arrays(self, steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> None:
+        self._flush()
+        self.parts.append((steps, stamps, values))
+        self.taken += len(steps)
+        self.last_step = float(steps[-1])
+
+    def op(self) -> O.Op:
+        self._flush()
+        values: Any
+        if len(self.parts) == 1:
+            steps, stamps, values = self.parts[0]
+        else:
+            steps = np.concatenate([p[0] for p in self.parts])
+            stamps = np.concatenate([p[1] for p in self.parts])
+            values = (np.concatenate([p[2] for p in self.parts]) if self.ftype == F.FLOAT_SERIES
+                      else [v for p in self.parts for v in p[2]])
+        return (O.POINTS, self.path, self.ftype, steps, stamps, values)
 
 
 def _image(value: Any, put: Callable[[bytes], tuple[str, int]]) -> str:

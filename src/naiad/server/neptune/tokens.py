@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import time
+import weakref
 from typing import Any
 
 import jwt
@@ -68,12 +69,23 @@ def refresh(accounts: Accounts, refresh_token: str, base_url: str) -> dict[str, 
 
 def check(accounts: Accounts, token: str, kind: str = "access") -> dict[str, Any]:
     """The claims of a JWT naiad issued, checked: signature, expiry, kind, and the API token it came from
-    (revoked or expired: refused)."""
+    (revoked or expired: refused).  The signature of a token is checked once per process (the client
+    sends the same access token with every request for an hour); the rest on every call."""
+    verified = _verified.setdefault(accounts, {})
+    claims = verified.get(token)
     try:
-        unverified = jwt.decode(token, options={"verify_signature": False})
-        owner, key = accounts.token_key(str(unverified["tid"]))
-        claims: dict[str, Any] = jwt.decode(token, key, algorithms=["HS256"], audience=None,
-                                            options={"require": ["exp", "sub", "tid", "typ"]})
+        if claims is None:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            owner, key = accounts.token_key(str(unverified["tid"]))
+            claims = jwt.decode(token, key, algorithms=["HS256"], audience=None,
+                                options={"require": ["exp", "sub", "tid", "typ"]})
+            if len(verified) >= _VERIFIED_MAX:
+                verified.clear()
+            verified[token] = claims
+        else:
+            if claims["exp"] <= time.time():
+                raise jwt.ExpiredSignatureError
+            owner = accounts.token_owner(str(claims["tid"]))
         if claims["sub"] != owner:  # signed for another account than the token's own: never ours
             raise jwt.InvalidTokenError("subject is not the token's account")
     except jwt.ExpiredSignatureError:
@@ -83,6 +95,10 @@ def check(accounts: Accounts, token: str, kind: str = "access") -> dict[str, Any
     if claims["typ"] != kind:
         raise AuthError(f"a {claims['typ']} token was given where a {kind} token is needed.")
     return claims
+
+
+_verified: weakref.WeakKeyDictionary[Accounts, dict[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
+_VERIFIED_MAX = 4096
 
 
 def _sign(key: str, account: str, token_id: str, kind: str, seconds: float, base_url: str) -> str:
