@@ -185,6 +185,28 @@ def test_environment_capture_stores_the_installed_packages(monkeypatch: pytest.M
     run.stop()
 
 
+def test_the_installed_packages_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A sweep of runs in one process reads the distributions' metadata once, not once a run (issue 21:
+    ~100 ms a run in a full environment); every run still records them."""
+    import importlib.metadata
+
+    from naiad.tracking.run import installed_distributions
+
+    monkeypatch.setenv("NAIAD_AUTO_CAPTURE", "1")
+    installed_distributions.cache_clear()
+    walks = []
+    real = importlib.metadata.distributions
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda *a, **k: walks.append(1) or real(*a, **k))
+    texts = []
+    for i in range(3):
+        run = naiad.init_run(project="cap", capture_stdout=False, capture_stderr=False,
+                             capture_hardware_metrics=False)
+        run["source_code/requirements"].download(str(tmp_path / f"req{i}.txt"))
+        texts.append((tmp_path / f"req{i}.txt").read_text())
+        run.stop()
+    assert len(walks) == 1 and texts[0] == texts[1] == texts[2] and "numpy==" in texts[0]
+
+
 def test_notebook_checkpoints_are_a_file_series_of_the_saved_notebook(monkeypatch: pytest.MonkeyPatch,
                                                                       tmp_path: Path) -> None:
     notebook = tmp_path / "analysis.ipynb"
