@@ -135,6 +135,36 @@ def cmd_assign(a: argparse.Namespace) -> None:
     emit({"us_per_call": samples, "stop_s": time.perf_counter() - t_stop, "calls": batches * a.batch})
 
 
+def cmd_run_cost(a: argparse.Namespace) -> None:
+    """A run's fixed cost (issue 21): ``init_run`` + one assignment + ``stop()``, capture at its
+    defaults except hardware sampling (stdout and stderr, the entry script, git state, environment,
+    installed packages), ``--n`` runs in one process: the first, which starts the process-wide
+    captures, and the median of the rest.  Then checks that the last run recorded them all."""
+    t0 = time.perf_counter()
+    import naiad
+
+    import_s = time.perf_counter() - t0
+    inits, stops, ids = [], [], []
+    for i in range(a.n):
+        t0 = time.perf_counter()
+        run = naiad.init_run(project=PROJECT, name=f"cost-{i}", capture_hardware_metrics=False)
+        t1 = time.perf_counter()
+        run["x"] = i
+        ids.append(_short_id(run))
+        t2 = time.perf_counter()
+        run.stop()
+        inits.append(t1 - t0)
+        stops.append(time.perf_counter() - t2)
+    last = naiad.init_run(project=PROJECT, with_id=ids[-1], mode="read-only")
+    recorded = all(last.exists(path) for path in ("source_code/git/commit_id", "source_code/requirements",
+                                                   "source_code/files", "environment/python"))
+    last.stop()
+    rest = range(1, a.n)
+    emit({"import_s": import_s, "first_ms": (inits[0] + stops[0]) * 1000,
+          "init_ms": _median([inits[i] * 1000 for i in rest]), "stop_ms": _median([stops[i] * 1000 for i in rest]),
+          "total_ms": _median([(inits[i] + stops[i]) * 1000 for i in rest]), "recorded": recorded, "runs": a.n})
+
+
 # --------------------------------------------------------------------------------- 2. 1M appends
 def cmd_append_1m(a: argparse.Namespace) -> None:
     import naiad
@@ -628,6 +658,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--variant", choices=("same", "distinct"), default="same")
     p.add_argument("--n", type=int, default=200_000)
     p.add_argument("--batch", type=int, default=1000)
+    p = sub.add_parser("run_cost")
+    p.add_argument("--n", type=int, default=200)
     p = sub.add_parser("append_1m")
     p.add_argument("--n", type=int, default=1_000_000)
     p = sub.add_parser("extend")

@@ -142,6 +142,14 @@ def rep_assign(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
         "raw": {"same": same, "distinct": dist}}
 
 
+def rep_run_cost(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
+    uri = ctx.folder("run-cost")
+    res = ctx.worker("run_cost", "--n", ctx.n(200, 20), uri=uri)
+    ctx.drop(uri)
+    return {"metrics": {"total_ms": res["total_ms"], "init_ms": res["init_ms"], "stop_ms": res["stop_ms"],
+                        "first_ms": res["first_ms"], "recorded": res["recorded"]}, "raw": res}
+
+
 def rep_append_1m(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
     uri = ctx.folder("append-1m")
     res = ctx.worker("append_1m", "--n", ctx.n(1_000_000, 1000), uri=uri)
@@ -264,6 +272,13 @@ BENCHES = [
         Metric("same_stop_s", "  stop() after 200k same-path", "s"),
         Metric("distinct_stop_s", "  stop() after 20k new fields", "s"),
     ], rep_assign),
+    Bench("run_cost", "a run's fixed cost: init_run + 1 field + stop(), capture on except hardware (200 runs)", [
+        Metric("total_ms", "init_run + stop(), a later run of the process (median)", "ms", 4.0),
+        Metric("init_ms", "  init_run", "ms"),
+        Metric("stop_ms", "  stop()", "ms"),
+        Metric("first_ms", "  the first run (starts the git and package capture)", "ms"),
+        Metric("recorded", "git state, packages, script and environment recorded", "check", op="check"),
+    ], rep_run_cost),
     Bench("append_1m", "1,000,000 append calls in a tight loop + stop()", [
         Metric("total_s", "1M append + stop()", "s", 3.0),
         Metric("loop_s", "  the loop", "s"),

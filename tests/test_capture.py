@@ -187,24 +187,65 @@ def test_environment_capture_stores_the_installed_packages(monkeypatch: pytest.M
 
 def test_the_installed_packages_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A sweep of runs in one process reads the distributions' metadata once, not once a run (issue 21:
-    ~100 ms a run in a full environment); every run still records them."""
+    ~100 ms a run in a full environment), off the calling thread; every run still records them."""
     import importlib.metadata
 
-    from naiad.tracking.run import installed_distributions
+    from naiad.tracking.capture import once
 
     monkeypatch.setenv("NAIAD_AUTO_CAPTURE", "1")
-    installed_distributions.cache_clear()
+    once.forget()
     walks = []
     real = importlib.metadata.distributions
     monkeypatch.setattr(importlib.metadata, "distributions", lambda *a, **k: walks.append(1) or real(*a, **k))
-    texts = []
-    for i in range(3):
+    ids = []
+    for _ in range(3):
         run = naiad.init_run(project="cap", capture_stdout=False, capture_stderr=False,
                              capture_hardware_metrics=False)
+        ids.append(run["sys/id"].fetch())
+        run.stop()
+    texts = []
+    for i, short_id in enumerate(ids):
+        run = naiad.init_run(project="cap", with_id=short_id, mode="read-only")
         run["source_code/requirements"].download(str(tmp_path / f"req{i}.txt"))
         texts.append((tmp_path / f"req{i}.txt").read_text())
         run.stop()
     assert len(walks) == 1 and texts[0] == texts[1] == texts[2] and "numpy==" in texts[0]
+
+
+def test_a_capture_still_being_worked_out_is_written_before_stop_returns(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The git state is read off the calling thread: init_run does not wait for git, and stop() waits
+    for what is still being read, so the run has it."""
+    import subprocess
+
+    from naiad.tracking.capture import once, source
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for cmd in (["init", "-q", "-b", "main"], ["config", "user.email", "a@b.c"], ["config", "user.name", "A"]):
+        subprocess.run(["git", "-C", str(repo), *cmd], check=True)
+    (repo / "train.py").write_text("print(1)\n")
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "first"], check=True)
+    once.forget()
+    release = __import__("threading").Event()
+    real = source.git_info
+
+    def slow(start: str) -> object:
+        release.wait(10)  # git answers only once the run has started and gone on
+        return real(start)
+
+    monkeypatch.setattr(source, "git_info", slow)
+    run = naiad.init_run(project="cap", git_ref=naiad.types.GitRef(repository_path=str(repo)),
+                         capture_stdout=False, capture_stderr=False, capture_hardware_metrics=False)
+    run["x"] = 1
+    assert not run.exists("source_code/git")  # init_run returned before git did
+    short_id = run["sys/id"].fetch()
+    release.set()
+    run.stop()
+    run = naiad.init_run(project="cap", with_id=short_id, mode="read-only")
+    assert run["source_code/git/message"].fetch() == "first" and run["source_code/git/dirty"].fetch() is False
+    run.stop()
 
 
 def test_notebook_checkpoints_are_a_file_series_of_the_saved_notebook(monkeypatch: pytest.MonkeyPatch,

@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import os
 import sys
 import traceback
@@ -22,6 +20,7 @@ from naiad.core import fields as F
 from naiad.core import ops as O
 from naiad.errors import ConfigError, ContainerNotFound, RunNotFound
 from naiad.store.base import RUN, ContainerInfo
+from naiad.tracking.capture.once import Captures
 from naiad.tracking.container import (
     Container,
     check_str_list,
@@ -102,6 +101,7 @@ class Run(Container):
             raise ConfigError("offline mode creates new runs only; it cannot resume with_id. "
                               "Use mode=\"async\" to resume.")
         self._capture: Any = None
+        self._captures = Captures(self._capture_problem)
         self._capture_traceback = capture_traceback
         self._fail_on_exception = fail_on_exception
         self.monitoring_namespace = monitoring_namespace or _monitoring_namespace()
@@ -146,21 +146,21 @@ class Run(Container):
     def _start_capture(self, is_new: bool, stdout: bool | None, stderr: bool | None, hardware: bool | None,
                        git_ref: Any, environment: bool | None) -> None:
         from naiad.tracking import capture
+        from naiad.tracking.capture import once, source
         from naiad.tracking.values import GitRef
 
         if is_new and git_ref is not False and git_ref is not GitRef.DISABLED and (
                 git_ref is not None or capture.default_on(None)):
             where = git_ref.repository_path if isinstance(git_ref, GitRef) and git_ref.repository_path \
                 else capture.script_folder()
-            from naiad.tracking.capture.source import record_git
-
-            record_git(self, where)
+            # worked out once per process, off this thread; written when ready (stop() waits for it)
+            self._captures.add(once.later(("git", os.path.realpath(where)), source.git_info, where),
+                               lambda info: source.write_git(self, info), "the git state")
         if is_new and capture.default_on(environment):
-            from naiad.tracking.capture.source import record_environment
-
-            record_environment(self)
+            source.record_environment(self)
             if not self.exists("source_code/requirements"):  # unless dependencies= gave a file
-                self._upload_dependencies("infer")
+                self._captures.add(once.later(("requirements",), source.installed_distributions),
+                                   self._write_requirements, "the installed packages")
         if is_new and capture.interactive():
             self.checkpoint_notebook(quiet=True)
         want = [capture.default_on(v) for v in (stdout, stderr, hardware)]
@@ -210,13 +210,24 @@ class Run(Container):
 
     def _upload_dependencies(self, dependencies: Any) -> None:
         if dependencies == "infer":
-            self["source_code/requirements"].upload(File.from_content(installed_distributions(),
-                                                                      extension="txt"))
+            from naiad.tracking.capture import once, source
+
+            self._captures.add(once.later(("requirements",), source.installed_distributions),
+                               self._write_requirements, "the installed packages")
         elif os.path.isfile(os.fspath(dependencies)):
             self["source_code/requirements"].upload(os.fspath(dependencies))
         else:
             F.warn_once(f"dependencies={dependencies!r}: no such file; nothing uploaded. Pass \"infer\" "
                         "or the path of a requirements file.")
+
+    def _capture_problem(self, message: str) -> None:
+        """A capture that failed or came too late: said once, counted in ``sys/errors``."""
+        F.warn_once(message)
+        if self._state == "started":
+            self._submit((O.ERROR, "", message))
+
+    def _write_requirements(self, text: str) -> None:
+        self["source_code/requirements"].upload(File.from_content(text, extension="txt"))
 
     def checkpoint_notebook(self, path: str | None = None, *, quiet: bool = False) -> bool:
         """Store the current state of the Jupyter notebook this runs in (or ``path``) as a new point
@@ -239,6 +250,7 @@ class Run(Container):
         return True
 
     def _before_stop(self) -> None:
+        self._captures.finish(CAPTURE_WAIT)
         if self._capture is not None:
             self._capture.stop()
             self._capture = None
@@ -267,6 +279,11 @@ class Run(Container):
         self._submit((O.ASSIGN, "sys/failed", F.BOOLEAN, True))
 
 
+CAPTURE_WAIT = 30.0
+"""Seconds ``stop()`` waits for the git state and the installed packages still being worked out (the
+first run of a process that ends at once: ~0.1 s; a repository on a slow network disk: more)."""
+
+
 def _now() -> float:
     import time
 
@@ -275,12 +292,3 @@ def _now() -> float:
 
 init_run = Run
 
-
-@functools.lru_cache(maxsize=1)
-def installed_distributions() -> str:
-    """``name==version`` of every installed distribution, a line each: read once per process (reading the
-    metadata of hundreds of distributions cost ~100 ms a run in a full environment; a sweep of 1,000
-    runs in one process paid it 1,000 times)."""
-    lines = sorted({f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
-                    if d.metadata["Name"]}, key=str.lower)
-    return "\n".join(lines) + "\n"

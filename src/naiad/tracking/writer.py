@@ -117,6 +117,7 @@ class Writer:
         self._plock = threading.Lock()        # guards _pending and the op log file
         self._apply_lock = threading.Lock()   # one applier at a time, in batch order
         self._apply_wake = threading.Event()
+        self._applied = threading.Event()  # set each time apply_pending() returns
         self._ping_wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._applier: threading.Thread | None = None
@@ -283,8 +284,14 @@ class Writer:
         """Apply pending batches to the store in order; True when none is left.
 
         Runs on the applier thread, or on a caller that waits (``wait()``, ``stop()``); the op log is
-        truncated once the store holds everything in it.
+        truncated once the store holds everything in it.  ``stop()`` is woken when it returns.
         """
+        try:
+            return self._apply_pending()
+        finally:
+            self._applied.set()
+
+    def _apply_pending(self) -> bool:
         if self.store is None:  # offline: the op log is the destination
             with self._plock:
                 self._pending.clear()
@@ -471,8 +478,12 @@ class Writer:
                 tick()
         if self._applier is not None:
             self._apply_wake.set()
-            while self._pending and self._applier.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.02)
+            while True:  # woken by the applier each time it has applied what was pending (or failed to)
+                self._applied.clear()
+                left = deadline - time.monotonic()
+                if not (self._pending and self._applier.is_alive() and left > 0):
+                    break
+                self._applied.wait(min(left, 0.25))
                 tick()
         ok = not self._pending and not self._pending.unreadable and self.store is not None and not (
             self._thread is not None and self._thread.is_alive())

@@ -9,6 +9,8 @@ missing ``git`` or a folder outside any repository just records nothing.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import importlib.metadata
 import os
 import platform
 import shutil
@@ -59,9 +61,14 @@ def git_info(start: str) -> dict[str, Any] | None:
 
 
 def record_git(run: Any, start: str) -> None:
-    info = git_info(start)
-    if info is None:
+    write_git(run, git_info(start))
+
+
+def write_git(run: Any, found: dict[str, Any] | None) -> None:
+    """``source_code/git/…`` and ``source_code/diff`` of a run from :func:`git_info`'s answer."""
+    if found is None:
         return
+    info = dict(found)  # the answer is shared by the runs of the process
     diff = info.pop("diff", None)
     remotes = info.pop("remotes", None)
     run["source_code/git"] = info
@@ -75,13 +82,25 @@ def record_git(run: Any, start: str) -> None:
 
 def record_environment(run: Any) -> None:
     run["environment"] = {
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "executable": sys.executable,
-        "platform": platform.platform(),
+        **_interpreter(),
         "command_line": " ".join([os.path.basename(sys.executable), *sys.argv]),
         "working_directory": os.getcwd(),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def _interpreter() -> dict[str, str]:
+    """What does not change while the process lives (``platform.platform()`` reads files and runs
+    ``uname``: once)."""
+    return {"python": platform.python_version(), "python_implementation": platform.python_implementation(),
+            "executable": sys.executable, "platform": platform.platform()}
+
+
+def installed_distributions() -> str:
+    """``name==version`` of every installed distribution, a line each (``source_code/requirements``)."""
+    lines = sorted({f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
+                    if d.metadata["Name"]}, key=str.lower)
+    return "\n".join(lines) + "\n"
 
 
 def notebook_path() -> str | None:
