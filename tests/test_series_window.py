@@ -5,6 +5,7 @@ PostgreSQL stores; the neptune client's paging over the wire is in test_neptune_
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -107,4 +108,36 @@ def test_small_appends_end_in_full_chunks_and_a_few_open_ones(any_store: str) ->
     buckets = store.series_buckets(info.uuid, "loss", 50)
     assert int(buckets.count.sum()) == start
     assert float(buckets.min.min()) == min(expected) and float(buckets.max.max()) == max(expected)
+    store.close()
+
+
+def test_a_batch_of_many_series_with_clears_and_repeats_between_them(any_store: str) -> None:
+    """The series of a batch's points are read ahead together; a clear, a delete or a second append to
+    one series in the same batch still sees what the batch did before it."""
+    import uuid as uuidlib
+
+    from naiad.core import fields as F
+    from naiad.core import ops as O
+    from naiad.core.ops import Batch
+
+    store = open_store(any_store)
+    info = store.create_container("acme/window", "run", uuidlib.uuid4().hex)
+
+    def pts(path: str, lo: int, hi: int) -> tuple[Any, ...]:
+        steps = np.arange(lo, hi, dtype=np.float64)
+        return (O.POINTS, path, F.FLOAT_SERIES, steps, 1.7e9 + steps, steps * 2.0)
+
+    store.apply(Batch(info.uuid, "w", 1, [pts(f"s{k}", 0, 50) for k in range(6)]))
+    store.apply(Batch(info.uuid, "w", 2, [
+        pts("s0", 50, 60), (O.ASSIGN, "note", F.STRING, "between"), pts("s1", 50, 70), pts("s2", 50, 55),
+        (O.CLEAR, "s1"), pts("s1", 0, 5), pts("s3", 50, 52), pts("s0", 60, 61),
+        (O.DELETE, "s4"), pts("s4", 7, 9), pts("s5", 40, 45), pts("new", 0, 3), pts("s2", 55, 56)]))
+    expect = {"s0": list(range(61)), "s1": list(range(5)), "s2": list(range(56)), "s3": list(range(52)),
+              "s4": [7, 8], "s5": list(range(50)), "new": [0, 1, 2]}
+    for path, steps in expect.items():
+        got = store.read_series(info.uuid, path)
+        assert got.steps.tolist() == [float(s) for s in steps], path
+        assert got.values.tolist() == [s * 2.0 for s in steps], path
+    fields = store.read_fields(info.uuid)
+    assert fields["note"].value == "between" and fields["sys/errors"].value == 1  # s5's steps went back
     store.close()

@@ -94,7 +94,9 @@ class Writes(Series):
         cid: int | None = None
         self._local.fmap = None
         self._local.atoms = []
-        for op in batch.ops:
+        self._drop_prefetched()
+        ahead_until = -1  # ops before this index are covered by the series read ahead
+        for index, op in enumerate(batch.ops):
             kind = op[0]
             if kind == O.CREATE:
                 spec = op[2]
@@ -115,6 +117,11 @@ class Writes(Series):
                 continue
             if kind != O.ASSIGN:
                 self._flush_atoms(conn)
+            if kind == O.POINTS and index >= ahead_until:
+                ahead_until = self._read_ahead(conn, cid, batch.ops, index)
+            elif kind not in (O.POINTS, O.ASSIGN):
+                self._drop_prefetched()  # a clear, a delete…: what was read ahead may be stale
+                ahead_until = -1
             try:
                 self._apply_op(conn, cid, op)
             except FieldError as exc:
@@ -122,7 +129,26 @@ class Writes(Series):
             else:
                 blobrefs.note(conn, cid, blobrefs.hashes_of(op))
         self._flush_atoms(conn)
+        self._drop_prefetched()
         return cid
+
+    def _read_ahead(self, conn: Conn, cid: int, ops: list[O.Op], start: int) -> int:
+        """Prefetch the series of the points ops from ``start`` on (assignments between them are
+        passed over) whose fields exist already; returns the index of the first op not covered."""
+        fmap = self._local.fmap
+        pids: list[int] = []
+        end = start
+        while end < len(ops) and ops[end][0] in (O.POINTS, O.ASSIGN):
+            op = ops[end]
+            hit = fmap.types.get(op[1]) if op[0] == O.POINTS else None
+            if hit is not None and hit[1] == op[2]:
+                pids.append(hit[0])
+            end += 1
+        if len(pids) > 1:
+            self._prefetch_series(conn, cid, pids)
+        else:
+            self._drop_prefetched()
+        return end
 
     def _apply_op(self, conn: Conn, cid: int, op: O.Op) -> None:
         kind, path = op[0], op[1]
