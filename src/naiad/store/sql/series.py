@@ -46,10 +46,10 @@ class Series(Fields):
     def _prefetch_series(self, conn: Conn, cid: int, pids: list[int]) -> None:
         """Read ahead, in two statements, what appending to these series reads first: their rows (locked
         for the transaction) and the end of their chunks.  A batch of points of many series (the
-        neptune client's requests, an SDK flush of many metrics) then costs two statements a series
-        instead of four (each one a round trip to PostgreSQL).  Each entry is used once, by the next
-        append to its series (:meth:`_append_points` pops it); ``_apply_ops`` drops what is left before
-        any other kind of op."""
+        neptune client's requests, an SDK flush of many metrics) then waits for two reads instead of
+        two a series (PostgreSQL's pipeline sends the writes without waiting; a read waits).  Each
+        entry is used once, by the next append to its series (:meth:`_append_points` pops it);
+        ``_apply_ops`` drops what is left before any other kind of op."""
         rows: dict[int, tuple[Any, ...]] = {}
         tails: dict[int, list[tuple[int, int]]] = {}
         if pids:
