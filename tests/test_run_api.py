@@ -150,6 +150,28 @@ def test_nested_dict_assignment_creates_a_namespace_of_typed_fields() -> None:
     assert old["parameters/epochs"].type == "Integer"
 
 
+def test_a_dict_of_every_kind_of_leaf_keeps_each_one_exactly() -> None:
+    """Plain number leaves of a dict take the hot path (journal records, their names written at once);
+    every other leaf the careful one — the stored values are the same either way, a clash still raises."""
+    run = naiad.init_run(project="defects")
+    run["lr"] = 0.5  # an existing Float field
+    big = 2**53
+    run.assign({"lr": 0.25, "n": 3, "flag": True, "name": "résumé", "big": big,
+                "when": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), "tags": naiad.types.StringSet(["a"]),
+                "cfg": {"depth": 4, "rate": 1e-4, "k/j": 7, 12: "twelve"},
+                **{f"many/f{i}": i * 0.5 for i in range(500)}})
+    with pytest.raises(naiad.exceptions.FieldTypeError):
+        run.assign({"ok": 1.0, "lr": "text"})  # lr is a Float: refused at the call
+    old = reopen(run)
+    got = old.fetch()
+    assert got["lr"] == 0.25 and got["n"] == 3 and got["flag"] is True and got["name"] == "résumé"
+    assert got["big"] == big and got["ok"] == 1.0
+    assert got["cfg"] == {"depth": 4, "rate": 1e-4, "k": {"j": 7}, "12": "twelve"}
+    assert got["many"] == {f"f{i}": i * 0.5 for i in range(500)}
+    assert old["n"].type == "Integer" and old["flag"].type == "Boolean" and old["big"].type == "Integer"
+    assert old["tags"].fetch() == {"a"} and old["when"].fetch().year == 2026
+
+
 def test_assign_merges_a_dict_at_the_root_and_at_a_namespace() -> None:
     run = naiad.init_run(project="defects")
     run.assign({"a": 1, "cfg": {"x": "one"}})

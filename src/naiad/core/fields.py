@@ -286,14 +286,18 @@ def clean_text(text: str, path: str, *, keep_nul: bool = False) -> str:
 
 
 def flatten(value: Mapping[Any, Any], prefix: str) -> list[tuple[str, Any]]:
-    """Flatten a nested mapping into ``(path, leaf)`` pairs; keys are ``str()``-converted."""
+    """Flatten a nested mapping into ``(path, leaf)`` pairs; keys are ``str()``-converted.  ``prefix``
+    is a normalized path (a handler's)."""
     out: list[tuple[str, Any]] = []
     for key, leaf in value.items():
-        key_text = str(key)
+        key_text = key if type(key) is str else str(key)
         if not key_text.strip("/"):
             warn_once(f"an empty key under '{prefix}' was skipped; use a non-empty key.")
             continue
-        path = join_path(prefix, key_text)
+        sub = normalize_path(key_text)
+        path = prefix + "/" + sub if prefix else sub  # two normal paths joined are normal …
+        if len(path) > MAX_PATH_LENGTH:
+            path = normalize_path(path)  # … unless too long: said by the check
         if isinstance(leaf, Mapping):
             out.extend(flatten(leaf, path))
         else:

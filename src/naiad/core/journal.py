@@ -219,6 +219,24 @@ class Journal:
                 self.names[path] = i
             return i
 
+    def name_indexes(self, paths: list[str]) -> None:
+        """Give each of ``paths`` its index, in one write of the side records (a dict of a million new
+        fields: one write, not a million)."""
+        if self.inherited or not paths:
+            return
+        with self._lock:
+            parts = []
+            for path in paths:
+                if path not in self.names:
+                    i = len(self.paths)
+                    parts.append(_side_record(_NAME, i, path.encode("utf-8", "surrogatepass")))
+                    self.paths.append(path)
+                    self.names[path] = i
+            if parts:
+                data = b"".join(parts)
+                self._size = _append_side(self._fd, self._size, data, self._notice)
+                self._names_blob += data
+
     def write_op(self, number: int, op: O.Op) -> None:
         """Put ``op`` in the side records as number ``number``, then its OP record in the journal
         (the caller holds the writer's lock, so op numbers and their records keep one order)."""

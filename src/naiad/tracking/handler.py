@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 _NUMBER_TYPES = (int, float)
 _FAST_ATOMS = {float: F.FLOAT, int: F.INTEGER, str: F.STRING, bool: F.BOOLEAN}
+_NUMBERS = (float, int, bool)  # the atoms a journal record holds (text goes to the side records)
 _INF = (math.inf, -math.inf)
 _RECORD = RECORD.pack
 _POINT = POINT
@@ -70,6 +71,39 @@ class FileEntry:
     file_type: str
 
 
+
+
+def _assign_fast(c: Any, path: str, value: Any) -> bool:
+    """The hot path of an assignment: a plain float/int/str/bool into a field of that type (or a new
+    path) of a started container — one journal record; False when the value or the field needs the
+    careful path (``FieldTree._assign``)."""
+    ftype = _FAST_ATOMS.get(type(value))
+    writer = c._fast_writer
+    if ftype is None or writer is None:
+        return False
+    existing = c._types.get(path)
+    if not ((existing == ftype or existing is None) and path not in F.READ_ONLY_SYS and (
+            (ftype == F.FLOAT and value - value == 0.0)
+            or (ftype == F.INTEGER and -F.MAX_EXACT_INT <= value <= F.MAX_EXACT_INT)
+            or (ftype == F.STRING and len(value) <= F.MAX_STRING_LENGTH and value.isascii()
+                and "\x00" not in value)
+            or ftype == F.BOOLEAN)):
+        return False
+    if existing is None:
+        c._define(path, ftype)
+    if ftype == F.STRING:  # text goes to the journal's side file
+        writer.submit((O.ASSIGN, path, ftype, value))
+        return True
+    journal = writer.journal
+    index = journal.names.get(path)
+    if index is None:
+        index = journal.name_index(path)
+    record = _RECORD(0.0, 0.0, float(value), index, ATOM_KIND_OF[ftype])
+    try:
+        journal.mm.write(record)  # one C call: atomic, no lock (see naiad.core.journal)
+    except ValueError:
+        c._journal_append(record)
+    return True
 
 
 class Handler:
@@ -121,40 +155,24 @@ class Handler:
     def assign(self, value: Any, *, wait: bool = False) -> None:
         """Set the value: ``run["lr"].assign(0.01)``; a dict assigns a whole namespace."""
         c = self._container
-        ftype = _FAST_ATOMS.get(type(value))
-        if ftype is not None and c._fast_writer is not None and not wait:
-            # the hot path: a plain float/int/str/bool into a field of that type (or a new path)
-            existing = c._types.get(self._path)
-            if (existing == ftype or existing is None) and self._path not in F.READ_ONLY_SYS and (
-                    (ftype == F.FLOAT and value - value == 0.0)
-                    or (ftype == F.INTEGER and -F.MAX_EXACT_INT <= value <= F.MAX_EXACT_INT)
-                    or (ftype == F.STRING and len(value) <= F.MAX_STRING_LENGTH and value.isascii()
-                        and "\x00" not in value)
-                    or ftype == F.BOOLEAN):
-                if existing is None:
-                    c._define(self._path, ftype)
-                writer = c._fast_writer
-                if ftype == F.STRING:  # text goes to the journal's side file
-                    writer.submit((O.ASSIGN, self._path, ftype, value))
-                    return
-                journal = writer.journal
-                index = journal.names.get(self._path)
-                if index is None:
-                    index = journal.name_index(self._path)
-                record = _RECORD(0.0, 0.0, float(value), index, ATOM_KIND_OF[ftype])
-                try:
-                    journal.mm.write(record)  # one C call: atomic, no lock (see naiad.core.journal)
-                except ValueError:
-                    c._journal_append(record)
-                return
+        if not wait and _assign_fast(c, self._path, value):
+            return
         c._check_writable()
         if isinstance(value, argparse.Namespace):
             value = vars(value)
         elif isinstance(value, T.Namespace):
             value = value.value
         if isinstance(value, Mapping):
-            for path, leaf in F.flatten(value, self._path):
-                c._assign(path, leaf.fetch() if isinstance(leaf, Handler) else leaf)
+            leaves = F.flatten(value, self._path)
+            writer = c._fast_writer
+            if writer is not None and not wait and len(leaves) > 1:  # the new names in one write
+                names = writer.journal.names
+                writer.journal.name_indexes([p for p, leaf in leaves if type(leaf) in _NUMBERS and p not in names])
+            for path, leaf in leaves:
+                # each plain leaf takes the hot path too (a dict of 1M parameters: ~1M journal records,
+                # not ~1M writes to the side file)
+                if wait or not _assign_fast(c, path, leaf):
+                    c._assign(path, leaf.fetch() if isinstance(leaf, Handler) else leaf)
         else:
             c._assign(self._path, value.fetch() if isinstance(value, Handler) else value)
         if wait:
