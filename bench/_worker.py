@@ -165,6 +165,26 @@ def cmd_run_cost(a: argparse.Namespace) -> None:
           "total_ms": _median([(inits[i] + stops[i]) * 1000 for i in rest]), "recorded": recorded, "runs": a.n})
 
 
+def cmd_assign_dict(a: argparse.Namespace) -> None:
+    """A dict of ``--n`` new float fields assigned at once (issue 21's large assignment), then stop()."""
+    import naiad
+
+    fields = {f"f{i}": i * 0.5 for i in range(a.n)}
+    run = naiad.init_run(project=PROJECT, name="bench-assign-dict", capture_hardware_metrics=False,
+                         capture_stdout=False, capture_stderr=False)
+    short_id = _short_id(run)
+    t0 = time.perf_counter()
+    run["params"] = fields
+    t1 = time.perf_counter()
+    run.stop()
+    t2 = time.perf_counter()
+    back = naiad.init_run(project=PROJECT, with_id=short_id, mode="read-only")
+    stored = back["params"].fetch()
+    back.stop()
+    emit({"assign_s": t1 - t0, "us_per_field": (t1 - t0) / a.n * 1e6, "stop_s": t2 - t1,
+          "all_stored": stored == fields, "n": a.n})
+
+
 # --------------------------------------------------------------------------------- 2. 1M appends
 def cmd_append_1m(a: argparse.Namespace) -> None:
     import naiad
@@ -658,6 +678,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--variant", choices=("same", "distinct"), default="same")
     p.add_argument("--n", type=int, default=200_000)
     p.add_argument("--batch", type=int, default=1000)
+    p = sub.add_parser("assign_dict")
+    p.add_argument("--n", type=int, default=1_000_000)
     p = sub.add_parser("run_cost")
     p.add_argument("--n", type=int, default=200)
     p = sub.add_parser("append_1m")

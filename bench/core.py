@@ -150,6 +150,14 @@ def rep_run_cost(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
                         "first_ms": res["first_ms"], "recorded": res["recorded"]}, "raw": res}
 
 
+def rep_assign_dict(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
+    uri = ctx.folder("assign-dict")
+    res = ctx.worker("assign_dict", "--n", ctx.n(1_000_000, 1000), uri=uri, timeout=1800)
+    ctx.drop(uri)
+    return {"metrics": {"us_per_field": res["us_per_field"], "assign_s": res["assign_s"], "stop_s": res["stop_s"],
+                        "all_stored": res["all_stored"]}, "raw": res}
+
+
 def rep_append_1m(ctx: Ctx, r: int, st: dict[str, Any]) -> dict[str, Any]:
     uri = ctx.folder("append-1m")
     res = ctx.worker("append_1m", "--n", ctx.n(1_000_000, 1000), uri=uri)
@@ -279,6 +287,12 @@ BENCHES = [
         Metric("first_ms", "  the first run (starts the git and package capture)", "ms"),
         Metric("recorded", "git state, packages, script and environment recorded", "check", op="check"),
     ], rep_run_cost),
+    Bench("assign_dict", 'run["params"] = a dict of 1,000,000 new float fields, then stop()', [
+        Metric("us_per_field", "the assignment on the calling thread, per field", "µs/field", 1.0),
+        Metric("assign_s", "  the assignment", "s"),
+        Metric("stop_s", "  stop()", "s", 2.0),
+        Metric("all_stored", "every field stored, read back equal", "check", op="check"),
+    ], rep_assign_dict),
     Bench("append_1m", "1,000,000 append calls in a tight loop + stop()", [
         Metric("total_s", "1M append + stop()", "s", 3.0),
         Metric("loop_s", "  the loop", "s"),
