@@ -1009,3 +1009,40 @@ def test_table_to_columns_and_table_columns_name_the_same_type_for_a_mixed_colum
         assert via_wire(store, ["score"]) == store.table_columns("defects", RUN, columns=["score"])
     finally:
         store.close()
+
+
+def test_naiad_ui_runs_without_the_server_extra(tmp_path: Path) -> None:
+    """The demo's venv has the ui extra only (no pyjwt, no orjson): `naiad ui` serves the UI and the API
+    all the same, and a neptune client that reaches it is told what to install."""
+    from services import free_port
+
+    folder = tmp_path / ".naiad"
+    run = naiad.init_run(project="demo", capture_hardware_metrics=False, capture_stdout=False, capture_stderr=False)
+    run["val/acc"] = 0.9
+    run.stop()
+    port = free_port()
+    code = ("import sys; sys.modules['jwt'] = None; sys.modules['orjson'] = None\n"
+            "from naiad.cli.main import main\n"
+            f"sys.argv = ['naiad', 'ui', '--store', {str(folder)!r}, '--port', '{port}', '--no-open']\n"
+            "main()\n")
+    log = tmp_path / "ui.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                httpx.get(url + "/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.time() < deadline, log.read_text()
+                time.sleep(0.2)
+        assert httpx.get(url + "/").status_code == 200
+        projects = httpx.get(url + "/api/v1/projects", timeout=10)
+        assert projects.status_code == 200 and "demo" in projects.text, projects.text
+        answer = httpx.get(url + "/api/backend/v1/clients/config", timeout=10)
+        assert answer.status_code == 501 and "pip install 'naiad[server]'" in answer.json()["message"]
+    finally:
+        proc.terminate()
+        proc.wait(30)

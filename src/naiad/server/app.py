@@ -66,9 +66,12 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
     install_handlers(app)
     for group in GROUPS:
         group.register(app, api)
-    from .neptune import routes as neptune_routes
-
-    neptune_routes.register(app, api)
+    try:
+        from .neptune import routes as neptune_routes
+    except ImportError as exc:  # `naiad ui` with the ui extra only: the neptune wire needs the server extra
+        _no_neptune_wire(app, exc.name or "pyjwt")
+    else:
+        neptune_routes.register(app, api)
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -83,3 +86,19 @@ def create_app(store: Store, *, anonymous_role: str | None = None,
 
         mount_ui(app)
     return app
+
+
+def _no_neptune_wire(app: FastAPI, missing: str) -> None:
+    """What a neptune client reaching this app hears when the server extra is not installed."""
+    from fastapi.responses import JSONResponse
+
+    message = (f"this naiad serves no neptune client: the neptune wire needs naiad's server extra ({missing} "
+               "is missing) — pip install 'naiad[server]' and run `naiad server`.")
+
+    async def answer(path: str) -> JSONResponse:
+        return JSONResponse({"errorType": "NOT_IMPLEMENTED", "title": message, "message": message, "code": 501},
+                            status_code=501)
+
+    for prefix in ("/api/backend", "/api/leaderboard"):
+        app.add_api_route(prefix + "/{path:path}", answer, methods=["GET", "POST", "PUT", "DELETE"],
+                          include_in_schema=False)
