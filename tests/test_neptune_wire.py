@@ -107,6 +107,24 @@ def test_a_viewer_reads_but_cannot_log_and_a_revoked_token_is_refused(server: Te
     assert server.store.count_containers(PROJECT, "run") == before
 
 
+def test_an_access_token_in_use_stops_working_when_its_api_token_is_revoked(server: TeamServer) -> None:
+    """The signature of an access token is checked once per server process; its API token's revocation
+    is still read on every request, so a token already in use is refused at once."""
+    from naiad.store.accounts import Accounts
+
+    accounts = Accounts(server.store)
+    token = accounts.create_token("nell")
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        access = http.get("/api/backend/v1/authorization/oauth-token",
+                          headers={"X-Neptune-Api-Token": neptune_token(token, server.url)}).json()["accessToken"]
+        http.headers["authorization"] = f"Bearer {access}"
+        for _ in range(2):  # the second request finds the signature checked already
+            assert http.get("/api/backend/v1/projects/get", params={"projectIdentifier": PROJECT}).status_code == 200
+        accounts.revoke_token(token.split("_")[1])
+        refused = http.get("/api/backend/v1/projects/get", params={"projectIdentifier": PROJECT})
+        assert refused.status_code == 401 and "revoked" in refused.json()["message"]
+
+
 def test_token_create_prints_one_neptune_token_line(server: TeamServer, tmp_path: Path) -> None:
     """`naiad token create --neptune URL` prints exactly one line, the NEPTUNE_API_TOKEN value; with it the
     unmodified client logs a run as that account."""

@@ -122,7 +122,7 @@ def test_a_sqlite_store_without_the_registry_tables_gets_them_on_open(tmp_path: 
 
 def test_opening_a_current_sqlite_store_runs_no_schema_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The schema script runs when the store is new, when the script changed, or when something it makes
-    is missing — not on every open (splitting it cost ~60 ms of a new process's first query)."""
+    is missing — not on every open (splitting it was most of a new process's first query)."""
     import naiad.store.sqlite as sqlite_module
 
     runs: list[int] = []

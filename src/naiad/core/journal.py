@@ -208,16 +208,8 @@ class Journal:
         """The index records use for ``path`` (recorded in the side records the first time)."""
         if self.inherited:  # a forked child's records go nowhere: no index is recorded
             return 0
-        with self._lock:
-            i = self.names.get(path)
-            if i is None:
-                i = len(self.paths)
-                data = _side_record(_NAME, i, path.encode("utf-8", "surrogatepass"))
-                self._size = _append_side(self._fd, self._size, data, self._notice)
-                self._names_blob += data
-                self.paths.append(path)
-                self.names[path] = i
-            return i
+        self.name_indexes([path])
+        return self.names[path]
 
     def name_indexes(self, paths: list[str]) -> None:
         """Give each of ``paths`` its index, in one write of the side records (a dict of a million new

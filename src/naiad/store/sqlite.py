@@ -151,7 +151,7 @@ class SqliteStore(SqlStore):
                         f"the store {self.root} has schema version {row[0]}, newer than this naiad "
                         f"understands ({SCHEMA_VERSION}); upgrade naiad (pip install -U naiad).")
             # the script made this store as it is (same text): nothing to run — splitting it with a SQL
-            # parser cost ~60 ms of every store's opening (a new process's first query: issue 21's W4)
+            # parser was most of every store's opening (a new process's first query: issue 21's W4)
             digest = hashlib.sha256(sql.encode()).hexdigest()
             done = bool(has_meta) and conn.execute("SELECT 1 FROM meta WHERE key='schema_sha256' AND value=?",
                                                    (digest,)).fetchone() is not None

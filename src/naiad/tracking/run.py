@@ -159,8 +159,7 @@ class Run(Container):
         if is_new and capture.default_on(environment):
             source.record_environment(self)
             if not self.exists("source_code/requirements"):  # unless dependencies= gave a file
-                self._captures.add(once.later(("requirements",), source.installed_distributions),
-                                   self._write_requirements, "the installed packages")
+                self._upload_dependencies("infer")
         if is_new and capture.interactive():
             self.checkpoint_notebook(quiet=True)
         want = [capture.default_on(v) for v in (stdout, stderr, hardware)]

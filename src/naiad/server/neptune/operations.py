@@ -71,7 +71,7 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
                     run = _Points(path, ftype)
                     ops.append(run)
                 if ftype == F.FLOAT_SERIES and _take_floats(entries, run):
-                    next_step[path] = run.last_step + 1.0
+                    next_step[path] = float(run.parts[-1][0][-1]) + 1.0
                     known[path] = ftype
                     continue
                 for entry in entries:
@@ -125,7 +125,7 @@ def translate(items: list[dict[str, Any]], structure: dict[str, str], last_step:
     out: list[O.Op] = []
     for op in ops:
         if isinstance(op, _Points):
-            if op.count:
+            if op.parts or op.steps:
                 out.append(op.op())
         else:
             out.append(op)
@@ -151,7 +151,7 @@ def _take_floats(entries: list[Any], run: _Points) -> bool:
 class _Points:
     """Points of one series gathered from consecutive operations, made one POINTS op at the end."""
 
-    __slots__ = ("ftype", "last_step", "parts", "path", "stamps", "steps", "taken", "values")
+    __slots__ = ("ftype", "parts", "path", "stamps", "steps", "values")
 
     def __init__(self, path: str, ftype: str) -> None:
         self.path, self.ftype = path, ftype
@@ -159,26 +159,17 @@ class _Points:
         self.steps: list[float] = []  # points added one by one (after the parts)
         self.stamps: list[float] = []
         self.values: list[Any] = []
-        self.taken = 0  # points in the parts
-        self.last_step = 0.0  # of the parts
-
-    @property
-    def count(self) -> int:
-        return self.taken + len(self.steps)
 
     def _flush(self) -> None:
         if self.steps:
             values = np.asarray(self.values, dtype=np.float64) if self.ftype == F.FLOAT_SERIES else self.values
             self.parts.append((np.asarray(self.steps, dtype=np.float64), np.asarray(self.stamps, dtype=np.float64),
                                values))
-            self.taken += len(self.steps)
             self.steps, self.stamps, self.values = [], [], []
 
     def add_arrays(self, steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> None:
         self._flush()
         self.parts.append((steps, stamps, values))
-        self.taken += len(steps)
-        self.last_step = float(steps[-1])
 
     def op(self) -> O.Op:
         self._flush()

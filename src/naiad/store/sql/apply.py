@@ -161,10 +161,7 @@ class Writes(Series):
         if kind != O.POINTS or op[2] != F.FLOAT_SERIES:
             # text no engine keeps: lone surrogates (UTF-8), NUL in a text column (PostgreSQL; a series'
             # points are binary chunks)
-            if kind == O.ASSIGN and type(op[3]) in (float, int, bool):
-                problem = O.unstorable(op[1])  # a number is storable: only the path is text
-            else:
-                problem = O.unstorable(op, nul_ok=kind == O.POINTS)
+            problem = O.unstorable(op, nul_ok=kind == O.POINTS)
             if problem:
                 raise InvalidValueError(f"'{path}': {problem}; the write was refused.")
         if kind == O.ASSIGN:

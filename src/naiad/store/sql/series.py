@@ -52,20 +52,19 @@ class Series(Fields):
         ``_apply_ops`` drops what is left before any other kind of op."""
         rows: dict[int, tuple[Any, ...]] = {}
         tails: dict[int, list[tuple[int, int]]] = {}
-        if pids:
-            in_sql, params = self._in("pid", sorted(set(pids)))
-            for pid, sid, count, last_step, vmin, vmax in conn.execute(
-                    f"SELECT pid, sid, count, last_step, vmin, vmax FROM series WHERE cid=? AND {in_sql}"
-                    + self.FOR_UPDATE, (cid, *params)).fetchall():
-                rows[int(pid)] = (sid, count, last_step, vmin, vmax)
-                tails[int(sid)] = []
-            if tails:
-                in_sql, params = self._in("c.sid", sorted(tails))
-                for sid, seq, n in conn.execute(
-                        f"SELECT c.sid, c.seq, c.n FROM chunks c WHERE {in_sql} AND c.seq >= "
-                        "(SELECT max(m.seq) FROM chunks m WHERE m.sid = c.sid) - ? ORDER BY c.sid, c.seq DESC",
-                        (*params, OPEN_PIECES)).fetchall():
-                    tails[int(sid)].append((int(seq), int(n)))
+        in_sql, params = self._in("pid", sorted(set(pids)))
+        for pid, sid, count, last_step, vmin, vmax in conn.execute(
+                f"SELECT pid, sid, count, last_step, vmin, vmax FROM series WHERE cid=? AND {in_sql}"
+                + self.FOR_UPDATE, (cid, *params)).fetchall():
+            rows[int(pid)] = (sid, count, last_step, vmin, vmax)
+            tails[int(sid)] = []
+        if tails:
+            in_sql, params = self._in("c.sid", sorted(tails))
+            for sid, seq, n in conn.execute(
+                    f"SELECT c.sid, c.seq, c.n FROM chunks c WHERE {in_sql} AND c.seq >= "
+                    "(SELECT max(m.seq) FROM chunks m WHERE m.sid = c.sid) - ? ORDER BY c.sid, c.seq DESC",
+                    (*params, OPEN_PIECES)).fetchall():
+                tails[int(sid)].append((int(seq), int(n)))
         self._local.ahead = (rows, tails)
 
     def _drop_prefetched(self) -> None:

@@ -60,10 +60,6 @@ def git_info(start: str) -> dict[str, Any] | None:
     return info
 
 
-def record_git(run: Any, start: str) -> None:
-    write_git(run, git_info(start))
-
-
 def write_git(run: Any, found: dict[str, Any] | None) -> None:
     """``source_code/git/…`` and ``source_code/diff`` of a run from :func:`git_info`'s answer."""
     if found is None:
